@@ -1,0 +1,59 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tuner.data import load_series
+from tuner.exceptions import DataError
+
+
+def test_shampoo_is_built_in_with_year_month_periods(shampoo):
+    assert len(shampoo) == 36
+    assert shampoo.values[0] == 266.0
+    assert shampoo.values[-1] == 646.9
+    assert isinstance(shampoo.index, pd.PeriodIndex)
+    assert (shampoo.index[0].year, shampoo.index[0].month) == (1, 1)
+    assert (shampoo.index[-1].year, shampoo.index[-1].month) == (3, 12)
+
+
+def test_airline_is_built_in():
+    airline = load_series("airline")
+    assert len(airline) == 144
+    assert airline.values[:2].tolist() == [112.0, 118.0]
+    assert str(airline.index[0]) == "1949-01"
+    assert airline.value_column == "Passengers"
+
+
+def test_csv_columns_by_name_and_position(write_csv):
+    path = write_csv("id,when,sales\n1,2020-01-05,1.5\n2,2020-01-06,2.5\n3,2020-01-07, 4\n")
+    by_name = load_series(path, date_column="when", value_column="sales")
+    by_position = load_series(path, date_column="1", value_column="2")
+    np.testing.assert_array_equal(by_name.values, [1.5, 2.5, 4.0])
+    np.testing.assert_array_equal(by_position.values, by_name.values)
+    assert isinstance(by_name.index, pd.DatetimeIndex)
+    assert by_name.index[2] == pd.Timestamp("2020-01-07")
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "expected"),
+    [
+        ("m,v\n1-01,1\n1-02,abc\n", {}, "column 'v', data row 2 is 'abc', not a finite number"),
+        ("m,v\n1-01,1\n1-02,\n1-03,3\n", {}, "column 'v', data row 2 is empty"),
+        ("m,v\n1-01,1\n1-02,inf\n", {}, "data row 2 is 'inf', not a finite number"),
+        ("m,v\n1-01,1\n1-13,2\n", {}, "data row 2 has month 13; months run from 1 to 12"),
+        ("m,v\n1-01,1\nyesterday,2\n", {}, "data row 2 is 'yesterday', not a date"),
+        ("m,v\n1-01,1\n", {"value_column": "sales"}, "value_column 'sales' is not a column"),
+        ("v\n1\n2\n", {}, "needs a date column and a value column; found 1 column(s)"),
+        ("", {}, "the file is empty"),
+    ],
+)
+def test_bad_csv_is_refused_with_the_reason(write_csv, text, options, expected):
+    path = write_csv(text)
+    with pytest.raises(DataError) as error:
+        load_series(path, **options)
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_file_names_the_built_ins(tmp_path):
+    with pytest.raises(DataError, match=r"neither a built-in series \(shampoo, airline\)"):
+        load_series(str(tmp_path / "nope.csv"))

@@ -1,0 +1,217 @@
+"""The ``tuner`` command: a thin layer that parses options and prints results.
+
+Each subcommand turns its options into the library's settings classes, which do
+all validation, and prints what comes back. A :class:`~tuner.exceptions.TunerError`
+becomes one line on stderr and exit status 2; heavy libraries are imported only
+inside the subcommand that needs them, so ``tuner --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+from tuner import __version__
+from tuner.exceptions import TunerError
+from tuner.regimes import REGIME_NAMES
+
+if TYPE_CHECKING:
+    from tuner.preparation import Preparation
+    from tuner.runner import DataSource, Evaluation, EvaluationConfig
+
+__all__ = ["build_parser", "main"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other error of the tool."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tuner`` command line and return its exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except TunerError as error:
+        print(f"tuner {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"tuner {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand (also used to check commands written in files)."""
+    parser = _Parser(
+        prog="tuner",
+        description="Find good LSTM configurations for time-series forecasting.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_command(
+        commands,
+        "baseline",
+        "Print the persistence forecast's RMSE on the test period.",
+        _baseline,
+        _add_data_options,
+    )
+    _add_command(
+        commands,
+        "evaluate",
+        "Fit one configuration several times and score it under walk-forward validation.",
+        _evaluate,
+        _add_data_options,
+        _add_training_options,
+    )
+    return parser
+
+
+def _add_command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    handler: Callable[[argparse.Namespace], int],
+    *option_groups: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    command = commands.add_parser(name, help=summary, description=summary)
+    for add_options in option_groups:
+        add_options(command)
+    command.set_defaults(handler=handler)
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--data", required=True, help="built-in series (shampoo, airline) or a CSV file path"
+    )
+    group.add_argument("--date-column", help="date/period column (default: the first column)")
+    group.add_argument("--value-column", help="value column (default: the second column)")
+    group.add_argument("--lag", type=int, default=1, help="past differences per input row (1)")
+    group.add_argument("--test-size", type=int, default=12, help="rows forecast at the end (12)")
+    group.add_argument(
+        "--train-size", type=int, help="keep only the newest N training rows (default: all)"
+    )
+    group.add_argument("--json", action="store_true", help="print one JSON object instead")
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    from tuner.engines import DEFAULT_ENGINE, ENGINES
+
+    group = parser.add_argument_group("configuration")
+    group.add_argument("--epochs", type=int, default=1000, help="training epochs (1000)")
+    group.add_argument(
+        "--batch-size", type=int, default=1, help="a common divisor of train and test sizes (1)"
+    )
+    group.add_argument("--neurons", type=int, default=1, help="LSTM units (1)")
+    group.add_argument(
+        "--regime", default="seeded", help=f"state regime: {', '.join(REGIME_NAMES)} (seeded)"
+    )
+    group.add_argument(
+        "--update-epochs", type=int, default=0, help="retraining epochs per test step (0)"
+    )
+    group.add_argument(
+        "--framing", default="features", help="features: (1, lag); timesteps: (lag, 1)"
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument("--repeats", type=int, default=10, help="independent fits (10)")
+    run.add_argument("--seed", type=int, default=0, help="base seed of all repeats (0)")
+    run.add_argument(
+        "--engine", default=DEFAULT_ENGINE, help=f"{', '.join(ENGINES)} ({DEFAULT_ENGINE})"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from tuner.preparation import prepare
+
+    prepared = prepare(_data_source(args).load(), _preparation(args))
+    rmse = prepared.persistence_rmse
+    if args.json:
+        print(
+            json.dumps({"data": args.data, "test_size": prepared.n_test, "persistence_rmse": rmse})
+        )
+    else:
+        print(
+            f"{args.data}: persistence RMSE over the last {prepared.n_test} observations: "
+            f"{rmse:.3f}"
+        )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tuner.runner import evaluate, load_and_prepare, plan
+
+    config = _evaluation_config(args)
+    prepared = load_and_prepare(config)
+    total = config.repeats * plan(prepared, config.hyperparameters).total_epochs
+    with tqdm(
+        total=total, desc="training", unit="epoch", file=sys.stderr, disable=args.no_progress
+    ) as bar:
+        evaluation = evaluate(prepared, config, progress=bar.update)
+    print(json.dumps(evaluation.to_dict()) if args.json else _evaluation_table(evaluation))
+    return 0
+
+
+def _data_source(args: argparse.Namespace) -> DataSource:
+    from tuner.runner import DataSource
+
+    return DataSource(args.data, args.date_column, args.value_column)
+
+
+def _preparation(args: argparse.Namespace) -> Preparation:
+    from tuner.preparation import Preparation
+
+    return Preparation(lag=args.lag, test_size=args.test_size, train_size=args.train_size)
+
+
+def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
+    from tuner.protocol import Hyperparameters
+    from tuner.runner import EvaluationConfig
+
+    return EvaluationConfig(
+        source=_data_source(args),
+        preparation=_preparation(args),
+        hyperparameters=Hyperparameters(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            neurons=args.neurons,
+            regime=args.regime,
+            update_epochs=args.update_epochs,
+            framing=args.framing,
+        ),
+        repeats=args.repeats,
+        seed=args.seed,
+        engine=args.engine,
+    )
+
+
+def _evaluation_table(evaluation: Evaluation) -> str:
+    config = evaluation.config.to_dict()
+    settings = " ".join(f"{key}={value}" for key, value in config.items() if value is not None)
+    rows = [
+        f"{key:<8}{value:>12.0f}" if key == "count" else f"{key:<8}{value:>12.3f}"
+        for key, value in evaluation.summary.items()
+        if value is not None
+    ]
+    skill = evaluation.skill
+    return "\n".join(
+        [
+            settings,
+            f"test RMSE over {evaluation.config.repeats} repeats:",
+            *rows,
+            f"persistence RMSE  {evaluation.persistence_rmse:.3f}",
+            f"skill             {'n/a' if skill is None else f'{skill:.3f}'}"
+            "  (1 - mean / persistence; above 0 beats persistence)",
+            f"wall time         {evaluation.seconds:.1f} s",
+        ]
+    )

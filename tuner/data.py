@@ -1,0 +1,154 @@
+"""Loading a univariate series: a built-in name or a CSV file (SPEC section 1, step 1).
+
+The series' values are what is forecast; its dates only label them, so they are
+parsed leniently (monthly ``Y-M`` periods such as shampoo's ``1-01``, or anything
+pandas reads as a date) while the values must all be finite numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tuner.exceptions import DataError
+
+__all__ = ["BUILTIN_SERIES", "Series", "load_series"]
+
+BUILTIN_SERIES: dict[str, str] = {
+    "shampoo": "shampoo-sales.csv",
+    "airline": "airline-passengers.csv",
+}
+
+_YEAR_MONTH = re.compile(r"^\s*(\d{1,4})-(\d{1,2})\s*$")
+
+
+@dataclass(frozen=True)
+class Series:
+    """A loaded univariate series.
+
+    Attributes:
+        name: Built-in name or file path, used in messages and reports.
+        values: The observations in file order, as float64.
+        index: One label per observation (monthly periods or timestamps).
+        value_column: The column the values came from.
+    """
+
+    name: str
+    values: np.ndarray
+    index: pd.Index
+    value_column: str
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def load_series(
+    source: str | Path, date_column: str | None = None, value_column: str | None = None
+) -> Series:
+    """Load a built-in series by name, or a CSV file by path.
+
+    Args:
+        source: ``shampoo``, ``airline`` or the path of a CSV file with a header row.
+        date_column: Column holding dates or periods; the first column by default.
+        value_column: Column holding the observations; the second column by default.
+            A column may also be given by its 0-based position.
+
+    Raises:
+        DataError: The file is missing or unreadable, a column is unknown, a date
+            does not parse, or a value is empty, not a number or not finite.
+    """
+    name = str(source)
+    frame = _read_csv(_resolve(name), name)
+    date_col = _pick_column(frame, date_column, 0, "date_column", name)
+    value_col = _pick_column(frame, value_column, 1, "value_column", name)
+    if date_col == value_col:
+        raise DataError(f"{name}: date_column and value_column are both {date_col!r}")
+    values = _parse_values(frame[value_col], value_col, name)
+    index = _parse_dates(frame[date_col], date_col, name)
+    return Series(name=name, values=values, index=index, value_column=value_col)
+
+
+def _resolve(source: str) -> Path:
+    if source in BUILTIN_SERIES:
+        return Path(str(resources.files("tuner.datasets") / BUILTIN_SERIES[source]))
+    path = Path(source)
+    if not path.is_file():
+        builtins = ", ".join(BUILTIN_SERIES)
+        raise DataError(
+            f"data {source!r} is neither a built-in series ({builtins}) nor an existing file"
+        )
+    return path
+
+
+def _read_csv(path: Path, name: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{name}: cannot read as CSV: {reason}") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{name}: the file is empty; expected a header row and values") from None
+    if frame.shape[1] < 2:
+        raise DataError(
+            f"{name}: needs a date column and a value column; found {frame.shape[1]} column(s)"
+        )
+    return frame
+
+
+def _pick_column(
+    frame: pd.DataFrame, wanted: str | None, default: int, option: str, name: str
+) -> str:
+    columns = [str(column) for column in frame.columns]
+    if wanted is None:
+        return columns[default]
+    if wanted in columns:
+        return wanted
+    if wanted.isdigit() and int(wanted) < len(columns):
+        return columns[int(wanted)]
+    raise DataError(
+        f"{name}: {option} {wanted!r} is not a column; columns are {', '.join(columns)}"
+    )
+
+
+def _parse_values(column: pd.Series, label: str, name: str) -> np.ndarray:
+    text = column.str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        raw = text.iloc[position]
+        what = "is empty" if raw == "" else f"is {raw!r}, not a finite number"
+        raise DataError(f"{name}: column {label!r}, data row {position + 1} {what}")
+    return numbers.to_numpy(dtype=np.float64)
+
+
+def _parse_dates(column: pd.Series, label: str, name: str) -> pd.Index:
+    text = column.str.strip()
+    year_month = text.str.extract(_YEAR_MONTH)
+    if year_month.notna().all().all():
+        return _monthly_periods(year_month, label, name)
+    dates = pd.to_datetime(text, errors="coerce", format="mixed")
+    if dates.isna().any():
+        position = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise DataError(
+            f"{name}: column {label!r}, data row {position + 1} is {text.iloc[position]!r}, "
+            "not a date (expected YYYY-MM, Y-MM or a date pandas can parse)"
+        )
+    return pd.DatetimeIndex(dates, name=label)
+
+
+def _monthly_periods(year_month: pd.DataFrame, label: str, name: str) -> pd.PeriodIndex:
+    periods = []
+    for position, (year, month) in enumerate(year_month.itertuples(index=False)):
+        if not 1 <= int(month) <= 12:
+            raise DataError(
+                f"{name}: column {label!r}, data row {position + 1} has month {month}; "
+                "months run from 1 to 12"
+            )
+        periods.append(pd.Period(year=int(year), month=int(month), freq="M"))
+    return pd.PeriodIndex(periods, name=label)

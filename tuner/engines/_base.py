@@ -1,0 +1,97 @@
+"""The engine contract: how a trial's repeats are trained and walked forward."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from tuner.protocol import Hyperparameters, RepeatSetup, WalkForward
+
+__all__ = ["Engine", "EngineResult", "EngineTask", "Progress"]
+
+Progress = Callable[[int], None]
+"""Called with the number of repeat-epochs finished since the previous call."""
+
+
+@dataclass(frozen=True)
+class EngineTask:
+    """One trial's work: scaled rows, one configuration, and each repeat's setup.
+
+    Attributes:
+        train: Scaled training rows ``[inputs..., target]``, shape ``(n_train, lag + 1)``.
+        test: Scaled test rows, shape ``(n_test, lag + 1)``.
+        hyperparameters: The configuration every repeat uses.
+        setups: One :class:`RepeatSetup` (initial weights, shuffle orders) per repeat.
+        record_states: Also return the LSTM state before each forecast step.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    hyperparameters: Hyperparameters
+    setups: Sequence[RepeatSetup]
+    record_states: bool = False
+
+    @property
+    def lag(self) -> int:
+        """Inputs per row."""
+        return self.train.shape[1] - 1
+
+    @property
+    def schedule(self) -> WalkForward:
+        """The walk-forward schedule every repeat follows."""
+        hp = self.hyperparameters
+        return WalkForward(
+            n_train=len(self.train),
+            n_test=len(self.test),
+            batch_size=hp.batch_size,
+            epochs=hp.epochs,
+            update_epochs=hp.update_epochs,
+        )
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """What an engine returns for a task.
+
+    Attributes:
+        forecasts: Scaled one-step forecasts of the test targets, shape ``(repeats, n_test)``.
+        states: With ``record_states``, the LSTM state ``[h, c]`` just before each
+            forecast step, shape ``(repeats, n_steps, 2, batch_size, neurons)``
+            (zeros for a stateless regime); otherwise ``None``.
+    """
+
+    forecasts: np.ndarray
+    states: np.ndarray | None = None
+
+
+class Engine(abc.ABC):
+    """Trains and evaluates every repeat of a task; knows nothing of studies or storage.
+
+    Contract, which every engine must keep so that engines are interchangeable
+    and one can be tested against another:
+
+    * Each repeat starts from its setup's initial weights, with Adam at Keras's
+      defaults and MSE loss, and a zero LSTM state.
+    * Training follows ``task.schedule``: batches are consecutive rows (in the
+      setup's shuffle order for a shuffling regime, one order per epoch, consumed
+      in schedule order), and the state is reset exactly where the regime says.
+    * After each training phase, a seeding regime forecasts the training rows
+      batch by batch (resetting after each if the regime resets after forecasts).
+    * The test rows are forecast one batch per step from their actual inputs;
+      after every step but the last, ``update_epochs`` > 0 appends the step's
+      rows to the training set and trains that many epochs on it, then seeds
+      again if the regime seeds.
+    * Forecasts are returned scaled; inverting them is not the engine's job.
+    * ``progress`` receives repeat-epochs as they finish, summing to
+      ``repeats * schedule.total_epochs``.
+    """
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def run(self, task: EngineTask, progress: Progress | None = None) -> EngineResult:
+        """Run every repeat of ``task`` and return their forecasts."""

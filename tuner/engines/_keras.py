@@ -1,0 +1,118 @@
+"""The reference engine: real Keras layers driven by the tutorials' loop.
+
+Every epoch is one ``model.fit(epochs=1, shuffle=False)`` followed by the reset
+the regime asks for, exactly as the tutorials wrote it. It is slow (tens of
+milliseconds per epoch) and obviously correct, which is its job: it is the
+oracle the fast engine is tested against.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+from tuner.engines._base import Engine, EngineResult, EngineTask, Progress
+from tuner.engines._tensorflow import import_keras
+from tuner.model import input_shape, shape_inputs
+from tuner.protocol import RepeatSetup
+
+__all__ = ["KerasEngine"]
+
+
+class KerasEngine(Engine):
+    """Runs each repeat as its own Keras model, one after the other."""
+
+    name = "keras"
+
+    def __init__(self) -> None:
+        self.keras = import_keras()
+
+    def run(self, task: EngineTask, progress: Progress | None = None) -> EngineResult:
+        """Run every repeat of ``task`` with a fresh stateful (or stateless) Keras model."""
+        keras = self.keras
+        report = progress or _no_progress
+        forecasts, states = [], []
+        for setup in task.setups:
+            repeat = _KerasRepeat(keras, task, setup, report)
+            repeat_forecasts, repeat_states = repeat.walk_forward()
+            forecasts.append(repeat_forecasts)
+            states.append(repeat_states)
+            keras.backend.clear_session()
+        return EngineResult(
+            forecasts=np.stack(forecasts),
+            states=np.stack(states) if task.record_states else None,
+        )
+
+
+def _no_progress(_: int) -> None:
+    """Progress sink used when the caller wants none."""
+
+
+class _KerasRepeat:
+    """One repeat: a Keras model built from given initial weights, trained and walked."""
+
+    def __init__(self, keras: ModuleType, task: EngineTask, setup: RepeatSetup, report: Progress):
+        hp = task.hyperparameters
+        self.task = task
+        self.regime = hp.state_regime
+        self.batch_size = hp.batch_size
+        self.framing = hp.framing
+        self.report = report
+        self.orders = iter(setup.orders)
+        inputs = keras.Input(batch_shape=(hp.batch_size, *input_shape(task.lag, hp.framing)))
+        self.lstm = keras.layers.LSTM(hp.neurons, stateful=self.regime.stateful)
+        outputs = keras.layers.Dense(1)(self.lstm(inputs))
+        self.model = keras.Model(inputs, outputs)
+        self.model.compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam())
+        self.model.set_weights(setup.weights.as_list())
+
+    def walk_forward(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Train, seed, then forecast the test rows step by step with optional updates."""
+        schedule = self.task.schedule
+        train = self.task.train
+        self._train(train, schedule.epochs)
+        self._seed(train)
+        forecasts, states = [], []
+        for step in range(schedule.n_steps):
+            rows = self.task.test[step * self.batch_size : (step + 1) * self.batch_size]
+            if self.task.record_states:
+                states.append(self._state())
+            forecasts.append(self._forecast(rows))
+            if schedule.update_epochs and step < schedule.n_steps - 1:
+                train = np.concatenate([train, rows])
+                self._train(train, schedule.update_epochs)
+                self._seed(train)
+        return np.concatenate(forecasts), np.stack(states) if states else None
+
+    def _train(self, rows: np.ndarray, epochs: int) -> None:
+        for _ in range(epochs):
+            epoch_rows = rows[next(self.orders)] if self.regime.shuffle else rows
+            self.model.fit(
+                shape_inputs(epoch_rows[:, :-1], self.framing).astype(np.float32),
+                epoch_rows[:, -1].astype(np.float32),
+                epochs=1,
+                batch_size=self.batch_size,
+                shuffle=False,
+                verbose=0,
+            )
+            if self.regime.reset_after_epoch:
+                self.lstm.reset_states()
+            self.report(1)
+
+    def _seed(self, rows: np.ndarray) -> None:
+        if self.regime.seed_with_training:
+            for start in range(0, len(rows), self.batch_size):
+                self._forecast(rows[start : start + self.batch_size])
+
+    def _forecast(self, rows: np.ndarray) -> np.ndarray:
+        inputs = shape_inputs(rows[:, :-1], self.framing).astype(np.float32)
+        forecast = np.asarray(self.model.predict_on_batch(inputs), dtype=np.float64)[:, 0]
+        if self.regime.reset_after_forecast:
+            self.lstm.reset_states()
+        return forecast
+
+    def _state(self) -> np.ndarray:
+        if not self.regime.stateful:
+            return np.zeros((2, self.batch_size, self.lstm.units))
+        return np.stack([np.asarray(variable) for variable in self.lstm.states])

@@ -1,0 +1,36 @@
+"""Scores of a set of repeats: the describe() summary and skill against persistence."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+__all__ = ["SUMMARY_KEYS", "skill", "summarize"]
+
+SUMMARY_KEYS: tuple[str, ...] = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
+
+
+def summarize(rmses: Sequence[float]) -> dict[str, float | None]:
+    """Summarise repeat RMSEs as pandas ``describe()`` does (sample std, quartiles).
+
+    A statistic that is undefined (the std of a single repeat) is ``None`` rather
+    than NaN, so the summary is valid JSON and never stores NaN.
+    """
+    described = pd.Series(list(rmses), dtype=float).describe()
+    return {key: _finite_or_none(described[key]) for key in SUMMARY_KEYS}
+
+
+def skill(mean_rmse: float, persistence_rmse: float) -> float | None:
+    """Skill relative to persistence: ``1 - mean / persistence`` (positive is better).
+
+    ``None`` when persistence is perfect (RMSE 0), where no relative skill exists.
+    """
+    if persistence_rmse == 0:
+        return None
+    return 1.0 - mean_rmse / persistence_rmse
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

@@ -1,0 +1,169 @@
+"""The rules every engine follows: hyperparameters, batch sizes, schedule, seeds.
+
+Both engines receive the same :class:`WalkForward` schedule, the same initial
+weights and the same shuffle orders from here, so they differ only in how they
+compute, never in what they compute (SPEC sections 3, 5 and 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tuner._checks import require_choice, require_int
+from tuner.exceptions import ConfigError
+from tuner.model import FRAMINGS, InitialWeights, draw_initial_weights, input_shape
+from tuner.regimes import REGIME_NAMES, Regime, get_regime
+
+__all__ = [
+    "Hyperparameters",
+    "RepeatSetup",
+    "WalkForward",
+    "allowed_batch_sizes",
+    "check_batch_size",
+    "repeat_setups",
+]
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """One LSTM configuration, as a trial samples it.
+
+    Attributes:
+        epochs: Training epochs before the walk-forward starts.
+        batch_size: Rows per batch; must divide the training and test sizes.
+        neurons: LSTM units.
+        regime: State regime name (see :mod:`tuner.regimes`).
+        update_epochs: Epochs of retraining on the enlarged training set after each
+            walk-forward step (0: a fixed model).
+        framing: ``features`` gives samples of shape ``(1, lag)``, ``timesteps``
+            gives ``(lag, 1)``.
+    """
+
+    epochs: int
+    batch_size: int
+    neurons: int
+    regime: str
+    update_epochs: int = 0
+    framing: str = "features"
+
+    def __post_init__(self) -> None:
+        require_int("epochs", self.epochs, 1)
+        require_int("batch_size", self.batch_size, 1)
+        require_int("neurons", self.neurons, 1)
+        require_choice("regime", self.regime, REGIME_NAMES)
+        require_int("update_epochs", self.update_epochs, 0)
+        require_choice("framing", self.framing, FRAMINGS)
+
+    @property
+    def state_regime(self) -> Regime:
+        """The :class:`Regime` named by ``regime``."""
+        return get_regime(self.regime)
+
+
+def allowed_batch_sizes(n_train: int, n_test: int) -> list[int]:
+    """Batch sizes a stateful LSTM accepts: the common divisors of both sizes."""
+    return [
+        size
+        for size in range(1, min(n_train, n_test) + 1)
+        if n_train % size == 0 and n_test % size == 0
+    ]
+
+
+def check_batch_size(batch_size: int, n_train: int, n_test: int) -> None:
+    """Reject a batch size that does not divide both the training and test sizes.
+
+    Raises:
+        ConfigError: Names the sizes and lists the allowed batch sizes.
+    """
+    allowed = allowed_batch_sizes(n_train, n_test)
+    if batch_size not in allowed:
+        raise ConfigError(
+            f"batch_size must divide both the {n_train} training rows and the {n_test} test "
+            f"rows; allowed: {', '.join(map(str, allowed))}; got {batch_size}"
+        )
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    """The schedule of one repeat: initial training, then forecast steps with updates.
+
+    The test rows are forecast one batch (a *step*) at a time. After every step
+    but the last, if ``update_epochs`` > 0, the step's actual rows join the
+    training set and the model trains ``update_epochs`` more epochs on it.
+    """
+
+    n_train: int
+    n_test: int
+    batch_size: int
+    epochs: int
+    update_epochs: int
+
+    @property
+    def n_steps(self) -> int:
+        """Number of forecast steps (batches) in the test period."""
+        return self.n_test // self.batch_size
+
+    def training_phases(self) -> list[tuple[int, int]]:
+        """``(epochs, training rows)`` of each training phase, in order."""
+        phases = [(self.epochs, self.n_train)]
+        if self.update_epochs:
+            phases += [
+                (self.update_epochs, self.n_train + step * self.batch_size)
+                for step in range(1, self.n_steps)
+            ]
+        return phases
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs one repeat trains, updates included: the unit of progress."""
+        return sum(epochs for epochs, _ in self.training_phases())
+
+
+@dataclass(frozen=True)
+class RepeatSetup:
+    """Everything random about one repeat, fixed before any engine runs.
+
+    Attributes:
+        weights: Initial weights of the network.
+        orders: For a shuffling regime, the row order of every training epoch in
+            schedule order (one permutation per epoch); otherwise empty.
+    """
+
+    weights: InitialWeights
+    orders: tuple[np.ndarray, ...]
+
+
+def repeat_setups(
+    seed: int | Sequence[int],
+    repeats: int,
+    hyperparameters: Hyperparameters,
+    lag: int,
+    schedule: WalkForward,
+) -> list[RepeatSetup]:
+    """Draw each repeat's initial weights and shuffle orders from one base seed.
+
+    Repeat ``r`` uses the ``r``-th child of ``numpy.random.SeedSequence(seed)``, so
+    repeats are independent, a rerun with the same seed is identical, and asking
+    for more repeats keeps the first ones unchanged.
+    """
+    require_int("repeats", repeats, 1)
+    features = input_shape(lag, hyperparameters.framing)[1]
+    shuffle = hyperparameters.state_regime.shuffle
+    setups = []
+    for child in np.random.SeedSequence(seed).spawn(repeats):
+        weights_seed, order_seed = child.spawn(2)
+        weights = draw_initial_weights(
+            np.random.default_rng(weights_seed), features, hyperparameters.neurons
+        )
+        orders = _shuffle_orders(np.random.default_rng(order_seed), schedule) if shuffle else ()
+        setups.append(RepeatSetup(weights=weights, orders=orders))
+    return setups
+
+
+def _shuffle_orders(rng: np.random.Generator, schedule: WalkForward) -> tuple[np.ndarray, ...]:
+    return tuple(
+        rng.permutation(rows) for epochs, rows in schedule.training_phases() for _ in range(epochs)
+    )

@@ -1,0 +1,200 @@
+"""How to run: one configuration, several repeats, scored under walk-forward validation.
+
+This is where a configuration's value is computed: each repeat's forecasts are
+inverted to the series' units and scored by RMSE; the mean over repeats is the
+value a trial reports (SPEC section 6).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from tuner._checks import require_choice, require_int
+from tuner.data import Series, load_series
+from tuner.engines import DEFAULT_ENGINE, ENGINES, EngineTask, Progress, get_engine
+from tuner.exceptions import DivergedError
+from tuner.metrics import skill, summarize
+from tuner.preparation import Preparation, PreparedData, prepare
+from tuner.protocol import Hyperparameters, WalkForward, check_batch_size, repeat_setups
+
+__all__ = ["DataSource", "Evaluation", "EvaluationConfig", "evaluate", "load_and_prepare", "plan"]
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the series comes from: a built-in name or a CSV path, and its columns."""
+
+    data: str
+    date_column: str | None = None
+    value_column: str | None = None
+
+    def load(self) -> Series:
+        """Load the series (see :func:`tuner.data.load_series`)."""
+        return load_series(self.data, self.date_column, self.value_column)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Everything that determines an evaluation's numbers.
+
+    Attributes:
+        source: The series.
+        preparation: Lag, test size and training-set trimming.
+        hyperparameters: The LSTM configuration.
+        repeats: Independent fits, each from its own initial weights.
+        seed: Base seed from which every repeat's randomness is derived.
+        engine: Name of the engine that computes the fits.
+    """
+
+    source: DataSource
+    preparation: Preparation
+    hyperparameters: Hyperparameters
+    repeats: int = 10
+    seed: int = 0
+    engine: str = DEFAULT_ENGINE
+
+    def __post_init__(self) -> None:
+        require_int("repeats", self.repeats, 1)
+        require_int("seed", self.seed, 0)
+        require_choice("engine", self.engine, ENGINES)
+
+    def to_dict(self) -> dict[str, object]:
+        """A flat dictionary of every setting, for JSON output and stored trials."""
+        return {
+            **asdict(self.source),
+            **asdict(self.preparation),
+            **asdict(self.hyperparameters),
+            "repeats": self.repeats,
+            "seed": self.seed,
+            "engine": self.engine,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of one configuration over its repeats.
+
+    Attributes:
+        config: What was evaluated.
+        rmses: Test RMSE of each repeat, in series units.
+        forecasts: Each repeat's test forecasts in series units, shape ``(repeats, n_test)``.
+        actual: The test period's observations.
+        persistence_rmse: RMSE of the persistence forecast on the same test period.
+        seconds: Wall time of the fits and forecasts (not imports or data loading).
+        states: LSTM states before each forecast step, when they were recorded.
+    """
+
+    config: EvaluationConfig
+    rmses: np.ndarray
+    forecasts: np.ndarray
+    actual: np.ndarray
+    persistence_rmse: float
+    seconds: float
+    states: np.ndarray | None = None
+
+    @property
+    def summary(self) -> dict[str, float | None]:
+        """describe()-style statistics of the repeat RMSEs."""
+        return summarize(self.rmses)
+
+    @property
+    def mean(self) -> float:
+        """Mean RMSE over repeats: the value a trial reports."""
+        return float(np.mean(self.rmses))
+
+    @property
+    def skill(self) -> float | None:
+        """``1 - mean / persistence``: above 0 beats persistence."""
+        return skill(self.mean, self.persistence_rmse)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready result: RMSEs, their summary, baseline, skill, time and config."""
+        summary = self.summary
+        return {
+            "rmses": [float(rmse) for rmse in self.rmses],
+            "mean": summary["mean"],
+            "std": summary["std"],
+            "summary": summary,
+            "persistence_rmse": self.persistence_rmse,
+            "skill": self.skill,
+            "seconds": self.seconds,
+            "config": self.config.to_dict(),
+        }
+
+
+def plan(prepared: PreparedData, hyperparameters: Hyperparameters) -> WalkForward:
+    """The schedule each repeat will follow, after checking the batch size fits the data.
+
+    Raises:
+        ConfigError: The batch size does not divide both the training and test sizes.
+    """
+    check_batch_size(hyperparameters.batch_size, prepared.n_train, prepared.n_test)
+    return WalkForward(
+        n_train=prepared.n_train,
+        n_test=prepared.n_test,
+        batch_size=hyperparameters.batch_size,
+        epochs=hyperparameters.epochs,
+        update_epochs=hyperparameters.update_epochs,
+    )
+
+
+def evaluate(
+    prepared: PreparedData,
+    config: EvaluationConfig,
+    progress: Progress | None = None,
+    record_states: bool = False,
+) -> Evaluation:
+    """Fit ``config.repeats`` models and score their walk-forward forecasts.
+
+    Args:
+        prepared: The series prepared as ``config.preparation`` says.
+        config: The configuration to evaluate.
+        progress: Receives repeat-epochs as they finish (total:
+            ``config.repeats * plan(prepared, config.hyperparameters).total_epochs``).
+        record_states: Keep the LSTM state before each forecast step.
+
+    Raises:
+        ConfigError: The batch size does not fit the data.
+        DivergedError: A repeat's forecasts are not finite.
+    """
+    schedule = plan(prepared, config.hyperparameters)
+    setups = repeat_setups(
+        config.seed, config.repeats, config.hyperparameters, prepared.preparation.lag, schedule
+    )
+    engine = get_engine(config.engine)
+    task = EngineTask(
+        train=prepared.train,
+        test=prepared.test,
+        hyperparameters=config.hyperparameters,
+        setups=setups,
+        record_states=record_states,
+    )
+    started = time.perf_counter()
+    result = engine.run(task, progress)
+    seconds = time.perf_counter() - started
+    forecasts = prepared.invert(result.forecasts)
+    _check_finite(forecasts)
+    return Evaluation(
+        config=config,
+        rmses=np.array([prepared.rmse(repeat) for repeat in forecasts]),
+        forecasts=forecasts,
+        actual=prepared.actual,
+        persistence_rmse=prepared.persistence_rmse,
+        seconds=seconds,
+        states=result.states,
+    )
+
+
+def load_and_prepare(config: EvaluationConfig) -> PreparedData:
+    """Load the configured series and prepare it."""
+    return prepare(config.source.load(), config.preparation)
+
+
+def _check_finite(forecasts: np.ndarray) -> None:
+    diverged = np.flatnonzero(~np.isfinite(forecasts).all(axis=1))
+    if diverged.size:
+        repeats = ", ".join(str(index) for index in diverged)
+        raise DivergedError(f"the fit diverged: repeat(s) {repeats} forecast NaN or infinity")
