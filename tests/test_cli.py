@@ -118,7 +118,7 @@ def test_same_seed_same_numbers(cli):
         ),
         (
             ("evaluate", "--data", "shampoo", "--engine", "turbo"),
-            "engine must be one of keras; got 'turbo'",
+            "engine must be one of fast, keras; got 'turbo'",
         ),
         (
             ("evaluate", "--data", "shampoo", "--epochs", "many"),

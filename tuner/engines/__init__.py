@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tuner._checks import require_choice
 from tuner.engines._base import Engine, EngineResult, EngineTask, Progress
+from tuner.engines._fast import FastEngine
 from tuner.engines._keras import KerasEngine
 
 __all__ = [
@@ -17,13 +18,15 @@ __all__ = [
     "Engine",
     "EngineResult",
     "EngineTask",
+    "FastEngine",
+    "KerasEngine",
     "Progress",
     "get_engine",
 ]
 
-ENGINES: dict[str, type[Engine]] = {KerasEngine.name: KerasEngine}
+ENGINES: dict[str, type[Engine]] = {FastEngine.name: FastEngine, KerasEngine.name: KerasEngine}
 
-DEFAULT_ENGINE = KerasEngine.name
+DEFAULT_ENGINE = FastEngine.name
 
 
 def get_engine(name: str) -> Engine:

@@ -8,6 +8,7 @@ TensorFlow takes seconds to import and prints start-up notices from native code
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -24,6 +25,24 @@ def import_keras() -> ModuleType:
     with _native_stderr_captured():
         import keras
     return keras
+
+
+def import_tensorflow() -> ModuleType:
+    """Import TensorFlow (through :func:`import_keras`, so it is quiet too).
+
+    The fast engine traces one graph per configuration shape on purpose (XLA needs
+    static shapes), so TensorFlow's "triggered tf.function retracing" advice is
+    noise for us and is filtered out; every other TensorFlow warning still shows.
+    """
+    import_keras()
+    import tensorflow
+
+    tensorflow.get_logger().addFilter(_drop_retracing_advice)
+    return tensorflow
+
+
+def _drop_retracing_advice(record: logging.LogRecord) -> bool:
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 @contextlib.contextmanager
