@@ -8,7 +8,10 @@ import pytest
 
 from tuner.cli import main
 from tuner.data import load_series
+from tuner.engines import EngineTask
 from tuner.preparation import Preparation, prepare
+from tuner.protocol import Hyperparameters, repeat_setups
+from tuner.runner import plan
 
 SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664
 
@@ -58,3 +61,28 @@ def run_tuner(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
         timeout=timeout,
         check=False,
     )
+
+
+def engine_task(
+    prepared,
+    regime: str,
+    *,
+    epochs: int = 2,
+    batch_size: int = 4,
+    update_epochs: int = 0,
+    framing: str = "features",
+    repeats: int = 1,
+    seed: int = 3,
+    neurons: int = 2,
+) -> EngineTask:
+    """An engine task for ``prepared`` rows that records LSTM states."""
+    hp = Hyperparameters(
+        epochs=epochs,
+        batch_size=batch_size,
+        neurons=neurons,
+        regime=regime,
+        update_epochs=update_epochs,
+        framing=framing,
+    )
+    setups = repeat_setups(seed, repeats, hp, prepared.preparation.lag, plan(prepared, hp))
+    return EngineTask(prepared.train, prepared.test, hp, setups, record_states=True)

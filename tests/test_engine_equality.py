@@ -10,18 +10,20 @@ a batch out of place or a skipped update moves forecasts by 1e-3 or more).
 """
 
 import dataclasses
+import functools
 import itertools
 
 import numpy as np
 import pytest
 
-from tuner.engines import EngineTask, FastEngine, KerasEngine
+from tests.conftest import engine_task
+from tuner.engines import FastEngine, KerasEngine
 from tuner.preparation import Preparation, prepare
-from tuner.protocol import Hyperparameters, repeat_setups
 from tuner.regimes import REGIME_NAMES
-from tuner.runner import plan
 
 TOLERANCE = 1e-5
+
+_task = functools.partial(engine_task, epochs=3, seed=11)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -37,22 +39,6 @@ def tiny(shampoo):
     return {
         lag: prepare(shampoo, Preparation(lag=lag, test_size=4, train_size=8)) for lag in (1, 3)
     }
-
-
-def _task(
-    prepared, *, regime, batch_size, update_epochs, framing, repeats=1, seed=11, epochs=3, neurons=2
-):
-    hp = Hyperparameters(
-        epochs=epochs,
-        batch_size=batch_size,
-        neurons=neurons,
-        regime=regime,
-        update_epochs=update_epochs,
-        framing=framing,
-    )
-    schedule = plan(prepared, hp)
-    setups = repeat_setups(seed, repeats, hp, prepared.preparation.lag, schedule)
-    return EngineTask(prepared.train, prepared.test, hp, setups, record_states=True)
 
 
 def _assert_same(result, reference):

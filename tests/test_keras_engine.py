@@ -5,10 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tuner.engines import EngineTask, get_engine
+from tests.conftest import engine_task as _task
+from tuner.engines import get_engine
 from tuner.preparation import Preparation, prepare
-from tuner.protocol import Hyperparameters, repeat_setups
-from tuner.runner import plan
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -16,31 +15,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture(scope="module")
 def keras_engine():
     return get_engine("keras")
-
-
-def _task(
-    prepared,
-    regime,
-    *,
-    epochs=2,
-    batch_size=4,
-    update_epochs=0,
-    repeats=1,
-    seed=3,
-    framing="features",
-    neurons=2,
-):
-    hp = Hyperparameters(
-        epochs=epochs,
-        batch_size=batch_size,
-        neurons=neurons,
-        regime=regime,
-        update_epochs=update_epochs,
-        framing=framing,
-    )
-    schedule = plan(prepared, hp)
-    setups = repeat_setups(seed, repeats, hp, prepared.preparation.lag, schedule)
-    return EngineTask(prepared.train, prepared.test, hp, setups, record_states=True)
 
 
 def _zero(state):

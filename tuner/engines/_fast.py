@@ -113,31 +113,8 @@ def _trial_function(
     epochs, sizes and step counts are tensors, so changing them does not retrace.
     """
     graph = _TrialGraph(tf, regime, batch_size)
-
-    @tf.function(jit_compile=jit_compile, autograph=False)
-    def trial(
-        inputs: Tensor,
-        targets: Tensor,
-        weights: Weights,
-        orders: Tensor,
-        n_train: Tensor,
-        epochs: Tensor,
-        update_epochs: Tensor,
-        n_steps: Tensor,
-    ) -> tuple[Tensor, Tensor]:
-        return graph.run(
-            inputs,
-            targets,
-            weights,
-            orders,
-            n_train,
-            epochs,
-            update_epochs,
-            n_steps,
-            record_states,
-        )
-
-    return trial
+    run = functools.partial(graph.run, record_states=record_states)
+    return tf.function(run, jit_compile=jit_compile, autograph=False)
 
 
 class _TrialGraph:
