@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
@@ -21,6 +22,7 @@ from tuner.regimes import REGIME_NAMES
 if TYPE_CHECKING:
     from tuner.preparation import Preparation
     from tuner.runner import DataSource, Evaluation, EvaluationConfig
+    from tuner.service import StudyStatus
 
 __all__ = ["build_parser", "main"]
 
@@ -38,6 +40,7 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tuner`` command line and return its exit status."""
     args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", message=r".*experimental")
     try:
         return args.handler(args)
     except TunerError as error:
@@ -70,6 +73,37 @@ def build_parser() -> argparse.ArgumentParser:
         _evaluate,
         _add_data_options,
         _add_training_options,
+    )
+    _add_command(
+        commands,
+        "create",
+        "Create a study from a study file (idempotent; safe to run concurrently).",
+        _create,
+        _add_study_file_options,
+    )
+    _add_command(
+        commands,
+        "worker",
+        "Run trials of a study until its trial budget is met.",
+        _worker,
+        _add_study_name_options,
+        _add_worker_options,
+    )
+    _add_command(
+        commands,
+        "run",
+        "Create a study and run local workers on it to the end, with a progress bar.",
+        _run,
+        _add_study_file_options,
+        _add_run_options,
+    )
+    _add_command(
+        commands,
+        "status",
+        "Show a study's trials by state, its best trial and its throughput.",
+        _status,
+        _add_study_name_options,
+        _add_json_option,
     )
     return parser
 
@@ -127,6 +161,121 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "--engine", default=DEFAULT_ENGINE, help=f"{', '.join(ENGINES)} ({DEFAULT_ENGINE})"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _add_storage_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage",
+        help="database URL (default: $TUNER_STORAGE, then the study file's storage key, "
+        "then sqlite:///storage/tuner.db)",
+    )
+
+
+def _add_study_file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study_file", help="a study file, for example studies/shampoo.toml")
+    parser.add_argument("--trials", type=int, help="global trial budget (default: the file's)")
+    _add_storage_option(parser)
+
+
+def _add_study_name_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the study's name")
+    _add_storage_option(parser)
+
+
+def _add_worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--worker-index",
+        type=int,
+        help="seeds this worker's sampler with the study seed and this index, so a rerun "
+        "samples the same; give each worker its own (default: a random seed)",
+    )
+
+
+def _add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes (1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _create_from_file(args: argparse.Namespace) -> tuple[str, str, bool]:
+    """Create the study named in ``args.study_file``; return its name, URL and whether new."""
+    from tuner._checks import require_int
+    from tuner.service import create_study
+    from tuner.storage import resolve_url
+    from tuner.studyfile import load_study_file
+
+    if args.trials is not None:
+        require_int("--trials", args.trials, 1)
+    config, text = load_study_file(args.study_file)
+    url = resolve_url(args.storage, config.storage)
+    created = create_study(config, text, url, budget=args.trials)
+    return config.name, url, created
+
+
+def _create(args: argparse.Namespace) -> int:
+    from tuner.storage import mask
+
+    name, url, created = _create_from_file(args)
+    print(f"study {name!r} {'created' if created else 'already exists'} in {mask(url)}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from tuner.service import run_worker
+    from tuner.storage import resolve_url
+
+    ran = run_worker(args.name, resolve_url(args.storage), worker_index=args.worker_index)
+    print(f"worker finished: ran {ran} trial(s) of study {args.name!r}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tuner._checks import require_int
+    from tuner.service import run_local_workers, study_status
+
+    require_int("--workers", args.workers, 1)
+    name, url, _ = _create_from_file(args)
+    with tqdm(desc=name, unit="trial", file=sys.stderr, disable=args.no_progress) as bar:
+
+        def show(finished: int, budget: int) -> None:
+            bar.total = budget
+            bar.n = finished
+            bar.refresh()
+
+        status = run_local_workers(name, url, args.workers, show)
+    print(_status_text(study_status(name, url)))
+    return status
+
+
+def _status(args: argparse.Namespace) -> int:
+    from tuner.service import study_status
+    from tuner.storage import resolve_url
+
+    status = study_status(args.name, resolve_url(args.storage))
+    print(json.dumps(status.to_dict()) if args.json else _status_text(status))
+    return 0
+
+
+def _status_text(status: StudyStatus) -> str:
+    counts = status.counts
+    lines = [
+        f"study {status.name!r}: {counts.finished} of {status.budget} trials finished "
+        f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed; "
+        f"{counts.running} running, {counts.waiting} waiting, {counts.retried} retried)",
+        f"persistence RMSE {status.persistence_rmse:.3f}",
+    ]
+    if status.best_value is not None:
+        skill = 1 - status.best_value / status.persistence_rmse
+        params = " ".join(f"{key}={value}" for key, value in status.best_params.items())
+        lines.append(f"best mean RMSE {status.best_value:.3f} (skill {skill:.3f}): {params}")
+    if status.trials_per_minute is not None:
+        lines.append(f"throughput {status.trials_per_minute:.1f} trials per minute")
+    return "\n".join(lines)
 
 
 def _baseline(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ line catches that one class, prints its one-line message and exits with status
 2. Anything else escaping is a bug and keeps its traceback.
 """
 
-__all__ = ["ConfigError", "DataError", "DivergedError", "TunerError"]
+__all__ = ["ConfigError", "DataError", "DivergedError", "StorageError", "TunerError"]
 
 
 class TunerError(Exception):
@@ -28,3 +28,10 @@ class ConfigError(TunerError):
 
 class DivergedError(TunerError):
     """A fit diverged: some forecast is NaN or infinite, so no RMSE can be scored."""
+
+
+class StorageError(TunerError):
+    """The study database cannot be reached or used, or the study is not there.
+
+    Messages show database URLs with the password masked.
+    """

@@ -8,6 +8,7 @@ value a trial reports (SPEC section 6).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -146,6 +147,8 @@ def evaluate(
     config: EvaluationConfig,
     progress: Progress | None = None,
     record_states: bool = False,
+    chunks: int = 1,
+    after_chunk: Callable[[np.ndarray], None] | None = None,
 ) -> Evaluation:
     """Fit ``config.repeats`` models and score their walk-forward forecasts.
 
@@ -155,6 +158,11 @@ def evaluate(
         progress: Receives repeat-epochs as they finish (total:
             ``config.repeats * plan(prepared, config.hyperparameters).total_epochs``).
         record_states: Keep the LSTM state before each forecast step.
+        chunks: Run the repeats in this many groups, one after another. Each
+            repeat's randomness depends only on the seed and its index, so the
+            result is the same however the repeats are grouped.
+        after_chunk: Called with the RMSEs of the repeats done so far after each
+            group but the last; raising from it abandons the evaluation (pruning).
 
     Raises:
         ConfigError: The batch size does not fit the data.
@@ -165,26 +173,34 @@ def evaluate(
         config.seed, config.repeats, config.hyperparameters, prepared.preparation.lag, schedule
     )
     engine = get_engine(config.engine)
-    task = EngineTask(
-        train=prepared.train,
-        test=prepared.test,
-        hyperparameters=config.hyperparameters,
-        setups=setups,
-        record_states=record_states,
-    )
-    started = time.perf_counter()
-    result = engine.run(task, progress)
-    seconds = time.perf_counter() - started
-    forecasts = prepared.invert(result.forecasts)
-    _check_finite(forecasts)
+    groups = [group for group in np.array_split(np.arange(config.repeats), chunks) if group.size]
+    forecasts, states, rmses, seconds = [], [], [], 0.0
+    for number, group in enumerate(groups):
+        task = EngineTask(
+            train=prepared.train,
+            test=prepared.test,
+            hyperparameters=config.hyperparameters,
+            setups=[setups[index] for index in group],
+            record_states=record_states,
+        )
+        started = time.perf_counter()
+        result = engine.run(task, progress)
+        seconds += time.perf_counter() - started
+        group_forecasts = prepared.invert(result.forecasts)
+        _check_finite(group_forecasts, first_repeat=int(group[0]))
+        forecasts.append(group_forecasts)
+        states.append(result.states)
+        rmses.extend(prepared.rmse(repeat) for repeat in group_forecasts)
+        if after_chunk is not None and number < len(groups) - 1:
+            after_chunk(np.array(rmses))
     return Evaluation(
         config=config,
-        rmses=np.array([prepared.rmse(repeat) for repeat in forecasts]),
-        forecasts=forecasts,
+        rmses=np.array(rmses),
+        forecasts=np.concatenate(forecasts),
         actual=prepared.actual,
         persistence_rmse=prepared.persistence_rmse,
         seconds=seconds,
-        states=result.states,
+        states=np.concatenate(states) if record_states else None,
     )
 
 
@@ -193,8 +209,8 @@ def load_and_prepare(config: EvaluationConfig) -> PreparedData:
     return prepare(config.source.load(), config.preparation)
 
 
-def _check_finite(forecasts: np.ndarray) -> None:
+def _check_finite(forecasts: np.ndarray, first_repeat: int = 0) -> None:
     diverged = np.flatnonzero(~np.isfinite(forecasts).all(axis=1))
     if diverged.size:
-        repeats = ", ".join(str(index) for index in diverged)
+        repeats = ", ".join(str(first_repeat + index) for index in diverged)
         raise DivergedError(f"the fit diverged: repeat(s) {repeats} forecast NaN or infinity")

@@ -1,0 +1,117 @@
+"""The Optuna objective: one trial is the repeats of one sampled configuration.
+
+A trial's value is the mean test RMSE over its repeats (computed by
+:func:`tuner.runner.evaluate`); everything else worth keeping about the trial
+(each repeat's RMSE, their spread, the persistence baseline, skill, wall time,
+engine and library versions) is stored as user attributes. The objective knows
+nothing about where trials are stored.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib.metadata import version
+
+import numpy as np
+import optuna
+
+from tuner.exceptions import DivergedError
+from tuner.preparation import Preparation, PreparedData, prepare
+from tuner.runner import DataSource, Evaluation, EvaluationConfig, evaluate
+from tuner.space import SearchSpace, lag_values
+from tuner.studyfile import StudyConfig
+
+__all__ = ["Objective", "trial_seed"]
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """The base seed of a trial's repeats, from the study's seed and the trial's number.
+
+    A retried trial inherits its original's user attributes, seed included, so it
+    replays exactly the fits that were interrupted.
+    """
+    return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
+
+
+def prepare_for_study(config: StudyConfig) -> dict[int, PreparedData]:
+    """The study's series prepared for every lag the space can sample."""
+    data = config.data
+    series = DataSource(data.series, data.date_column, data.value_column).load()
+    return {
+        lag: prepare(series, Preparation(lag, data.test_size, data.train_size))
+        for lag in lag_values(config.search.lag)
+    }
+
+
+class Objective:
+    """Callable Optuna objective for one study file.
+
+    Args:
+        config: The study file.
+        prepared: The series prepared per lag (see :func:`prepare_for_study`).
+    """
+
+    def __init__(self, config: StudyConfig, prepared: dict[int, PreparedData]) -> None:
+        self.config = config
+        self.prepared = prepared
+        self.space = SearchSpace.build(config, prepared)
+        self.current_trial: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Evaluate the sampled configuration; NaN (a failed trial) if the fit diverged."""
+        self.current_trial = trial.number
+        hyperparameters, lag = self.space.suggest(trial)
+        data = self.config.data
+        seed = trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number))
+        evaluation_config = EvaluationConfig(
+            source=DataSource(data.series, data.date_column, data.value_column),
+            preparation=Preparation(lag, data.test_size, data.train_size),
+            hyperparameters=hyperparameters,
+            repeats=self.config.repeats,
+            seed=seed,
+            engine=self.config.engine,
+        )
+        trial.set_user_attr("seed", seed)  # a retry inherits it and replays the same fits
+        pruner = self.config.pruner
+        try:
+            evaluation = evaluate(
+                self.prepared[lag],
+                evaluation_config,
+                chunks=pruner.checkpoints if pruner.enabled else 1,
+                after_chunk=lambda rmses: _report(trial, rmses),
+            )
+        except DivergedError as error:
+            trial.set_user_attr("fail_reason", str(error))
+            return math.nan
+        for key, value in _attributes(evaluation).items():
+            trial.set_user_attr(key, value)
+        return evaluation.mean
+
+
+def _report(trial: optuna.Trial, rmses: np.ndarray) -> None:
+    """Report the mean RMSE of the repeats done so far; stop if the pruner says so."""
+    trial.report(float(np.mean(rmses)), step=len(rmses))
+    if trial.should_prune():
+        raise optuna.TrialPruned(f"mean RMSE {np.mean(rmses):.3f} after {len(rmses)} repeats")
+
+
+def _attributes(evaluation: Evaluation) -> dict[str, object]:
+    """User attributes of a complete trial (SPEC section 6)."""
+    summary = evaluation.summary
+    return {
+        "rmses": [float(rmse) for rmse in evaluation.rmses],
+        "std": summary["std"],
+        "min": summary["min"],
+        "median": summary["50%"],
+        "max": summary["max"],
+        "summary": summary,
+        "persistence_rmse": evaluation.persistence_rmse,
+        "skill": evaluation.skill,
+        "seconds": evaluation.seconds,
+        "engine": evaluation.config.engine,
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    return {name: version(name) for name in ("lstm-tuner", "optuna", "tensorflow", "keras")}

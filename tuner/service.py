@@ -1,0 +1,301 @@
+"""How studies run: creating them, worker loops, local worker pools and status.
+
+The budget is global: a study stops at exactly ``trials`` finished trials
+(complete, pruned or failed), however many workers share it. A worker reserves a
+slot under the database lock before each trial (an empty enqueued trial that
+the next ``ask`` takes), so workers never overrun it. A failed trial that is
+retried (its worker died, or was interrupted) hands its slot to its retry and
+does not count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.exceptions import StorageError
+from tuner.objective import Objective, prepare_for_study
+from tuner.space import TUTORIAL_CONFIGURATION, SearchSpace
+from tuner.storage import exclusive, mask, open_storage
+from tuner.studyfile import StudyConfig, parse_study_text
+
+__all__ = [
+    "SlotCounts",
+    "StudyStatus",
+    "create_study",
+    "load_study_config",
+    "run_local_workers",
+    "run_worker",
+    "study_status",
+]
+
+STUDY_FILE_ATTR = "study_file"
+BUDGET_ATTR = "budget"
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class SlotCounts:
+    """Trials of a study by what they mean for the budget."""
+
+    complete: int
+    pruned: int
+    failed: int
+    retried: int
+    running: int
+    waiting: int
+
+    @property
+    def finished(self) -> int:
+        """Trials that count toward the budget."""
+        return self.complete + self.pruned + self.failed
+
+    @classmethod
+    def of(cls, trials: list[FrozenTrial]) -> SlotCounts:
+        """Count ``trials``; a failed trial that some trial retries is ``retried``."""
+        retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+        states = [t.state for t in trials]
+        failed = [t for t in trials if t.state == TrialState.FAIL]
+        return cls(
+            complete=states.count(TrialState.COMPLETE),
+            pruned=states.count(TrialState.PRUNED),
+            failed=sum(t.number not in retried for t in failed),
+            retried=sum(t.number in retried for t in failed),
+            running=states.count(TrialState.RUNNING),
+            waiting=states.count(TrialState.WAITING),
+        )
+
+
+def create_study(config: StudyConfig, text: str, url: str, budget: int | None = None) -> bool:
+    """Create the study (tables too) if it does not exist; return whether it was created.
+
+    Idempotent and safe to run concurrently: creation happens under the database
+    lock, and the tutorial's configuration is enqueued only by the call that
+    creates the study. ``budget`` overrides the file's ``trials``.
+
+    Raises:
+        StorageError: The database cannot be reached, or a study of that name
+            exists with a different study file.
+        ConfigError: The study file does not fit the data.
+        DataError: The series cannot be loaded.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    prepared = prepare_for_study(config)
+    space = SearchSpace.build(config, prepared)
+    storage = open_storage(url)
+    with exclusive(url, f"create:{config.name}"):
+        if config.name in optuna.get_all_study_names(storage):
+            study = optuna.load_study(study_name=config.name, storage=storage)
+            if parse_study_text(study.user_attrs[STUDY_FILE_ATTR]) != config:
+                raise StorageError(
+                    f"study {config.name!r} already exists in {mask(url)} with a different "
+                    "study file; choose another name"
+                )
+            if budget is not None:
+                study.set_user_attr(BUDGET_ATTR, budget)
+            return False
+        study = optuna.create_study(study_name=config.name, storage=storage, direction="minimize")
+        study.set_user_attr(STUDY_FILE_ATTR, text)
+        study.set_user_attr(BUDGET_ATTR, budget or config.trials)
+        baseline = next(iter(prepared.values()))
+        study.set_user_attr("persistence_rmse", baseline.persistence_rmse)
+        study.set_user_attr("series", config.data.series)
+        if space.contains(TUTORIAL_CONFIGURATION):
+            study.enqueue_trial(TUTORIAL_CONFIGURATION, user_attrs={"warm_start": "tutorial"})
+        return True
+
+
+def load_study_config(name: str, url: str) -> tuple[StudyConfig, optuna.storages.RDBStorage]:
+    """The study file stored with study ``name``, and the opened storage.
+
+    Raises:
+        StorageError: No study of that name (the existing ones are listed).
+    """
+    storage = open_storage(url)
+    names = optuna.get_all_study_names(storage)
+    if name not in names:
+        existing = ", ".join(sorted(names)) or "none"
+        raise StorageError(f"no study {name!r} in {mask(url)}; existing studies: {existing}")
+    study = optuna.load_study(study_name=name, storage=storage)
+    return parse_study_text(study.user_attrs[STUDY_FILE_ATTR], f"study {name!r}"), storage
+
+
+def run_worker(name: str, url: str, worker_index: int | None = None) -> int:
+    """Run trials of study ``name`` until its budget is met or its timeout passes.
+
+    SIGTERM is turned into KeyboardInterrupt, so a stopped worker's running trial
+    ends FAIL (never left RUNNING) and is queued again for another worker.
+
+    Args:
+        name: The study.
+        url: The study database.
+        worker_index: Seeds this worker's sampler together with the study seed;
+            workers sharing a study need different ones, or they would propose the
+            same configurations. ``None``: a random seed.
+
+    Returns:
+        The number of trials this worker ran.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config, _ = load_study_config(name, url)
+    storage = open_storage(url, config.workers)
+    objective = Objective(config, prepare_for_study(config))
+    study = optuna.load_study(
+        study_name=name,
+        storage=storage,
+        sampler=_sampler(config, objective.space, worker_index),
+        pruner=_pruner(config),
+    )
+    deadline = None if config.timeout is None else time.monotonic() + config.timeout
+    signal.signal(signal.SIGTERM, _interrupt)
+    ran = 0
+    while deadline is None or time.monotonic() < deadline:
+        action = _reserve(study, url)
+        if action == "done":
+            break
+        if action == "wait":
+            time.sleep(POLL_SECONDS)
+            continue
+        try:
+            study.optimize(objective, n_trials=1)
+        except KeyboardInterrupt:
+            _requeue_interrupted(study, objective.current_trial, config.workers.max_retry)
+            raise
+        ran += 1
+    return ran
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _reserve(study: optuna.Study, url: str) -> str:
+    """Under the lock: fail stale trials, then ``run`` (slot taken), ``wait`` or ``done``."""
+    with exclusive(url, f"budget:{study.study_name}"):
+        optuna.storages.fail_stale_trials(study)
+        counts = SlotCounts.of(study.get_trials(deepcopy=False))
+        budget = study.user_attrs[BUDGET_ATTR]
+        if counts.waiting:
+            return "run"
+        if counts.finished + counts.running < budget:
+            study.enqueue_trial({}, user_attrs={"reserved": True})
+            return "run"
+        return "done" if counts.finished >= budget else "wait"
+
+
+def _requeue_interrupted(study: optuna.Study, number: int | None, max_retry: int) -> None:
+    """Queue an interrupted (now FAIL) trial again, as the heartbeat retry would."""
+    if number is None:
+        return
+    trial = study.get_trials(deepcopy=False)[number]
+    if trial.state == TrialState.FAIL:
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, trial)
+
+
+def _sampler(
+    config: StudyConfig, space: SearchSpace, worker_index: int | None
+) -> optuna.samplers.BaseSampler:
+    seed = None
+    if worker_index is not None:
+        seed = int(np.random.SeedSequence([config.seed, worker_index]).generate_state(1)[0])
+    if config.sampler.kind == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=config.sampler.n_startup_trials)
+
+
+def _pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    if not config.pruner.enabled:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=config.pruner.n_startup_trials)
+
+
+@dataclass(frozen=True)
+class StudyStatus:
+    """What ``tuner status`` shows."""
+
+    name: str
+    budget: int
+    counts: SlotCounts
+    best_value: float | None
+    best_params: dict[str, object] | None
+    persistence_rmse: float
+    trials_per_minute: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {**dataclasses.asdict(self), "finished": self.counts.finished}
+
+
+def study_status(name: str, url: str) -> StudyStatus:
+    """Counts by state, best trial, baseline and throughput of study ``name``."""
+    load_study_config(name, url)
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and math.isfinite(t.value)]
+    best = min(complete, key=lambda t: t.value) if complete else None
+    return StudyStatus(
+        name=name,
+        budget=study.user_attrs[BUDGET_ATTR],
+        counts=SlotCounts.of(trials),
+        best_value=None if best is None else best.value,
+        best_params=None if best is None else best.params,
+        persistence_rmse=study.user_attrs["persistence_rmse"],
+        trials_per_minute=_trials_per_minute(trials),
+    )
+
+
+def _trials_per_minute(trials: list[FrozenTrial]) -> float | None:
+    finished = [t for t in trials if t.state.is_finished() and t.datetime_complete]
+    if len(finished) < 2:
+        return None
+    start = min(t.datetime_start for t in finished if t.datetime_start)
+    end = max(t.datetime_complete for t in finished)
+    minutes = (end - start).total_seconds() / 60
+    return len(finished) / minutes if minutes > 0 else None
+
+
+def run_local_workers(
+    name: str, url: str, workers: int, on_progress: Callable[[int, int], None]
+) -> int:
+    """Start ``workers`` worker processes on this machine and wait for them.
+
+    ``on_progress(finished, budget)`` is called about once a second. SIGINT or
+    SIGTERM stops every worker (their running trials end FAIL and are queued
+    again), so a later run continues the study.
+
+    Returns:
+        The highest exit status of the workers (0 when all succeeded).
+    """
+    command = [sys.executable, "-m", "tuner", "worker", name, "--storage", url]
+    processes = [
+        subprocess.Popen([*command, "--worker-index", str(index)]) for index in range(workers)
+    ]
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while any(process.poll() is None for process in processes):
+            counts = SlotCounts.of(study.get_trials(deepcopy=False))
+            on_progress(counts.finished, study.user_attrs[BUDGET_ATTR])
+            time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    counts = SlotCounts.of(study.get_trials(deepcopy=False))
+    on_progress(counts.finished, study.user_attrs[BUDGET_ATTR])
+    return max(process.returncode for process in processes)

@@ -1,0 +1,121 @@
+"""What to try: the search space of a study and how a trial samples it.
+
+Batch sizes are the delicate dimension: a stateful LSTM needs the batch size to
+divide both the training and the test size, and the training size depends on the
+lag. The space offers only batch sizes valid for every lag it can sample, and a
+study file that lists another is refused with the allowed ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+
+from tuner.exceptions import ConfigError
+from tuner.preparation import PreparedData
+from tuner.protocol import Hyperparameters, allowed_batch_sizes
+from tuner.studyfile import IntChoice, IntRange, StudyConfig
+
+__all__ = ["TUTORIAL_CONFIGURATION", "SearchSpace"]
+
+TUTORIAL_CONFIGURATION = {
+    "epochs": 1000,
+    "batch_size": 4,
+    "neurons": 1,
+    "regime": "seeded",
+    "update_epochs": 0,
+    "lag": 1,
+}
+"""The tuning tutorial's configuration, enqueued first when it fits the space."""
+
+
+def lag_values(choice: IntChoice) -> list[int]:
+    """Every lag a study can sample."""
+    return list(range(choice.low, choice.high + 1)) if isinstance(choice, IntRange) else choice
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The dimensions a trial samples, with batch sizes resolved against the data.
+
+    Attributes:
+        config: The study file.
+        batch_sizes: Batch sizes valid for every sampled lag.
+    """
+
+    config: StudyConfig
+    batch_sizes: list[int]
+
+    @classmethod
+    def build(cls, config: StudyConfig, prepared: dict[int, PreparedData]) -> SearchSpace:
+        """Resolve the space against the data prepared for each lag.
+
+        Raises:
+            ConfigError: A listed batch size does not divide the training and test
+                sizes for some lag, or no batch size does.
+        """
+        valid = sorted(
+            set.intersection(
+                *(set(allowed_batch_sizes(p.n_train, p.n_test)) for p in prepared.values())
+            )
+        )
+        sizes = ", ".join(f"lag {lag}: {p.n_train} training rows" for lag, p in prepared.items())
+        wanted = config.search.batch_size or valid
+        invalid = [size for size in wanted if size not in valid]
+        if invalid:
+            raise ConfigError(
+                f"search.batch_size {invalid[0]} does not divide both the training and the "
+                f"{config.data.test_size} test rows ({sizes}); allowed: "
+                f"{', '.join(map(str, valid))}"
+            )
+        return cls(config=config, batch_sizes=list(wanted))
+
+    def suggest(self, trial: optuna.Trial) -> tuple[Hyperparameters, int]:
+        """Sample one configuration; return it and its lag."""
+        search = self.config.search
+        hyperparameters = Hyperparameters(
+            epochs=_suggest_int(trial, "epochs", search.epochs),
+            batch_size=trial.suggest_categorical("batch_size", self.batch_sizes),
+            neurons=_suggest_int(trial, "neurons", search.neurons),
+            regime=trial.suggest_categorical("regime", search.regimes),
+            update_epochs=trial.suggest_categorical("update_epochs", search.update_epochs),
+            framing=self.config.data.framing,
+        )
+        return hyperparameters, _suggest_int(trial, "lag", search.lag)
+
+    def grid(self) -> dict[str, list]:
+        """Every dimension's values, for Optuna's GridSampler (lists only)."""
+        search = self.config.search
+        return {
+            "epochs": list(search.epochs),
+            "batch_size": self.batch_sizes,
+            "neurons": list(search.neurons),
+            "regime": search.regimes,
+            "update_epochs": search.update_epochs,
+            "lag": list(search.lag),
+        }
+
+    def contains(self, params: dict[str, object]) -> bool:
+        """Whether a configuration (as trial params) lies inside the space."""
+        search = self.config.search
+        return (
+            _contains(search.epochs, params["epochs"])
+            and params["batch_size"] in self.batch_sizes
+            and _contains(search.neurons, params["neurons"])
+            and params["regime"] in search.regimes
+            and params["update_epochs"] in search.update_epochs
+            and _contains(search.lag, params["lag"])
+        )
+
+
+def _suggest_int(trial: optuna.Trial, name: str, choice: IntChoice) -> int:
+    if isinstance(choice, IntRange):
+        return trial.suggest_int(name, choice.low, choice.high, log=choice.log)
+    return trial.suggest_categorical(name, choice)
+
+
+def _contains(choice: IntChoice, value: object) -> bool:
+    if isinstance(choice, IntRange):
+        return isinstance(value, int) and choice.low <= value <= choice.high
+    return value in choice

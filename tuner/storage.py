@@ -1,0 +1,159 @@
+"""Where studies live: resolving, opening and locking the database.
+
+The database URL is resolved here, in one place: ``--storage`` beats the
+``TUNER_STORAGE`` environment variable, which beats the study file's
+``storage`` key, which beats the default SQLite file ``storage/tuner.db``.
+SQLite suits workers on one machine; PostgreSQL (``postgresql+psycopg://...``)
+suits many. URLs are masked (password hidden) in every message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from sqlalchemy.engine import URL, make_url
+
+from tuner.exceptions import StorageError
+from tuner.studyfile import WorkersSection
+
+__all__ = [
+    "ENVIRONMENT_VARIABLE",
+    "default_url",
+    "exclusive",
+    "mask",
+    "open_storage",
+    "resolve_url",
+]
+
+ENVIRONMENT_VARIABLE = "TUNER_STORAGE"
+SQLITE_TIMEOUT_SECONDS = 120
+"""Long enough that local workers wait for each other's writes instead of failing."""
+
+
+def default_url() -> str:
+    """The SQLite file ``storage/tuner.db`` under the current directory."""
+    return f"sqlite:///{Path.cwd() / 'storage' / 'tuner.db'}"
+
+
+def resolve_url(option: str | None, study_file_storage: str | None = None) -> str:
+    """``--storage``, else ``TUNER_STORAGE``, else the study file's key, else the default."""
+    return option or os.environ.get(ENVIRONMENT_VARIABLE) or study_file_storage or default_url()
+
+
+def mask(url: str) -> str:
+    """The URL with its password replaced by ``***`` (or the text as is if it is no URL)."""
+    try:
+        return _parse(url).render_as_string(hide_password=True)
+    except StorageError:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def open_storage(url: str, workers: WorkersSection | None = None) -> optuna.storages.RDBStorage:
+    """Open (creating tables if needed) the study database at ``url``.
+
+    Args:
+        url: SQLite or PostgreSQL URL.
+        workers: Heartbeat settings; with them, a trial whose worker stops
+            beating is failed after the grace period and retried.
+
+    Raises:
+        StorageError: The URL is malformed or unsupported, or the database cannot
+            be reached (host and port named, password masked).
+    """
+    parsed = _parse(url)
+    heartbeat: dict[str, object] = {}
+    if workers is not None:
+        heartbeat = {
+            "heartbeat_interval": workers.heartbeat_interval,
+            "grace_period": workers.grace_period,
+            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=workers.max_retry
+            ),
+        }
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(parsed), **heartbeat)
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise _unreachable(parsed, error) from None
+
+
+@contextlib.contextmanager
+def exclusive(url: str, name: str) -> Iterator[None]:
+    """Hold a lock named ``name`` shared by every process using the database at ``url``.
+
+    Creating a study and reserving a trial slot happen under it, so concurrent
+    ``tuner create`` calls make one study and workers never overrun the budget.
+    PostgreSQL uses an advisory lock (works across machines); SQLite, a lock file
+    beside the database (SQLite is for one machine anyway).
+    """
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite":
+        with _file_lock(Path(f"{parsed.database}.lock")):
+            yield
+        return
+    key = zlib.crc32(name.encode())
+    try:
+        with _lock_engine(url).connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    except sqlalchemy.exc.OperationalError as error:
+        raise _unreachable(parsed, error) from None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@functools.cache
+def _lock_engine(url: str) -> sqlalchemy.engine.Engine:
+    return sqlalchemy.create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise StorageError(
+            f"storage {url.split('@')[-1]!r} is not a database URL; expected "
+            "sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:port/db"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StorageError(
+            f"storage {parsed.render_as_string(hide_password=True)!r} uses {backend!r}; "
+            "supported: sqlite, postgresql"
+        )
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return parsed
+
+
+def _engine_kwargs(parsed: URL) -> dict[str, object]:
+    if parsed.get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}}
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+
+
+def _unreachable(parsed: URL, error: Exception) -> StorageError:
+    masked = parsed.render_as_string(hide_password=True)
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if parsed.get_backend_name() == "sqlite":
+        return StorageError(f"cannot use the SQLite database {masked}: {reason}")
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return StorageError(f"cannot reach the database at {where} ({masked}): {reason}")
