@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,55 @@ def engine_task(
     )
     setups = repeat_setups(seed, repeats, hp, prepared.preparation.lag, plan(prepared, hp))
     return EngineTask(prepared.train, prepared.test, hp, setups, record_states=True)
+
+
+POSTGRES_ENV = "TUNER_TEST_POSTGRES_URL"
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """A PostgreSQL URL to create test databases with.
+
+    ``.ci/run`` exports TUNER_TEST_POSTGRES_URL, and then an unreachable server
+    fails the tests; without it, the local default is tried and the tests skip
+    with the reason when nothing answers.
+    """
+    import sqlalchemy
+
+    from tuner.storage import mask
+
+    url = os.environ.get(POSTGRES_ENV)
+    try:
+        with sqlalchemy.create_engine(url or LOCAL_POSTGRES).connect():
+            pass
+    except sqlalchemy.exc.OperationalError as error:
+        reason = str(error.orig).splitlines()[0]
+        if url:
+            pytest.fail(f"{POSTGRES_ENV}={mask(url)} is set but unreachable: {reason}")
+        pytest.skip(f"no PostgreSQL at {mask(LOCAL_POSTGRES)} (set {POSTGRES_ENV}): {reason}")
+    return url or LOCAL_POSTGRES
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str):
+    """A fresh, empty database for one test, dropped afterwards."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    name = f"tuner_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request, tmp_path: Path) -> str:
+    """Each test using it runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tuner.db'}"
+    return request.getfixturevalue("postgres_url")

@@ -1,9 +1,9 @@
 """How studies run: creating them, worker loops, local worker pools and status.
 
 The budget is global: a study stops at exactly ``trials`` finished trials
-(complete, pruned or failed), however many workers share it. A worker reserves a
-slot under the database lock before each trial (an empty enqueued trial that
-the next ``ask`` takes), so workers never overrun it. A failed trial that is
+(complete, pruned or failed), however many workers share it. A worker claims a
+slot under a database-wide lock before each trial and keeps the lock through
+Optuna's ``ask``, so two workers never take the same slot. A failed trial that is
 retried (its worker died, or was interrupted) hands its slot to its retry and
 does not count.
 """
@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.exceptions import StorageError
 from tuner.objective import Objective, prepare_for_study
 from tuner.space import TUTORIAL_CONFIGURATION, SearchSpace
-from tuner.storage import exclusive, mask, open_storage
+from tuner.storage import ExclusiveLock, exclusive, mask, open_storage
 from tuner.studyfile import StudyConfig, parse_study_text
 
 __all__ = [
@@ -92,8 +92,8 @@ def create_study(config: StudyConfig, text: str, url: str, budget: int | None = 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     prepared = prepare_for_study(config)
     space = SearchSpace.build(config, prepared)
-    storage = open_storage(url)
     with exclusive(url, f"create:{config.name}"):
+        storage = open_storage(url)  # creates the tables: under the lock too
         if config.name in optuna.get_all_study_names(storage):
             study = optuna.load_study(study_name=config.name, storage=storage)
             if parse_study_text(study.user_attrs[STUDY_FILE_ATTR]) != config:
@@ -160,37 +160,51 @@ def run_worker(name: str, url: str, worker_index: int | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     ran = 0
     while deadline is None or time.monotonic() < deadline:
-        action = _reserve(study, url)
+        with exclusive(url, f"budget:{name}") as lock:
+            action = _claim_slot(study)
+            if action == "run":
+                try:
+                    study.optimize(_releasing_first(lock, objective), n_trials=1)
+                except KeyboardInterrupt:
+                    _requeue_interrupted(study, objective.current_trial, config.workers.max_retry)
+                    raise
+                ran += 1
         if action == "done":
             break
         if action == "wait":
             time.sleep(POLL_SECONDS)
-            continue
-        try:
-            study.optimize(objective, n_trials=1)
-        except KeyboardInterrupt:
-            _requeue_interrupted(study, objective.current_trial, config.workers.max_retry)
-            raise
-        ran += 1
     return ran
+
+
+def _releasing_first(lock: ExclusiveLock, objective: Objective) -> Callable[[optuna.Trial], float]:
+    """The objective, releasing the slot lock once Optuna has taken the trial (``ask``)."""
+
+    def run(trial: optuna.Trial) -> float:
+        lock.release()
+        return objective(trial)
+
+    return run
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _reserve(study: optuna.Study, url: str) -> str:
-    """Under the lock: fail stale trials, then ``run`` (slot taken), ``wait`` or ``done``."""
-    with exclusive(url, f"budget:{study.study_name}"):
-        optuna.storages.fail_stale_trials(study)
-        counts = SlotCounts.of(study.get_trials(deepcopy=False))
-        budget = study.user_attrs[BUDGET_ATTR]
-        if counts.waiting:
-            return "run"
-        if counts.finished + counts.running < budget:
-            study.enqueue_trial({}, user_attrs={"reserved": True})
-            return "run"
-        return "done" if counts.finished >= budget else "wait"
+def _claim_slot(study: optuna.Study) -> str:
+    """Under the lock: fail stale trials, then say ``run``, ``wait`` or ``done``.
+
+    ``run`` leaves a WAITING trial for the ``ask`` that follows under the same
+    lock: an existing one (enqueued or retried), else a reservation made here.
+    """
+    optuna.storages.fail_stale_trials(study)
+    counts = SlotCounts.of(study.get_trials(deepcopy=False))
+    budget = study.user_attrs[BUDGET_ATTR]
+    if counts.waiting:
+        return "run"
+    if counts.finished + counts.running < budget:
+        study.enqueue_trial({}, user_attrs={"reserved": True})
+        return "run"
+    return "done" if counts.finished >= budget else "wait"
 
 
 def _requeue_interrupted(study: optuna.Study, number: int | None, max_retry: int) -> None:

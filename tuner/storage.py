@@ -9,12 +9,11 @@ suits many. URLs are masked (password hidden) in every message.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -26,6 +25,7 @@ from tuner.studyfile import WorkersSection
 
 __all__ = [
     "ENVIRONMENT_VARIABLE",
+    "ExclusiveLock",
     "default_url",
     "exclusive",
     "mask",
@@ -84,40 +84,67 @@ def open_storage(url: str, workers: WorkersSection | None = None) -> optuna.stor
         raise _unreachable(parsed, error) from None
 
 
-@contextlib.contextmanager
-def exclusive(url: str, name: str) -> Iterator[None]:
-    """Hold a lock named ``name`` shared by every process using the database at ``url``.
+class ExclusiveLock:
+    """A lock named ``name`` shared by every process using the database at ``url``.
 
-    Creating a study and reserving a trial slot happen under it, so concurrent
+    Creating a study and taking a trial slot happen under it, so concurrent
     ``tuner create`` calls make one study and workers never overrun the budget.
     PostgreSQL uses an advisory lock (works across machines); SQLite, a lock file
-    beside the database (SQLite is for one machine anyway).
+    beside the database (SQLite is for one machine anyway). Use it as a context
+    manager; :meth:`release` may be called earlier, inside the block, and
+    releasing twice is harmless.
     """
-    parsed = _parse(url)
-    if parsed.get_backend_name() == "sqlite":
-        with _file_lock(Path(f"{parsed.database}.lock")):
-            yield
-        return
-    key = zlib.crc32(name.encode())
-    try:
-        with _lock_engine(url).connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-    except sqlalchemy.exc.OperationalError as error:
-        raise _unreachable(parsed, error) from None
 
+    def __init__(self, url: str, name: str) -> None:
+        self.parsed = _parse(url)
+        self.url = url
+        self.key = zlib.crc32(name.encode())
+        self._release: Callable[[], None] | None = None
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    def __enter__(self) -> ExclusiveLock:
+        if self.parsed.get_backend_name() == "sqlite":
+            self._release = _lock_file(Path(f"{self.parsed.database}.lock"))
+        else:
+            self._release = self._lock_postgres()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Release the lock now, if still held."""
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+    def _lock_postgres(self) -> Callable[[], None]:
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            connection = _lock_engine(self.url).connect()
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+        except sqlalchemy.exc.OperationalError as error:
+            raise _unreachable(self.parsed, error) from None
+
+        def release() -> None:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            connection.close()
+
+        return release
+
+
+def exclusive(url: str, name: str) -> ExclusiveLock:
+    """The database-wide lock ``name`` (see :class:`ExclusiveLock`)."""
+    return ExclusiveLock(url, name)
+
+
+def _lock_file(path: Path) -> Callable[[], None]:
+    handle = path.open("a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+
+    def release() -> None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+    return release
 
 
 @functools.cache

@@ -1,0 +1,120 @@
+from pathlib import Path
+
+import pytest
+
+from tuner.exceptions import ConfigError
+from tuner.objective import prepare_for_study
+from tuner.space import TUTORIAL_CONFIGURATION, SearchSpace
+from tuner.studyfile import IntRange, load_study_file, parse_study_text
+
+STUDIES = Path(__file__).parent.parent / "studies"
+
+MINIMAL = """
+name = "s"
+trials = 5
+[data]
+series = "shampoo"
+train_size = 20
+[search]
+epochs = { low = 10, high = 100, log = true }
+neurons = [1, 2]
+"""
+
+
+@pytest.mark.parametrize("name", ["shampoo", "airline"])
+def test_shipped_study_files_load_and_fit_their_data(name):
+    config, text = load_study_file(STUDIES / f"{name}.toml")
+    assert config.name == name
+    assert text.startswith("#")
+    space = SearchSpace.build(config, prepare_for_study(config))
+    assert space.batch_sizes
+
+
+def test_minimal_file_gets_documented_defaults():
+    config = parse_study_text(MINIMAL)
+    assert config.search.epochs == IntRange(10, 100, log=True)
+    assert config.search.neurons == [1, 2]
+    assert config.repeats == 10 and config.engine == "fast" and config.seed == 0
+    assert len(config.search.regimes) == 8
+    assert config.sampler.kind == "tpe" and config.pruner.enabled
+    space = SearchSpace.build(config, prepare_for_study(config))
+    assert space.batch_sizes == [1, 2, 4]
+    assert not space.contains(TUTORIAL_CONFIGURATION)  # 1000 epochs is outside 10..100
+    wider = parse_study_text(_edit("high = 100", "high = 2000"))
+    assert SearchSpace.build(wider, prepare_for_study(wider)).contains(TUTORIAL_CONFIGURATION)
+
+
+def _edit(old: str, new: str) -> str:
+    assert old in MINIMAL
+    return MINIMAL.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name = ", "is not valid TOML"),
+        (
+            _edit("trials = 5", "trials = 5\ncolour = 'red'"),
+            "unknown key 'colour'; allowed keys: name, trials",
+        ),
+        (
+            MINIMAL + "colour = 'red'\n",
+            "unknown key 'search.colour'; allowed keys in [search]: epochs",
+        ),
+        (_edit("train_size = 20", "train_size = 20\nsize = 3"), "unknown key 'data.size'"),
+        (_edit("trials = 5", "trials = 'five'"), "trials must be an integer; got 'five'"),
+        (_edit("trials = 5", "trials = 0"), "trials must be an integer >= 1; got 0"),
+        (_edit("trials = 5", "trials = true"), "trials must be an integer; got True"),
+        (_edit('name = "s"\n', ""), "missing required key 'name'"),
+        (
+            _edit("low = 10, high = 100", "low = 100, high = 10"),
+            "search.epochs: high must be >= low; got low 100, high 10",
+        ),
+        (_edit("neurons = [1, 2]", "neurons = []"), "search.neurons must list at least one value"),
+        (
+            _edit("neurons = [1, 2]", "neurons = 'many'"),
+            "search.neurons must be a table with keys low, high, log or a list of int",
+        ),
+        (MINIMAL + "regimes = []\n", "search.regimes must list at least one of reset_epoch"),
+        (MINIMAL + "regimes = ['sometimes']\n", "search.regimes[0] must be one of reset_epoch,"),
+        (
+            MINIMAL + "[sampler]\nkind = 'grid'\n",
+            "search.epochs must be a list of values with sampler.kind = 'grid'; got a range",
+        ),
+        (MINIMAL + "[sampler]\nkind = 'cmaes'\n", "sampler.kind must be one of tpe, grid"),
+        (
+            MINIMAL + "[workers]\nheartbeat_interval = 10\ngrace_period = 5\n",
+            "workers.grace_period must be longer than workers.heartbeat_interval (10); got 5",
+        ),
+        (
+            _edit("trials = 5", "trials = 5\nengine = 'turbo'"),
+            "engine must be one of fast, keras",
+        ),
+    ],
+)
+def test_bad_study_files_are_refused_naming_the_key(text, expected):
+    with pytest.raises(ConfigError) as error:
+        parse_study_text(text, "bad.toml")
+    assert str(error.value).startswith("bad.toml")
+    assert expected in str(error.value)
+
+
+def test_a_batch_size_that_does_not_fit_the_data_lists_the_allowed():
+    config = parse_study_text(MINIMAL + "batch_size = [3, 4]\n")
+    with pytest.raises(ConfigError) as error:
+        SearchSpace.build(config, prepare_for_study(config))
+    assert str(error.value) == (
+        "search.batch_size 3 does not divide both the training and the 12 test rows "
+        "(lag 1: 20 training rows); allowed: 1, 2, 4"
+    )
+
+
+def test_batch_sizes_must_fit_every_sampled_lag():
+    config = parse_study_text(_edit("train_size = 20", "") + "lag = { low = 1, high = 2 }\n")
+    space = SearchSpace.build(config, prepare_for_study(config))
+    assert space.batch_sizes == [1]
+
+
+def test_missing_study_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot read study file .*nope.toml"):
+        load_study_file(tmp_path / "nope.toml")
