@@ -1,0 +1,86 @@
+"""The objective's value, pruning and failure handling, on an in-memory study."""
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from tuner import objective as objective_module
+from tuner.exceptions import DivergedError
+from tuner.objective import Objective, prepare_for_study
+from tuner.preparation import Preparation
+from tuner.protocol import Hyperparameters
+from tuner.runner import DataSource, EvaluationConfig, evaluate
+from tuner.studyfile import parse_study_text
+
+STUDY = """
+name = "unit"
+trials = 3
+repeats = 4
+[data]
+series = "shampoo"
+train_size = 20
+[search]
+epochs = [1, 300]
+neurons = [1]
+batch_size = [4]
+regimes = ["seeded"]
+[pruner]
+enabled = {pruning}
+checkpoints = 2
+n_startup_trials = 1
+"""
+
+
+def _objective(pruning: bool) -> Objective:
+    config = parse_study_text(STUDY.format(pruning=str(pruning).lower()))
+    return Objective(config, prepare_for_study(config))
+
+
+def test_running_repeats_in_chunks_gives_the_same_scores(shampoo_20):
+    config = EvaluationConfig(
+        source=DataSource("shampoo"),
+        preparation=Preparation(train_size=20),
+        hyperparameters=Hyperparameters(epochs=30, batch_size=4, neurons=1, regime="seeded"),
+        repeats=5,
+        seed=9,
+    )
+    seen = []
+    chunked = evaluate(shampoo_20, config, chunks=3, after_chunk=lambda r: seen.append(len(r)))
+    whole = evaluate(shampoo_20, config)
+    np.testing.assert_allclose(chunked.rmses, whole.rmses, rtol=1e-6)
+    assert seen == [2, 4]
+
+
+def test_a_clearly_worse_trial_is_pruned_after_its_first_chunk():
+    study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    study.enqueue_trial({"epochs": 300})
+    study.enqueue_trial({"epochs": 1})
+    study.optimize(_objective(pruning=True), n_trials=2)
+    good, bad = study.trials
+    assert good.state == optuna.trial.TrialState.COMPLETE
+    assert bad.state == optuna.trial.TrialState.PRUNED
+    assert list(bad.intermediate_values) == [2]
+    assert bad.intermediate_values[2] > good.intermediate_values[2]
+
+
+def test_without_pruning_no_intermediate_values_are_reported():
+    study = optuna.create_study()
+    study.optimize(_objective(pruning=False), n_trials=1)
+    (trial,) = study.trials
+    assert trial.intermediate_values == {}
+    assert trial.value == pytest.approx(np.mean(trial.user_attrs["rmses"]))
+
+
+def test_a_diverged_fit_fails_the_trial_with_its_reason(monkeypatch):
+    def diverge(*args, **kwargs):
+        raise DivergedError("the fit diverged: repeat(s) 0 forecast NaN or infinity")
+
+    monkeypatch.setattr(objective_module, "evaluate", diverge)
+    study = optuna.create_study()
+    study.optimize(_objective(pruning=False), n_trials=2)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    reason = study.trials[0].user_attrs["fail_reason"]
+    assert reason == "the fit diverged: repeat(s) 0 forecast NaN or infinity"
+    assert math.isnan(_objective(pruning=False)(optuna.create_study().ask()))
