@@ -13,7 +13,7 @@ from tuner.data import load_series
 from tuner.engines import EngineTask
 from tuner.preparation import Preparation, prepare
 from tuner.protocol import Hyperparameters, repeat_setups
-from tuner.runner import plan
+from tuner.runner import DataSource, EvaluationConfig, plan
 
 SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664
 
@@ -62,6 +62,17 @@ def run_tuner(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def shampoo_config(epochs: int, repeats: int, seed: int) -> EvaluationConfig:
+    """The tuning tutorial's configuration (batch 4, 1 unit, seeded, 20 training rows)."""
+    return EvaluationConfig(
+        source=DataSource("shampoo"),
+        preparation=Preparation(train_size=20),
+        hyperparameters=Hyperparameters(epochs=epochs, batch_size=4, neurons=1, regime="seeded"),
+        repeats=repeats,
+        seed=seed,
     )
 
 

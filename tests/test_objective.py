@@ -6,12 +6,11 @@ import numpy as np
 import optuna
 import pytest
 
+from tests.conftest import shampoo_config
 from tuner import objective as objective_module
 from tuner.exceptions import DivergedError
 from tuner.objective import Objective, prepare_for_study
-from tuner.preparation import Preparation
-from tuner.protocol import Hyperparameters
-from tuner.runner import DataSource, EvaluationConfig, evaluate
+from tuner.runner import evaluate
 from tuner.studyfile import parse_study_text
 
 STUDY = """
@@ -39,13 +38,7 @@ def _objective(pruning: bool) -> Objective:
 
 
 def test_running_repeats_in_chunks_gives_the_same_scores(shampoo_20):
-    config = EvaluationConfig(
-        source=DataSource("shampoo"),
-        preparation=Preparation(train_size=20),
-        hyperparameters=Hyperparameters(epochs=30, batch_size=4, neurons=1, regime="seeded"),
-        repeats=5,
-        seed=9,
-    )
+    config = shampoo_config(epochs=30, repeats=5, seed=9)
     seen = []
     chunked = evaluate(shampoo_20, config, chunks=3, after_chunk=lambda r: seen.append(len(r)))
     whole = evaluate(shampoo_20, config)

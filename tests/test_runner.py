@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 
+from tests.conftest import shampoo_config
 from tuner.exceptions import DivergedError
-from tuner.preparation import Preparation
-from tuner.protocol import Hyperparameters
-from tuner.runner import DataSource, EvaluationConfig, _check_finite, evaluate
+from tuner.runner import _check_finite, evaluate
 
 
 def test_non_finite_forecasts_are_a_diverged_fit_naming_the_repeats():
@@ -16,14 +15,7 @@ def test_non_finite_forecasts_are_a_diverged_fit_naming_the_repeats():
 
 
 def test_evaluation_scores_each_repeat_against_the_actual_values(shampoo_20):
-    config = EvaluationConfig(
-        source=DataSource("shampoo"),
-        preparation=Preparation(train_size=20),
-        hyperparameters=Hyperparameters(epochs=5, batch_size=4, neurons=1, regime="seeded"),
-        repeats=3,
-        seed=1,
-    )
-    evaluation = evaluate(shampoo_20, config)
+    evaluation = evaluate(shampoo_20, shampoo_config(epochs=5, repeats=3, seed=1))
     assert evaluation.forecasts.shape == (3, 12)
     expected = np.sqrt(((evaluation.forecasts - shampoo_20.actual) ** 2).mean(axis=1))
     np.testing.assert_allclose(evaluation.rmses, expected)
