@@ -189,6 +189,9 @@ def _add_worker_options(parser: argparse.ArgumentParser) -> None:
         help="seeds this worker's sampler with the study seed and this index, so a rerun "
         "samples the same; give each worker its own (default: a random seed)",
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="log only warnings and errors, not every trial"
+    )
 
 
 def _add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -209,6 +212,7 @@ def _create_from_file(args: argparse.Namespace) -> tuple[str, str, bool]:
 
     if args.trials is not None:
         require_int("--trials", args.trials, 1)
+    _optuna_verbosity(quiet=True)
     config, text = load_study_file(args.study_file)
     url = resolve_url(args.storage, config.storage)
     created = create_study(config, text, url, budget=args.trials)
@@ -227,9 +231,17 @@ def _worker(args: argparse.Namespace) -> int:
     from tuner.service import run_worker
     from tuner.storage import resolve_url
 
+    _optuna_verbosity(quiet=args.quiet)
     ran = run_worker(args.name, resolve_url(args.storage), worker_index=args.worker_index)
-    print(f"worker finished: ran {ran} trial(s) of study {args.name!r}")
+    if not args.quiet:
+        print(f"worker finished: ran {ran} trial(s) of study {args.name!r}")
     return 0
+
+
+def _optuna_verbosity(quiet: bool) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING if quiet else optuna.logging.INFO)
 
 
 def _run(args: argparse.Namespace) -> int:

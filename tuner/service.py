@@ -89,7 +89,6 @@ def create_study(config: StudyConfig, text: str, url: str, budget: int | None = 
         ConfigError: The study file does not fit the data.
         DataError: The series cannot be loaded.
     """
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     prepared = prepare_for_study(config)
     space = SearchSpace.build(config, prepared)
     with exclusive(url, f"create:{config.name}"):
@@ -146,7 +145,6 @@ def run_worker(name: str, url: str, worker_index: int | None = None) -> int:
     Returns:
         The number of trials this worker ran.
     """
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     config, _ = load_study_config(name, url)
     storage = open_storage(url, config.workers)
     objective = Objective(config, prepare_for_study(config))
@@ -163,6 +161,7 @@ def run_worker(name: str, url: str, worker_index: int | None = None) -> int:
         with exclusive(url, f"budget:{name}") as lock:
             action = _claim_slot(study)
             if action == "run":
+                objective.current_trial = None  # set again once this trial starts
                 try:
                     study.optimize(_releasing_first(lock, objective), n_trials=1)
                 except KeyboardInterrupt:
@@ -290,7 +289,7 @@ def run_local_workers(
     Returns:
         The highest exit status of the workers (0 when all succeeded).
     """
-    command = [sys.executable, "-m", "tuner", "worker", name, "--storage", url]
+    command = [sys.executable, "-m", "tuner", "worker", name, "--storage", url, "--quiet"]
     processes = [
         subprocess.Popen([*command, "--worker-index", str(index)]) for index in range(workers)
     ]
