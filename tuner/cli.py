@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from tuner import __version__
-from tuner.exceptions import TunerError
+from tuner._checks import require_int
+from tuner.exceptions import ConfigError, TunerError
 from tuner.regimes import REGIME_NAMES
 
 if TYPE_CHECKING:
@@ -69,8 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_command(
         commands,
         "evaluate",
-        "Fit one configuration several times and score it under walk-forward validation.",
+        "Fit one configuration several times and score it under walk-forward validation "
+        "(given by options, or by an exported file).",
         _evaluate,
+        _add_export_file_options,
         _add_data_options,
         _add_training_options,
     )
@@ -99,6 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_command(
         commands,
+        "export",
+        "Export a study's best configurations with their scores, to re-run them later.",
+        _export,
+        _add_study_name_options,
+        _add_export_options,
+    )
+    _add_command(
+        commands,
+        "report",
+        "Write a Markdown report with plots comparing a study's best configurations.",
+        _report,
+        _add_study_name_options,
+        _add_report_options,
+    )
+    _add_command(
+        commands,
         "status",
         "Show a study's trials by state, its best trial and its throughput.",
         _status,
@@ -123,9 +142,7 @@ def _add_command(
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument(
-        "--data", required=True, help="built-in series (shampoo, airline) or a CSV file path"
-    )
+    group.add_argument("--data", help="built-in series (shampoo, airline) or a CSV file path")
     group.add_argument("--date-column", help="date/period column (default: the first column)")
     group.add_argument("--value-column", help="value column (default: the second column)")
     group.add_argument("--lag", type=int, default=1, help="past differences per input row (1)")
@@ -155,7 +172,7 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "--framing", default="features", help="features: (1, lag); timesteps: (lag, 1)"
     )
     run = parser.add_argument_group("run")
-    run.add_argument("--repeats", type=int, default=10, help="independent fits (10)")
+    run.add_argument("--repeats", type=int, help="independent fits (10, or the export's)")
     run.add_argument("--seed", type=int, default=0, help="base seed of all repeats (0)")
     run.add_argument(
         "--engine", default=DEFAULT_ENGINE, help=f"{', '.join(ENGINES)} ({DEFAULT_ENGINE})"
@@ -192,6 +209,24 @@ def _add_worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet", action="store_true", help="log only warnings and errors, not every trial"
     )
+
+
+def _add_export_file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file", nargs="?", help="an exported configurations file (from 'tuner export')"
+    )
+    parser.add_argument("--rank", type=int, default=1, help="which exported configuration (1)")
+
+
+def _add_export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--top", type=int, default=1, help="how many configurations (1)")
+    parser.add_argument("--format", default="json", help="json, yaml or toml (json)")
+    parser.add_argument("-o", "--output", help="file to write (default: standard output)")
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--top", type=int, default=5, help="configurations compared (5)")
+    parser.add_argument("-o", "--output", help="directory to write (default: storage/reports/NAME)")
 
 
 def _add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -312,8 +347,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from tuner.runner import evaluate, load_and_prepare, plan
 
-    config = _evaluation_config(args)
+    config, fingerprint = _exported_config(args) if args.file else (_evaluation_config(args), None)
     prepared = load_and_prepare(config)
+    if fingerprint is not None and prepared.fingerprint != fingerprint:
+        raise ConfigError(
+            f"{args.file}: the data no longer matches the exported configuration (series "
+            f"{config.source.data!r} or its preparation changed since the export)"
+        )
     total = config.repeats * plan(prepared, config.hyperparameters).total_epochs
     with tqdm(
         total=total, desc="training", unit="epoch", file=sys.stderr, disable=args.no_progress
@@ -323,9 +363,60 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exported_config(args: argparse.Namespace) -> tuple[EvaluationConfig, str]:
+    from tuner.export import load_export, pick_configuration
+
+    document = load_export(args.file)
+    config, record = pick_configuration(document, args.rank, args.repeats)
+    return config, record["data_fingerprint"]
+
+
+def _export(args: argparse.Namespace) -> int:
+    import optuna
+
+    from tuner.export import dump_export, export_best
+    from tuner.service import load_study_config
+    from tuner.storage import resolve_url
+
+    require_int("--top", args.top, 1)
+    url = resolve_url(args.storage)
+    _, storage = load_study_config(args.name, url)
+    document = export_best(optuna.load_study(study_name=args.name, storage=storage), args.top)
+    text = dump_export(document, args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    _write_text(args.output, text)
+    print(f"wrote {len(document['configurations'])} configuration(s) to {args.output}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tuner.report import write_report
+    from tuner.storage import resolve_url
+
+    require_int("--top", args.top, 1)
+    directory = Path(args.output or Path("storage") / "reports" / args.name)
+    path = write_report(args.name, resolve_url(args.storage), directory, args.top)
+    print(f"wrote {path}")
+    return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise ConfigError(f"cannot write {path!r}: {error.strerror}") from None
+
+
 def _data_source(args: argparse.Namespace) -> DataSource:
     from tuner.runner import DataSource
 
+    if args.data is None:
+        raise ConfigError("--data is required: a built-in series (shampoo, airline) or a CSV path")
     return DataSource(args.data, args.date_column, args.value_column)
 
 
@@ -339,6 +430,8 @@ def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
     from tuner.protocol import Hyperparameters
     from tuner.runner import EvaluationConfig
 
+    if args.data is None:
+        raise ConfigError("give --data (a series) or an exported configurations FILE")
     return EvaluationConfig(
         source=_data_source(args),
         preparation=_preparation(args),
@@ -350,7 +443,7 @@ def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
             update_epochs=args.update_epochs,
             framing=args.framing,
         ),
-        repeats=args.repeats,
+        repeats=10 if args.repeats is None else args.repeats,
         seed=args.seed,
         engine=args.engine,
     )

@@ -72,6 +72,8 @@ class Objective:
             engine=self.config.engine,
         )
         trial.set_user_attr("seed", seed)  # a retry inherits it and replays the same fits
+        trial.set_user_attr("config", evaluation_config.to_dict())
+        trial.set_user_attr("data_fingerprint", self.prepared[lag].fingerprint)
         pruner = self.config.pruner
         try:
             evaluation = evaluate(

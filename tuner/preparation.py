@@ -9,6 +9,9 @@ the series' own units, where RMSE is measured.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +82,17 @@ class PreparedData:
     def n_test(self) -> int:
         """Number of test rows."""
         return len(self.test)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the series' values and the preparation settings.
+
+        An exported configuration carries it, so re-evaluating on data that has
+        changed since is refused instead of silently scoring something else.
+        """
+        digest = hashlib.sha256(np.ascontiguousarray(self.series.values).tobytes())
+        digest.update(json.dumps(dataclasses.asdict(self.preparation), sort_keys=True).encode())
+        return digest.hexdigest()
 
     @property
     def persistence_rmse(self) -> float:

@@ -7,6 +7,7 @@ value a trial reports (SPEC section 6).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,7 +17,7 @@ import numpy as np
 from tuner._checks import require_choice, require_int
 from tuner.data import Series, load_series
 from tuner.engines import DEFAULT_ENGINE, ENGINES, EngineTask, Progress, get_engine
-from tuner.exceptions import DivergedError
+from tuner.exceptions import ConfigError, DivergedError
 from tuner.metrics import skill, summarize
 from tuner.preparation import Preparation, PreparedData, prepare
 from tuner.protocol import Hyperparameters, WalkForward, check_batch_size, repeat_setups
@@ -61,6 +62,32 @@ class EvaluationConfig:
         require_int("repeats", self.repeats, 1)
         require_int("seed", self.seed, 0)
         require_choice("engine", self.engine, ENGINES)
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, object]) -> EvaluationConfig:
+        """Rebuild a configuration from :meth:`to_dict`'s output (absent keys: defaults).
+
+        Raises:
+            ConfigError: A key is unknown or a value breaks a rule.
+        """
+        groups = {
+            "source": DataSource,
+            "preparation": Preparation,
+            "hyperparameters": Hyperparameters,
+        }
+        fields = {name: {f.name for f in dataclasses.fields(kind)} for name, kind in groups.items()}
+        top = {"repeats", "seed", "engine"}
+        unknown = sorted(set(settings) - top - set().union(*fields.values()))
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r}")
+        try:
+            parts = {
+                name: kind(**{k: v for k, v in settings.items() if k in fields[name]})
+                for name, kind in groups.items()
+            }
+        except TypeError as error:
+            raise ConfigError(f"incomplete configuration: {error}") from None
+        return cls(**parts, **{k: v for k, v in settings.items() if k in top})
 
     def to_dict(self) -> dict[str, object]:
         """A flat dictionary of every setting, for JSON output and stored trials."""

@@ -1,0 +1,150 @@
+"""A study report: is the winner really better, or is it noise?
+
+The tutorials compared configurations by the describe() table and box plot of
+their repeat RMSEs, and suggested significance tests. The report does that for a
+study's best configurations: the top trials, their repeat RMSEs side by side,
+a box-and-whisker plot, Optuna's parameter importances, and pairwise
+Mann-Whitney U p-values (small p: the two configurations really differ).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+from scipy.stats import mannwhitneyu
+
+from tuner.exceptions import ConfigError, StorageError
+from tuner.service import load_study_config
+
+__all__ = ["pairwise_p_values", "write_report"]
+
+TABLE_ROWS = 20
+
+
+def write_report(name: str, url: str, directory: Path, top: int) -> Path:
+    """Write ``report.md``, ``boxplot.png`` and ``importances.png`` into ``directory``.
+
+    Raises:
+        StorageError: Unknown study, or no complete trial.
+        ConfigError: ``directory`` cannot be created or written.
+    """
+    _, storage = load_study_config(name, url)
+    study = optuna.load_study(study_name=name, storage=storage)
+    complete = _complete_trials(study)
+    if not complete:
+        raise StorageError(f"study {name!r} has no complete trial to report on yet")
+    best = complete[:top]
+    rmses = pd.DataFrame({_label(t): t.user_attrs["rmses"] for t in best})
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _box_plot(rmses, directory / "boxplot.png")
+        importances = _importances(study, directory / "importances.png")
+        path = directory / "report.md"
+        path.write_text(_markdown(study, complete, rmses, importances), encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the report to {str(directory)!r}: {error.strerror}"
+        ) from None
+    return path
+
+
+def pairwise_p_values(rmses: pd.DataFrame) -> pd.DataFrame:
+    """Two-sided Mann-Whitney U p-value for every pair of columns (1 on the diagonal)."""
+    labels = list(rmses.columns)
+    table = pd.DataFrame(1.0, index=labels, columns=labels)
+    for a, b in itertools.combinations(labels, 2):
+        p = mannwhitneyu(rmses[a], rmses[b], alternative="two-sided").pvalue
+        table.loc[a, b] = table.loc[b, a] = p
+    return table
+
+
+def _complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sorted((t for t in trials if math.isfinite(t.value)), key=lambda t: t.value)
+
+
+def _label(trial: FrozenTrial) -> str:
+    return f"trial {trial.number}"
+
+
+def _box_plot(rmses: pd.DataFrame, path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(max(4, 1.4 * rmses.shape[1]), 4))
+    rmses.boxplot(ax=axes)
+    axes.set_ylabel("test RMSE")
+    axes.set_title("repeat RMSEs of the best configurations")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _importances(study: optuna.Study, path: Path) -> dict[str, float] | str:
+    """Parameter importances (and their bar chart), or why there are none."""
+    try:
+        importances = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError) as error:
+        return str(error).splitlines()[0]
+    figure, axes = plt.subplots(figsize=(5, 3))
+    axes.barh(list(importances)[::-1], list(importances.values())[::-1])
+    axes.set_xlabel("importance")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return importances
+
+
+def _markdown(
+    study: optuna.Study,
+    complete: list[FrozenTrial],
+    rmses: pd.DataFrame,
+    importances: dict[str, float] | str,
+) -> str:
+    persistence = study.user_attrs["persistence_rmse"]
+    table = pd.DataFrame(
+        [
+            {
+                "rank": rank,
+                "trial": t.number,
+                "mean RMSE": t.value,
+                "std": t.user_attrs["std"],
+                "skill": t.user_attrs["skill"],
+                **t.params,
+            }
+            for rank, t in enumerate(complete[:TABLE_ROWS], start=1)
+        ]
+    )
+    if isinstance(importances, str):
+        importance_text = f"Not available: {importances}"
+    else:
+        importance_text = "![importances](importances.png)\n\n" + pd.Series(
+            importances, name="importance"
+        ).to_frame().to_markdown(floatfmt=".3f")
+    return (
+        "\n\n".join(
+            [
+                f"# Study {study.study_name!r}",
+                f"{len(complete)} complete trials; persistence RMSE {persistence:.3f}.",
+                f"## Best trials (top {min(TABLE_ROWS, len(complete))})",
+                table.to_markdown(index=False, floatfmt=".3f"),
+                "## Repeat RMSEs of the best configurations",
+                rmses.describe().to_markdown(floatfmt=".3f"),
+                "![box plot](boxplot.png)",
+                "## Pairwise Mann-Whitney U p-values",
+                "A small p-value (below 0.05, say) means the two configurations' RMSEs really "
+                "differ; a large one means the difference in their means may be noise.",
+                pairwise_p_values(rmses).to_markdown(floatfmt=".3f"),
+                "## Parameter importances",
+                importance_text,
+            ]
+        )
+        + "\n"
+    )
