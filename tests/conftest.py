@@ -151,3 +151,41 @@ def storage_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'tuner.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+SMALL_STUDY = """
+name = "{name}"
+trials = 4
+repeats = 3
+[data]
+series = "{series}"
+train_size = 20
+[search]
+epochs = [5, 30]
+neurons = [1]
+batch_size = [4]
+regimes = ["seeded", "reset_epoch"]
+[pruner]
+enabled = false
+"""
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory) -> dict[str, object]:
+    """A finished 4-trial study named ``small`` on a copy of shampoo at ``csv``.
+
+    Tests may edit the CSV (and must restore it) to check fingerprints.
+    """
+    import shutil
+
+    from tuner.service import create_study, run_worker
+    from tuner.studyfile import parse_study_text
+
+    root = tmp_path_factory.mktemp("study")
+    csv = root / "shampoo.csv"
+    shutil.copy(Path(__file__).parent.parent / "tuner" / "datasets" / "shampoo-sales.csv", csv)
+    url = f"sqlite:///{root / 'tuner.db'}"
+    text = SMALL_STUDY.format(name="small", series=csv)
+    create_study(parse_study_text(text), text, url)
+    run_worker("small", url, worker_index=0)
+    return {"url": url, "csv": csv, "root": root}

@@ -1,46 +1,18 @@
 """Export, re-evaluation of exported files, and the study report."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tuner.service import create_study, run_worker
+from tests.conftest import SMALL_STUDY
+from tuner.service import create_study
 from tuner.studyfile import parse_study_text
 
-STUDY = """
-name = "{name}"
-trials = 4
-repeats = 3
-[data]
-series = "{series}"
-train_size = 20
-[search]
-epochs = [5, 30]
-neurons = [1]
-batch_size = [4]
-regimes = ["seeded", "reset_epoch"]
-[pruner]
-enabled = false
-"""
 
-
-def _run_study(url: str, name: str, series: str) -> None:
-    text = STUDY.format(name=name, series=series)
-    create_study(parse_study_text(text), text, url)
-    run_worker(name, url, worker_index=0)
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A small finished study on the shampoo copy at ``csv`` (which tests may edit)."""
-    root = tmp_path_factory.mktemp("study")
-    csv = root / "shampoo.csv"
-    shutil.copy(Path(__file__).parent.parent / "tuner" / "datasets" / "shampoo-sales.csv", csv)
-    url = f"sqlite:///{root / 'tuner.db'}"
-    _run_study(url, "small", str(csv))
-    return {"url": url, "csv": csv, "root": root}
+@pytest.fixture
+def finished(small_study):
+    return small_study
 
 
 def test_export_then_evaluate_reproduces_the_stored_score(cli, finished, tmp_path):
@@ -131,7 +103,7 @@ def test_export_and_report_bad_input(cli, finished, argv, expected):
 
 def test_a_study_with_no_complete_trial_has_nothing_to_export(cli, tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    text = STUDY.format(name="empty", series="shampoo")
+    text = SMALL_STUDY.format(name="empty", series="shampoo")
     create_study(parse_study_text(text), text, url)
     for command in ("export", "report"):
         status, _, err = cli(

@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_command(
         commands,
+        "dashboard",
+        "Serve optuna-dashboard on the study storage (localhost only by default).",
+        _dashboard,
+        _add_dashboard_options,
+    )
+    _add_command(
+        commands,
         "status",
         "Show a study's trials by state, its best trial and its throughput.",
         _status,
@@ -227,6 +234,17 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
 def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=5, help="configurations compared (5)")
     parser.add_argument("-o", "--output", help="directory to write (default: storage/reports/NAME)")
+
+
+def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
+    _add_storage_option(parser)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="port (8080)")
+    parser.add_argument(
+        "--artifacts", default="storage/artifacts", help="artifact directory (storage/artifacts)"
+    )
 
 
 def _add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -401,6 +419,38 @@ def _report(args: argparse.Namespace) -> int:
     directory = Path(args.output or Path("storage") / "reports" / args.name)
     path = write_report(args.name, resolve_url(args.storage), directory, args.top)
     print(f"wrote {path}")
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from optuna.artifacts import FileSystemArtifactStore
+    from optuna_dashboard import run_server
+
+    from tuner.storage import mask, open_storage, resolve_url
+
+    if not 1 <= args.port <= 65535:
+        raise ConfigError(f"--port must be between 1 and 65535; got {args.port}")
+    url = resolve_url(args.storage)
+    storage = open_storage(url)
+    artifacts = Path(args.artifacts)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    print(
+        f"optuna-dashboard for {mask(url)} at http://{args.host}:{args.port}/ (Ctrl-C stops it)",
+        flush=True,
+    )
+    try:
+        run_server(
+            storage,
+            host=args.host,
+            port=args.port,
+            artifact_store=FileSystemArtifactStore(str(artifacts)),
+        )
+    except OSError as error:
+        raise ConfigError(
+            f"cannot serve on {args.host}:{args.port}: {error.strerror}; choose another --port"
+        ) from None
     return 0
 
 
