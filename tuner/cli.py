@@ -335,9 +335,12 @@ def _status_text(status: StudyStatus) -> str:
         f"persistence RMSE {status.persistence_rmse:.3f}",
     ]
     if status.best_value is not None:
-        skill = 1 - status.best_value / status.persistence_rmse
+        from tuner.metrics import skill
+
+        best_skill = skill(status.best_value, status.persistence_rmse)
+        skill_text = "n/a" if best_skill is None else f"{best_skill:.3f}"
         params = " ".join(f"{key}={value}" for key, value in status.best_params.items())
-        lines.append(f"best mean RMSE {status.best_value:.3f} (skill {skill:.3f}): {params}")
+        lines.append(f"best mean RMSE {status.best_value:.3f} (skill {skill_text}): {params}")
     if status.trials_per_minute is not None:
         lines.append(f"throughput {status.trials_per_minute:.1f} trials per minute")
     return "\n".join(lines)

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tomllib
 from pathlib import Path
 
 import optuna
 import tomli_w
 import yaml
-from optuna.trial import TrialState
 
 from tuner.exceptions import ConfigError, StorageError
 from tuner.runner import EvaluationConfig
+from tuner.service import complete_trials
 
 __all__ = ["FORMATS", "dump_export", "export_best", "load_export", "pick_configuration"]
 
@@ -36,14 +35,9 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
     Raises:
         StorageError: The study has no complete trial.
     """
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and math.isfinite(t.value)
-    ]
-    if not complete:
+    best = complete_trials(study)[:top]
+    if not best:
         raise StorageError(f"study {study.study_name!r} has no complete trial to export yet")
-    best = sorted(complete, key=lambda t: t.value)[:top]
     return {
         "kind": KIND,
         "version": VERSION,

@@ -33,10 +33,15 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
 
 
+def data_source(config: StudyConfig) -> DataSource:
+    """Where the study's series comes from."""
+    return DataSource(config.data.series, config.data.date_column, config.data.value_column)
+
+
 def prepare_for_study(config: StudyConfig) -> dict[int, PreparedData]:
     """The study's series prepared for every lag the space can sample."""
     data = config.data
-    series = DataSource(data.series, data.date_column, data.value_column).load()
+    series = data_source(config).load()
     return {
         lag: prepare(series, Preparation(lag, data.test_size, data.train_size))
         for lag in lag_values(config.search.lag)
@@ -64,7 +69,7 @@ class Objective:
         data = self.config.data
         seed = trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number))
         evaluation_config = EvaluationConfig(
-            source=DataSource(data.series, data.date_column, data.value_column),
+            source=data_source(self.config),
             preparation=Preparation(lag, data.test_size, data.train_size),
             hyperparameters=hyperparameters,
             repeats=self.config.repeats,

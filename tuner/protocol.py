@@ -101,6 +101,17 @@ class WalkForward:
     epochs: int
     update_epochs: int
 
+    @classmethod
+    def of(cls, n_train: int, n_test: int, hyperparameters: Hyperparameters) -> WalkForward:
+        """The schedule of ``hyperparameters`` on ``n_train`` training and ``n_test`` test rows."""
+        return cls(
+            n_train=n_train,
+            n_test=n_test,
+            batch_size=hyperparameters.batch_size,
+            epochs=hyperparameters.epochs,
+            update_epochs=hyperparameters.update_epochs,
+        )
+
     @property
     def n_steps(self) -> int:
         """Number of forecast steps (batches) in the test period."""

@@ -10,7 +10,6 @@ Mann-Whitney U p-values (small p: the two configurations really differ).
 from __future__ import annotations
 
 import itertools
-import math
 from pathlib import Path
 
 import matplotlib
@@ -20,11 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from scipy.stats import mannwhitneyu
 
 from tuner.exceptions import ConfigError, StorageError
-from tuner.service import load_study_config
+from tuner.service import complete_trials, load_study_config
 
 __all__ = ["pairwise_p_values", "write_report"]
 
@@ -40,7 +39,7 @@ def write_report(name: str, url: str, directory: Path, top: int) -> Path:
     """
     _, storage = load_study_config(name, url)
     study = optuna.load_study(study_name=name, storage=storage)
-    complete = _complete_trials(study)
+    complete = complete_trials(study)
     if not complete:
         raise StorageError(f"study {name!r} has no complete trial to report on yet")
     best = complete[:top]
@@ -66,11 +65,6 @@ def pairwise_p_values(rmses: pd.DataFrame) -> pd.DataFrame:
         p = mannwhitneyu(rmses[a], rmses[b], alternative="two-sided").pvalue
         table.loc[a, b] = table.loc[b, a] = p
     return table
-
-
-def _complete_trials(study: optuna.Study) -> list[FrozenTrial]:
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return sorted((t for t in trials if math.isfinite(t.value)), key=lambda t: t.value)
 
 
 def _label(trial: FrozenTrial) -> str:

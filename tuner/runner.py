@@ -160,13 +160,7 @@ def plan(prepared: PreparedData, hyperparameters: Hyperparameters) -> WalkForwar
         ConfigError: The batch size does not divide both the training and test sizes.
     """
     check_batch_size(hyperparameters.batch_size, prepared.n_train, prepared.n_test)
-    return WalkForward(
-        n_train=prepared.n_train,
-        n_test=prepared.n_test,
-        batch_size=hyperparameters.batch_size,
-        epochs=hyperparameters.epochs,
-        update_epochs=hyperparameters.update_epochs,
-    )
+    return WalkForward.of(prepared.n_train, prepared.n_test, hyperparameters)
 
 
 def evaluate(

@@ -32,6 +32,7 @@ from tuner.studyfile import StudyConfig, parse_study_text
 __all__ = [
     "SlotCounts",
     "StudyStatus",
+    "complete_trials",
     "create_study",
     "load_study_config",
     "run_local_workers",
@@ -249,13 +250,19 @@ class StudyStatus:
         return {**dataclasses.asdict(self), "finished": self.counts.finished}
 
 
+def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's complete trials with a finite value, best (lowest RMSE) first."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sorted((t for t in trials if math.isfinite(t.value)), key=lambda t: t.value)
+
+
 def study_status(name: str, url: str) -> StudyStatus:
     """Counts by state, best trial, baseline and throughput of study ``name``."""
-    load_study_config(name, url)
-    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    _, storage = load_study_config(name, url)
+    study = optuna.load_study(study_name=name, storage=storage)
     trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and math.isfinite(t.value)]
-    best = min(complete, key=lambda t: t.value) if complete else None
+    complete = complete_trials(study)
+    best = complete[0] if complete else None
     return StudyStatus(
         name=name,
         budget=study.user_attrs[BUDGET_ATTR],

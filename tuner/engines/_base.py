@@ -43,14 +43,7 @@ class EngineTask:
     @property
     def schedule(self) -> WalkForward:
         """The walk-forward schedule every repeat follows."""
-        hp = self.hyperparameters
-        return WalkForward(
-            n_train=len(self.train),
-            n_test=len(self.test),
-            batch_size=hp.batch_size,
-            epochs=hp.epochs,
-            update_epochs=hp.update_epochs,
-        )
+        return WalkForward.of(len(self.train), len(self.test), self.hyperparameters)
 
 
 @dataclass(frozen=True)
