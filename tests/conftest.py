@@ -29,6 +29,14 @@ def shampoo_20(shampoo):
     return prepare(shampoo, Preparation(lag=1, test_size=12, train_size=20))
 
 
+@pytest.fixture(autouse=True)
+def artifacts_dir(tmp_path: Path, monkeypatch) -> Path:
+    """Every test's trial plots go to its own directory, never the repository's storage/."""
+    directory = tmp_path / "artifacts"
+    monkeypatch.setenv("TUNER_ARTIFACTS", str(directory))
+    return directory
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path):
     def write(text: str, name: str = "series.csv") -> str:
@@ -63,6 +71,78 @@ def run_tuner(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
         timeout=timeout,
         check=False,
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    """GET ``url`` and decode its JSON body."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def start_dashboard(
+    options: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start ``tuner dashboard OPTIONS --port <free>`` and wait until its API answers.
+
+    Returns:
+        The process (the caller terminates it) and the base URL.
+    """
+    import time
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuner", "dashboard", *options, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            get_json(f"{base}/api/meta")
+            return process, base
+        except OSError:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail("the dashboard did not answer within 60 s")
+
+
+def study_detail(base: str, name: str) -> dict:
+    """optuna-dashboard's JSON for study ``name``."""
+    studies = get_json(f"{base}/api/studies")["study_summaries"]
+    (study,) = [s for s in studies if s["study_name"] == name]
+    return get_json(f"{base}/api/studies/{study['study_id']}")
+
+
+def served_artifacts(base: str, name: str) -> dict[int, dict[str, bytes]]:
+    """Every trial's artifacts as the dashboard serves them: number -> filename -> PNG bytes."""
+    import urllib.request
+
+    served: dict[int, dict[str, bytes]] = {}
+    for trial in study_detail(base, name)["trials"]:
+        files = served.setdefault(trial["number"], {})
+        for meta in trial["artifacts"]:
+            url = f"{base}/artifacts/{trial['study_id']}/{trial['trial_id']}/{meta['artifact_id']}"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert response.headers["Content-Type"] == "image/png"
+                files[meta["filename"]] = response.read()
+    return served
 
 
 def shampoo_config(epochs: int, repeats: int, seed: int) -> EvaluationConfig:
@@ -174,6 +254,8 @@ enabled = false
 def small_study(tmp_path_factory) -> dict[str, object]:
     """A finished 4-trial study named ``small`` on a copy of shampoo at ``csv``.
 
+    Its trials' plots are in the artifact store at ``artifacts``.
+
     Tests may edit the CSV (and must restore it) to check fingerprints.
     """
     import shutil
@@ -187,5 +269,5 @@ def small_study(tmp_path_factory) -> dict[str, object]:
     url = f"sqlite:///{root / 'tuner.db'}"
     text = SMALL_STUDY.format(name="small", series=csv)
     create_study(parse_study_text(text), text, url)
-    run_worker("small", url, worker_index=0)
-    return {"url": url, "csv": csv, "root": root}
+    run_worker("small", url, root / "artifacts", worker_index=0)
+    return {"url": url, "csv": csv, "root": root, "artifacts": root / "artifacts"}

@@ -1,70 +1,100 @@
 """`tuner dashboard` serves optuna-dashboard on the study storage."""
 
-import json
-import socket
+import io
+import os
+import re
+import shutil
 import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
+from PIL import Image
 
-from tests.conftest import run_tuner
+from tests.conftest import (
+    SHAMPOO_PERSISTENCE_RMSE,
+    SMALL_STUDY,
+    get_json,
+    run_tuner,
+    served_artifacts,
+    start_dashboard,
+    study_detail,
+)
+from tuner.artifacts import TRIAL_ARTIFACTS
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.load(response)
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 
 
 @pytest.fixture
-def dashboard(small_study, tmp_path):
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tuner",
-            "dashboard",
-            "--storage",
-            small_study["url"],
-            "--port",
-            str(port),
-            "--artifacts",
-            str(tmp_path / "artifacts"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def dashboard(small_study):
+    process, base = start_dashboard(
+        ["--storage", small_study["url"], "--artifacts", str(small_study["artifacts"])]
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            _get_json(f"{base}/api/meta")
-            break
-        except OSError:
-            assert process.poll() is None, process.communicate()
-            time.sleep(0.3)
-    else:
-        pytest.fail("the dashboard did not answer within 60 s")
     yield base
     process.terminate()
     process.wait(timeout=10)
 
 
 def test_the_dashboard_serves_the_study_and_its_trials(dashboard):
-    studies = _get_json(f"{dashboard}/api/studies")["study_summaries"]
+    studies = get_json(f"{dashboard}/api/studies")["study_summaries"]
     (study,) = [s for s in studies if s["study_name"] == "small"]
-    detail = _get_json(f"{dashboard}/api/studies/{study['study_id']}")
+    detail = get_json(f"{dashboard}/api/studies/{study['study_id']}")
     assert len(detail["trials"]) == 4
     assert {trial["state"] for trial in detail["trials"]} == {"Complete"}
+
+
+def test_every_complete_trial_has_its_plots_downloadable_as_png(dashboard):
+    served = served_artifacts(dashboard, "small")
+    assert sorted(served) == [0, 1, 2, 3]
+    for number, files in served.items():
+        assert set(files) == set(TRIAL_ARTIFACTS), number
+        for content in files.values():
+            image = Image.open(io.BytesIO(content))
+            image.verify()
+            assert image.format == "PNG" and min(image.size) >= 300
+
+
+def test_the_study_note_gives_the_data_the_baseline_and_the_study_file(dashboard, small_study):
+    body = study_detail(dashboard, "small")["note"]["body"]
+    assert "36 observations" in body
+    assert "the last 12 are the test period; 20 training rows" in body
+    assert f"test RMSE {SHAMPOO_PERSISTENCE_RMSE:.3f}" in body
+    assert SMALL_STUDY.format(name="small", series=small_study["csv"]).strip() in body
+
+
+def test_the_dashboard_page_renders_the_study_in_a_real_browser(dashboard, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        reason = "Debian's chromium is not installed (apt-get install chromium)"
+        if os.environ.get("TUNER_TEST_REQUIRE_BROWSER"):
+            pytest.fail(f"{reason}, but TUNER_TEST_REQUIRE_BROWSER is set")
+        pytest.skip(reason)
+    study_id = study_detail(dashboard, "small")["trials"][0]["study_id"]
+    page = subprocess.run(
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            f"{dashboard}/dashboard/studies/{study_id}/trials",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert page.returncode == 0, page.stderr[-2000:]
+    text = " ".join(re.sub(r"<style.*?</style>|<[^>]+>", " ", page.stdout, flags=re.S).split())
+    assert "4 Trials" in text, text[-3000:]
+    assert " ".join(TRIAL_ARTIFACTS) in text
 
 
 def test_a_bad_port_is_refused():

@@ -21,6 +21,8 @@ from tuner.exceptions import ConfigError, TunerError
 from tuner.regimes import REGIME_NAMES
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tuner.preparation import Preparation
     from tuner.runner import DataSource, Evaluation, EvaluationConfig
     from tuner.service import StudyStatus
@@ -195,6 +197,14 @@ def _add_storage_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_artifacts_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--artifacts",
+        help="directory of the trials' plots, shared by workers and dashboard "
+        "(default: $TUNER_ARTIFACTS, then storage/artifacts)",
+    )
+
+
 def _add_study_file_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study_file", help="a study file, for example studies/shampoo.toml")
     parser.add_argument("--trials", type=int, help="global trial budget (default: the file's)")
@@ -206,7 +216,13 @@ def _add_study_name_options(parser: argparse.ArgumentParser) -> None:
     _add_storage_option(parser)
 
 
+def _add_trial_artifacts_options(parser: argparse.ArgumentParser) -> None:
+    _add_artifacts_option(parser)
+    parser.add_argument("--no-artifacts", action="store_true", help="save no plots of the trials")
+
+
 def _add_worker_options(parser: argparse.ArgumentParser) -> None:
+    _add_trial_artifacts_options(parser)
     parser.add_argument(
         "--worker-index",
         type=int,
@@ -242,9 +258,7 @@ def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)"
     )
     parser.add_argument("--port", type=int, default=8080, help="port (8080)")
-    parser.add_argument(
-        "--artifacts", default="storage/artifacts", help="artifact directory (storage/artifacts)"
-    )
+    _add_artifacts_option(parser)
 
 
 def _add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -252,6 +266,7 @@ def _add_json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    _add_trial_artifacts_options(parser)
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -285,10 +300,23 @@ def _worker(args: argparse.Namespace) -> int:
     from tuner.storage import resolve_url
 
     _optuna_verbosity(quiet=args.quiet)
-    ran = run_worker(args.name, resolve_url(args.storage), worker_index=args.worker_index)
+    ran = run_worker(
+        args.name, resolve_url(args.storage), _trial_artifacts(args), worker_index=args.worker_index
+    )
     if not args.quiet:
         print(f"worker finished: ran {ran} trial(s) of study {args.name!r}")
     return 0
+
+
+def _trial_artifacts(args: argparse.Namespace) -> Path | None:
+    """Where workers save their trials' plots; ``None`` with ``--no-artifacts``."""
+    from tuner.artifacts import resolve_artifact_dir
+
+    if args.no_artifacts:
+        if args.artifacts:
+            raise ConfigError("give --artifacts DIR or --no-artifacts, not both")
+        return None
+    return resolve_artifact_dir(args.artifacts)
 
 
 def _optuna_verbosity(quiet: bool) -> None:
@@ -304,6 +332,7 @@ def _run(args: argparse.Namespace) -> int:
     from tuner.service import run_local_workers, study_status
 
     require_int("--workers", args.workers, 1)
+    artifacts = _trial_artifacts(args)
     name, url, _ = _create_from_file(args)
     with tqdm(desc=name, unit="trial", file=sys.stderr, disable=args.no_progress) as bar:
 
@@ -312,7 +341,7 @@ def _run(args: argparse.Namespace) -> int:
             bar.n = finished
             bar.refresh()
 
-        status = run_local_workers(name, url, args.workers, show)
+        status = run_local_workers(name, url, artifacts, args.workers, show)
     print(_status_text(study_status(name, url)))
     return status
 
@@ -426,19 +455,16 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from optuna.artifacts import FileSystemArtifactStore
     from optuna_dashboard import run_server
 
+    from tuner.artifacts import open_artifact_store, resolve_artifact_dir
     from tuner.storage import mask, open_storage, resolve_url
 
     if not 1 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535; got {args.port}")
     url = resolve_url(args.storage)
     storage = open_storage(url)
-    artifacts = Path(args.artifacts)
-    artifacts.mkdir(parents=True, exist_ok=True)
+    store = open_artifact_store(resolve_artifact_dir(args.artifacts))
     print(
         f"optuna-dashboard for {mask(url)} at http://{args.host}:{args.port}/ (Ctrl-C stops it)",
         flush=True,
@@ -448,7 +474,7 @@ def _dashboard(args: argparse.Namespace) -> int:
             storage,
             host=args.host,
             port=args.port,
-            artifact_store=FileSystemArtifactStore(str(artifacts)),
+            artifact_store=store,
         )
     except OSError as error:
         raise ConfigError(

@@ -15,6 +15,7 @@ from importlib.metadata import version
 import numpy as np
 import optuna
 
+from tuner.data import Series
 from tuner.exceptions import DivergedError
 from tuner.preparation import Preparation, PreparedData, prepare
 from tuner.runner import DataSource, Evaluation, EvaluationConfig, evaluate
@@ -61,10 +62,17 @@ class Objective:
         self.prepared = prepared
         self.space = SearchSpace.build(config, prepared)
         self.current_trial: int | None = None
+        self.last_evaluation: Evaluation | None = None
+
+    @property
+    def series(self) -> Series:
+        """The study's series (the same for every lag)."""
+        return next(iter(self.prepared.values())).series
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Evaluate the sampled configuration; NaN (a failed trial) if the fit diverged."""
         self.current_trial = trial.number
+        self.last_evaluation = None
         hyperparameters, lag = self.space.suggest(trial)
         data = self.config.data
         seed = trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number))
@@ -92,6 +100,7 @@ class Objective:
             return math.nan
         for key, value in _attributes(evaluation).items():
             trial.set_user_attr(key, value)
+        self.last_evaluation = evaluation  # its forecasts are for the plots, not the database
         return evaluation.mean
 
 

@@ -12,17 +12,13 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
 from scipy.stats import mannwhitneyu
 
 from tuner.exceptions import ConfigError, StorageError
+from tuner.plots import save_bar_chart, save_box_plot
 from tuner.service import complete_trials, load_study_config
 
 __all__ = ["pairwise_p_values", "write_report"]
@@ -46,7 +42,7 @@ def write_report(name: str, url: str, directory: Path, top: int) -> Path:
     rmses = pd.DataFrame({_label(t): t.user_attrs["rmses"] for t in best})
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _box_plot(rmses, directory / "boxplot.png")
+        save_box_plot(rmses, directory / "boxplot.png", "repeat RMSEs of the best configurations")
         importances = _importances(study, directory / "importances.png")
         path = directory / "report.md"
         path.write_text(_markdown(study, complete, rmses, importances), encoding="utf-8")
@@ -71,28 +67,13 @@ def _label(trial: FrozenTrial) -> str:
     return f"trial {trial.number}"
 
 
-def _box_plot(rmses: pd.DataFrame, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(max(4, 1.4 * rmses.shape[1]), 4))
-    rmses.boxplot(ax=axes)
-    axes.set_ylabel("test RMSE")
-    axes.set_title("repeat RMSEs of the best configurations")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-
-
 def _importances(study: optuna.Study, path: Path) -> dict[str, float] | str:
     """Parameter importances (and their bar chart), or why there are none."""
     try:
         importances = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError) as error:
         return str(error).splitlines()[0]
-    figure, axes = plt.subplots(figsize=(5, 3))
-    axes.barh(list(importances)[::-1], list(importances.values())[::-1])
-    axes.set_xlabel("importance")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_bar_chart(importances, path, "importance")
     return importances
 
 

@@ -18,11 +18,15 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import optuna
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import FrozenTrial, TrialState
+from optuna_dashboard import save_note
 
+from tuner.artifacts import open_artifact_store, save_trial_artifacts, study_note
 from tuner.exceptions import StorageError
 from tuner.objective import Objective, prepare_for_study
 from tuner.space import TUTORIAL_CONFIGURATION, SearchSpace
@@ -110,6 +114,7 @@ def create_study(config: StudyConfig, text: str, url: str, budget: int | None = 
         baseline = next(iter(prepared.values()))
         study.set_user_attr("persistence_rmse", baseline.persistence_rmse)
         study.set_user_attr("series", config.data.series)
+        save_note(study, study_note(config, text, prepared))
         if space.contains(TUTORIAL_CONFIGURATION):
             study.enqueue_trial(TUTORIAL_CONFIGURATION, user_attrs={"warm_start": "tutorial"})
         return True
@@ -130,7 +135,7 @@ def load_study_config(name: str, url: str) -> tuple[StudyConfig, optuna.storages
     return parse_study_text(study.user_attrs[STUDY_FILE_ATTR], f"study {name!r}"), storage
 
 
-def run_worker(name: str, url: str, worker_index: int | None = None) -> int:
+def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | None = None) -> int:
     """Run trials of study ``name`` until its budget is met or its timeout passes.
 
     SIGTERM is turned into KeyboardInterrupt, so a stopped worker's running trial
@@ -139,14 +144,21 @@ def run_worker(name: str, url: str, worker_index: int | None = None) -> int:
     Args:
         name: The study.
         url: The study database.
+        artifacts: Directory of the artifact store for the trials' plots; ``None``
+            saves none.
         worker_index: Seeds this worker's sampler together with the study seed;
             workers sharing a study need different ones, or they would propose the
             same configurations. ``None``: a random seed.
 
     Returns:
         The number of trials this worker ran.
+
+    Raises:
+        StorageError: Unknown study, unreachable database or unusable artifact directory.
     """
-    config, _ = load_study_config(name, url)
+    config, first = load_study_config(name, url)
+    first.engine.dispose()  # the worker's storage needs the study's heartbeat settings
+    store = None if artifacts is None else open_artifact_store(artifacts)
     storage = open_storage(url, config.workers)
     objective = Objective(config, prepare_for_study(config))
     study = optuna.load_study(
@@ -164,7 +176,7 @@ def run_worker(name: str, url: str, worker_index: int | None = None) -> int:
             if action == "run":
                 objective.current_trial = None  # set again once this trial starts
                 try:
-                    study.optimize(_releasing_first(lock, objective), n_trials=1)
+                    study.optimize(_trial_runner(lock, objective, store), n_trials=1)
                 except KeyboardInterrupt:
                     _requeue_interrupted(study, objective.current_trial, config.workers.max_retry)
                     raise
@@ -176,12 +188,21 @@ def run_worker(name: str, url: str, worker_index: int | None = None) -> int:
     return ran
 
 
-def _releasing_first(lock: ExclusiveLock, objective: Objective) -> Callable[[optuna.Trial], float]:
-    """The objective, releasing the slot lock once Optuna has taken the trial (``ask``)."""
+def _trial_runner(
+    lock: ExclusiveLock, objective: Objective, store: FileSystemArtifactStore | None
+) -> Callable[[optuna.Trial], float]:
+    """The objective, wrapped for a worker.
+
+    It releases the slot lock once Optuna has taken the trial (``ask``), and has
+    the plots of a trial that has its value saved before Optuna stores it.
+    """
 
     def run(trial: optuna.Trial) -> float:
         lock.release()
-        return objective(trial)
+        value = objective(trial)
+        if store is not None and objective.last_evaluation is not None:
+            save_trial_artifacts(store, trial, objective.series, objective.last_evaluation)
+        return value
 
     return run
 
@@ -285,10 +306,15 @@ def _trials_per_minute(trials: list[FrozenTrial]) -> float | None:
 
 
 def run_local_workers(
-    name: str, url: str, workers: int, on_progress: Callable[[int, int], None]
+    name: str,
+    url: str,
+    artifacts: Path | None,
+    workers: int,
+    on_progress: Callable[[int, int], None],
 ) -> int:
     """Start ``workers`` worker processes on this machine and wait for them.
 
+    The workers save their trials' plots in ``artifacts`` (none if ``None``).
     ``on_progress(finished, budget)`` is called about once a second. SIGINT or
     SIGTERM stops every worker (their running trials end FAIL and are queued
     again), so a later run continues the study.
@@ -297,6 +323,7 @@ def run_local_workers(
         The highest exit status of the workers (0 when all succeeded).
     """
     command = [sys.executable, "-m", "tuner", "worker", name, "--storage", url, "--quiet"]
+    command += ["--no-artifacts"] if artifacts is None else ["--artifacts", str(artifacts)]
     processes = [
         subprocess.Popen([*command, "--worker-index", str(index)]) for index in range(workers)
     ]

@@ -1,0 +1,135 @@
+"""What optuna-dashboard shows beyond numbers: per-trial plots and the study note.
+
+Every COMPLETE trial gets two artifacts, uploaded through Optuna's artifact API
+into a file-system store: the forecasts against the actual test period (the
+median repeat, with the range of all repeats shaded) and a box plot of the
+repeat RMSEs. A worker draws them once the objective has its value; a failure to
+save them (a full disk) is logged and never fails the trial.
+
+The artifact directory is resolved here, in one place: ``--artifacts`` beats the
+``TUNER_ARTIFACTS`` environment variable, which beats ``storage/artifacts``
+under the current directory. Workers on several machines and the dashboard must
+all see the same directory (a shared mount) for every trial's plots to show.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+from tuner.data import Series
+from tuner.exceptions import StorageError
+from tuner.plots import save_box_plot, save_forecast_plot
+from tuner.preparation import PreparedData
+from tuner.runner import Evaluation
+from tuner.studyfile import StudyConfig
+
+__all__ = [
+    "ENVIRONMENT_VARIABLE",
+    "SECONDS_ATTR",
+    "TRIAL_ARTIFACTS",
+    "open_artifact_store",
+    "resolve_artifact_dir",
+    "save_trial_artifacts",
+    "study_note",
+]
+
+ENVIRONMENT_VARIABLE = "TUNER_ARTIFACTS"
+TRIAL_ARTIFACTS = ("forecast.png", "rmse_boxplot.png")
+"""File names of each COMPLETE trial's artifacts, as the dashboard lists them."""
+SECONDS_ATTR = "artifact_seconds"
+"""User attribute: how long the trial's artifacts took, to keep their cost in view."""
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_artifact_dir(option: str | None) -> Path:
+    """``--artifacts``, else ``TUNER_ARTIFACTS``, else ``storage/artifacts`` (absolute)."""
+    chosen = option or os.environ.get(ENVIRONMENT_VARIABLE) or Path("storage") / "artifacts"
+    return Path(chosen).absolute()
+
+
+def open_artifact_store(directory: Path) -> FileSystemArtifactStore:
+    """The file-system artifact store in ``directory``, created if missing.
+
+    Raises:
+        StorageError: The directory cannot be created.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(
+            f"cannot use the artifact directory {str(directory)!r}: {error.strerror}; "
+            f"give --artifacts (or {ENVIRONMENT_VARIABLE}) a writable directory"
+        ) from None
+    return FileSystemArtifactStore(str(directory))
+
+
+def save_trial_artifacts(
+    store: FileSystemArtifactStore, trial: optuna.Trial, series: Series, evaluation: Evaluation
+) -> None:
+    """Draw and upload a trial's forecast plot and RMSE box plot.
+
+    Called once the objective has its value, before the trial is stored as
+    COMPLETE (Optuna attaches artifacts only to a running trial). Never raises
+    for a full or unwritable store: the trial matters more than its pictures, so
+    the failure is logged. The time taken is stored as ``artifact_seconds``.
+    """
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="tuner-artifacts-") as scratch:
+            forecast, boxplot = (Path(scratch) / name for name in TRIAL_ARTIFACTS)
+            save_forecast_plot(series, evaluation.forecasts, evaluation.rmses, forecast)
+            save_box_plot(
+                pd.DataFrame({f"trial {trial.number}": evaluation.rmses}),
+                boxplot,
+                f"RMSE of {len(evaluation.rmses)} repeats",
+            )
+            for path in (forecast, boxplot):
+                upload_artifact(
+                    artifact_store=store,
+                    file_path=str(path),
+                    study_or_trial=trial,
+                    mimetype="image/png",
+                )
+    except OSError as error:
+        _log_unsaved(trial.number, error)
+        return
+    trial.set_user_attr(SECONDS_ATTR, time.perf_counter() - started)
+
+
+def _log_unsaved(number: int, error: OSError) -> None:
+    logger.warning(
+        "trial %d: artifacts not saved (%s); the trial itself is stored",
+        number,
+        error.strerror or error,
+    )
+
+
+def study_note(config: StudyConfig, text: str, prepared: dict[int, PreparedData]) -> str:
+    """The study's note in optuna-dashboard: data summary, persistence baseline, study file."""
+    first = next(iter(prepared.values()))
+    series = first.series
+    values = pd.Series(series.values, name=series.value_column)
+    return "\n\n".join(
+        [
+            f"# {config.name}",
+            f"**Data**: `{config.data.series}`, column `{series.value_column}`: {len(series)} "
+            f"observations from {series.index[0]} to {series.index[-1]}; the last "
+            f"{first.n_test} are the test period; {first.n_train} training rows at lag "
+            f"{first.preparation.lag}.",
+            values.describe().to_frame().to_markdown(floatfmt=".3f"),
+            f"**Persistence baseline**: test RMSE {first.persistence_rmse:.3f} (forecast each "
+            "month by the one before). A trial beats it when its mean RMSE is lower "
+            "(skill above 0).",
+            "**Study file**:",
+            f"```toml\n{text.strip()}\n```",
+        ]
+    )
