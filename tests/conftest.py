@@ -145,6 +145,13 @@ def served_artifacts(base: str, name: str) -> dict[int, dict[str, bytes]]:
     return served
 
 
+def p_value_cells(report: str) -> list[float]:
+    """The cells of a report's pairwise p-value table, row by row."""
+    section = report.split("## Pairwise Mann-Whitney U p-values")[1].split("##")[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [float(cell) for row in rows for cell in row.split("|")[2:-1]]
+
+
 def shampoo_config(epochs: int, repeats: int, seed: int) -> EvaluationConfig:
     """The tuning tutorial's configuration (batch 4, 1 unit, seeded, 20 training rows)."""
     return EvaluationConfig(

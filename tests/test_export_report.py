@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL_STUDY
+from tests.conftest import SMALL_STUDY, p_value_cells
 from tuner.service import create_study
 from tuner.studyfile import parse_study_text
 
@@ -134,12 +134,7 @@ def test_report_compares_the_best_configurations(cli, finished, tmp_path):
     best_table = report.split("## Best trials")[1].split("##")[0]
     rows = [line for line in best_table.splitlines() if line.startswith("|")]
     assert len(rows) == 2 + 4  # header, rule, 4 complete trials
-    p_table = report.split("## Pairwise Mann-Whitney U p-values")[1].split("##")[0]
-    cells = [
-        cell.strip()
-        for line in p_table.splitlines()
-        if line.startswith("| trial")
-        for cell in line.split("|")[2:-1]
-    ]
+    cells = p_value_cells(report)
     assert len(cells) == 9
-    assert all(0 <= float(cell) <= 1 for cell in cells)
+    assert all(0 <= cell <= 1 for cell in cells)
+    assert cells[0] == cells[4] == cells[8] == 1  # a configuration against itself

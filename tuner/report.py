@@ -39,7 +39,9 @@ def write_report(name: str, url: str, directory: Path, top: int) -> Path:
     if not complete:
         raise StorageError(f"study {name!r} has no complete trial to report on yet")
     best = complete[:top]
-    rmses = pd.DataFrame({_label(t): t.user_attrs["rmses"] for t in best})
+    rmses = pd.DataFrame(
+        dict(zip(_labels(best), (t.user_attrs["rmses"] for t in best), strict=True))
+    )
     try:
         directory.mkdir(parents=True, exist_ok=True)
         save_box_plot(rmses, directory / "boxplot.png", "repeat RMSEs of the best configurations")
@@ -63,8 +65,23 @@ def pairwise_p_values(rmses: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _label(trial: FrozenTrial) -> str:
-    return f"trial {trial.number}"
+def _labels(trials: list[FrozenTrial]) -> list[str]:
+    """Column names: the parameters that differ between the compared trials.
+
+    In a sweep that is the swept parameter (``epochs=500``), which says more than
+    a trial number; the number is added where two labels would be the same.
+    """
+    varying = [
+        key for key in trials[0].params if len({repr(t.params.get(key)) for t in trials}) > 1
+    ]
+    labels = [
+        ", ".join(f"{key}={t.params.get(key)}" for key in varying) or f"trial {t.number}"
+        for t in trials
+    ]
+    return [
+        label if labels.count(label) == 1 else f"{label} (trial {t.number})"
+        for label, t in zip(labels, trials, strict=True)
+    ]
 
 
 def _importances(study: optuna.Study, path: Path) -> dict[str, float] | str:

@@ -167,12 +167,13 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
         sampler=_sampler(config, objective.space, worker_index),
         pruner=_pruner(config),
     )
+    grid = objective.space.grid_points() if config.sampler.kind == "grid" else None
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
     signal.signal(signal.SIGTERM, _interrupt)
     ran = 0
     while deadline is None or time.monotonic() < deadline:
         with exclusive(url, f"budget:{name}") as lock:
-            action = _claim_slot(study)
+            action = _claim_slot(study, grid)
             if action == "run":
                 objective.current_trial = None  # set again once this trial starts
                 try:
@@ -211,21 +212,34 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _claim_slot(study: optuna.Study) -> str:
+def _claim_slot(study: optuna.Study, grid: list[dict[str, object]] | None) -> str:
     """Under the lock: fail stale trials, then say ``run``, ``wait`` or ``done``.
 
     ``run`` leaves a WAITING trial for the ``ask`` that follows under the same
     lock: an existing one (enqueued or retried), else a reservation made here.
+    In a grid study the reservation is the next configuration no trial has taken,
+    so every configuration runs once however many workers share the grid, and
+    the grid's size caps the budget.
     """
     optuna.storages.fail_stale_trials(study)
-    counts = SlotCounts.of(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    counts = SlotCounts.of(trials)
     budget = study.user_attrs[BUDGET_ATTR]
+    if grid is not None:
+        budget = min(budget, len(grid))
     if counts.waiting:
         return "run"
     if counts.finished + counts.running < budget:
-        study.enqueue_trial({}, user_attrs={"reserved": True})
+        params = {} if grid is None else _untaken(grid, trials)
+        study.enqueue_trial(params, user_attrs={"reserved": True})
         return "run"
     return "done" if counts.finished >= budget else "wait"
+
+
+def _untaken(grid: list[dict[str, object]], trials: list[FrozenTrial]) -> dict[str, object]:
+    """The first grid configuration that no trial has taken (run, running or queued)."""
+    taken = [{**t.system_attrs.get("fixed_params", {}), **t.params} for t in trials]
+    return next(point for point in grid if all(point.items() - t.items() for t in taken))
 
 
 def _requeue_interrupted(study: optuna.Study, number: int | None, max_retry: int) -> None:

@@ -8,6 +8,7 @@ study file that lists another is refused with the allowed ones.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import optuna
@@ -26,6 +27,7 @@ TUTORIAL_CONFIGURATION = {
     "regime": "seeded",
     "update_epochs": 0,
     "lag": 1,
+    "framing": "features",
 }
 """The tuning tutorial's configuration, enqueued first when it fits the space."""
 
@@ -80,7 +82,7 @@ class SearchSpace:
             neurons=_suggest_int(trial, "neurons", search.neurons),
             regime=trial.suggest_categorical("regime", search.regimes),
             update_epochs=trial.suggest_categorical("update_epochs", search.update_epochs),
-            framing=self.config.data.framing,
+            framing=trial.suggest_categorical("framing", search.framing),
         )
         return hyperparameters, _suggest_int(trial, "lag", search.lag)
 
@@ -94,7 +96,15 @@ class SearchSpace:
             "regime": search.regimes,
             "update_epochs": search.update_epochs,
             "lag": list(search.lag),
+            "framing": search.framing,
         }
+
+    def grid_points(self) -> list[dict[str, object]]:
+        """Every configuration of the grid, in a fixed order (lists only)."""
+        grid = self.grid()
+        return [
+            dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
+        ]
 
     def contains(self, params: dict[str, object]) -> bool:
         """Whether a configuration (as trial params) lies inside the space."""
@@ -106,6 +116,7 @@ class SearchSpace:
             and params["regime"] in search.regimes
             and params["update_epochs"] in search.update_epochs
             and _contains(search.lag, params["lag"])
+            and params["framing"] in search.framing
         )
 
 

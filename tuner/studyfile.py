@@ -88,7 +88,6 @@ class DataSection:
         value_column: Value column (default: the second).
         test_size: Rows forecast under walk-forward validation.
         train_size: Keep only the newest N training rows (default: all).
-        framing: ``features`` or ``timesteps``.
     """
 
     series: str
@@ -96,7 +95,6 @@ class DataSection:
     value_column: str | None = None
     test_size: int = 12
     train_size: int | None = None
-    framing: str = "features"
 
 
 @dataclass(frozen=True)
@@ -111,6 +109,8 @@ class SearchSection:
         regimes: Candidate state regimes (default: all eight).
         update_epochs: Candidate retraining epochs per walk-forward step.
         lag: Past differences per input row.
+        framing: Candidate framings of the lag inputs: ``features``, samples of
+            shape (1, lag), or ``timesteps``, (lag, 1).
     """
 
     epochs: IntChoice
@@ -119,6 +119,7 @@ class SearchSection:
     regimes: list[str] = field(default_factory=lambda: list(REGIME_NAMES))
     update_epochs: list[int] = field(default_factory=lambda: [0])
     lag: IntChoice = field(default_factory=lambda: [1])
+    framing: list[str] = field(default_factory=lambda: ["features"])
 
 
 @dataclass(frozen=True)
@@ -327,7 +328,6 @@ def _validate(config: StudyConfig) -> None:
     require_int("data.test_size", data.test_size, 1)
     if data.train_size is not None:
         require_int("data.train_size", data.train_size, 1)
-    require_choice("data.framing", data.framing, FRAMINGS)
     _validate_choice("search.epochs", search.epochs, 1)
     _validate_choice("search.neurons", search.neurons, 1)
     _validate_choice("search.lag", search.lag, 1)
@@ -341,6 +341,10 @@ def _validate(config: StudyConfig) -> None:
         raise ConfigError("search.update_epochs must list at least one value (0: no updates)")
     for i, epochs in enumerate(search.update_epochs):
         require_int(f"search.update_epochs[{i}]", epochs, 0)
+    if not search.framing:
+        raise ConfigError(f"search.framing must list at least one of {', '.join(FRAMINGS)}")
+    for i, framing in enumerate(search.framing):
+        require_choice(f"search.framing[{i}]", framing, FRAMINGS)
     require_choice("sampler.kind", config.sampler.kind, SAMPLERS)
     require_int("sampler.n_startup_trials", config.sampler.n_startup_trials, 0)
     if config.sampler.kind == "grid":
