@@ -1,18 +1,20 @@
 """Benchmark: how trial throughput scales with workers, on SQLite and PostgreSQL.
 
-Runs the same small study (shampoo, 24 trials of 3 short fits, pruning off) with
-1 and 2 ``tuner worker`` processes on a fresh SQLite file and a fresh PostgreSQL
-database, and prints trials per minute side by side with the speed-up over one
-worker. Each worker runs instrumented (SQLAlchemy event hooks, in this script
-only) and reports the time its main thread spent talking to the database:
-executing statements (the budget lock's included) and committing. That time's
-share of the worker's wall time is the last column. This machine has 2 cores,
-so 2 workers is the most that can scale.
+Runs the same small study (shampoo, 40 trials of 10 fits of 200 or 400 epochs
+at batch 1, two regimes, pruning off) with 1 and 2 ``tuner worker`` processes on
+a fresh SQLite file and a fresh PostgreSQL database, and prints trials per
+minute side by side with the speed-up over one worker. Each worker runs
+instrumented (SQLAlchemy event hooks, in this script only) and reports the time
+its main thread spent talking to the database: executing statements (the budget
+lock's included) and committing. That time's share of the worker's wall time is
+the last column. Workers get one TensorFlow thread each
+(``TF_NUM_INTRAOP_THREADS=1``, as in docker-compose.yml). This machine has 2
+cores, so 2 workers is the most that can scale.
 
 PostgreSQL: ``TUNER_TEST_POSTGRES_URL`` or ``postgresql+psycopg://postgres@127.0.0.1:5432/test``
 (a database is created and dropped per run).
 
-Usage: .venv/bin/python benchmarks/workers.py [--trials 24]
+Usage: .venv/bin/python benchmarks/workers.py [--trials 40]
 """
 
 from __future__ import annotations
@@ -36,14 +38,13 @@ from sqlalchemy.engine import make_url
 STUDY = """
 name = "scaling"
 trials = {trials}
-repeats = 3
+repeats = 10
 [data]
 series = "shampoo"
-train_size = 20
 [search]
-epochs = [20, 50]
-neurons = [1, 2]
-batch_size = [4]
+epochs = [200, 400]
+neurons = [1]
+batch_size = [1]
 regimes = ["seeded", "reset_epoch"]
 [pruner]
 enabled = false
@@ -91,7 +92,12 @@ def run(url: str, workers: int, trials: int, scratch: Path) -> dict[str, float]:
     tuner = [sys.executable, "-m", "tuner"]
     subprocess.run([*tuner, "create", str(study_file), "--storage", url], check=True)
     reports = [scratch / f"worker-{index}.json" for index in range(workers)]
-    env = {**os.environ, "TUNER_ARTIFACTS": str(scratch / "artifacts")}
+    env = {
+        **os.environ,
+        "TUNER_ARTIFACTS": str(scratch / "artifacts"),
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+    }
     started = time.perf_counter()
     processes = [
         subprocess.Popen(
@@ -131,7 +137,7 @@ def postgres_database() -> Iterator[str | None]:
 def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=24, help="the study's budget (24)")
+    parser.add_argument("--trials", type=int, default=40, help="the study's budget (40)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -149,7 +155,7 @@ def main() -> None:
                             continue
                         figures = run(url, workers, args.trials, Path(scratch))
             rows.append((backend, workers, figures))
-    print(f"\n{args.trials} trials of 3 fits (shampoo, 20-50 epochs), one study, this machine")
+    print(f"\n{args.trials} trials of 10 fits (shampoo, batch 1, 200-400 epochs), one study")
     header = ("workers", "wall s", "trials/min", "speed-up", "DB share")
     print(f"{'backend':<11}" + "".join(f"{title:>11}" for title in header))
     single = {backend: f["per_minute"] for backend, workers, f in rows if workers == 1}

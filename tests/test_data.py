@@ -57,3 +57,45 @@ def test_bad_csv_is_refused_with_the_reason(write_csv, text, options, expected):
 def test_missing_file_names_the_built_ins(tmp_path):
     with pytest.raises(DataError, match=r"neither a built-in series \(shampoo, airline\)"):
         load_series(str(tmp_path / "nope.csv"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("m,v\n", "has a header row but no data rows"),
+        (
+            "m,v\n1-02,1\n1-01,2\n1-03,3\n",
+            "dates must increase: data row 2 (0001-01) comes before data row 1 (0001-02); "
+            "sort the file by date",
+        ),
+        ("m,v\n1-01,1\n1-01,2\n1-02,3\n", "data row 2 repeats the date of data row 1 (0001-01)"),
+        (
+            "d,v\n2020-01-02,1\n2020-01-01,2\n",
+            "dates must increase: data row 2 (2020-01-01 00:00:00) comes before data row 1",
+        ),
+        ("m;v\n1-01;1.200,5\n", "data row 1 is '1.200,5', not a finite number"),
+        ('m,v\n1-01,"1,2"\n', "data row 1 is '1,2', not a finite number"),
+    ],
+    ids=["header-only", "out-of-order", "duplicated", "out-of-order-dates", "eu-thousands", "1,2"],
+)
+def test_unusable_files_are_refused_with_one_line(write_csv, text, expected):
+    with pytest.raises(DataError) as error:
+        load_series(write_csv(text))
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("\ufeffm,v\n1-01,1\n1-02,2\n", [1.0, 2.0]),
+        ("m;v\n1-01;1,5\n1-02;2\n1-03;-0,25\n", [1.5, 2.0, -0.25]),
+        ('m,v\n1-01,"1,200"\n1-02,"2,300.5"\n1-03,"-1,000,000"\n', [1200.0, 2300.5, -1e6]),
+        ("m\tv\n1-01\t1\n1-02\t2\n", [1.0, 2.0]),
+    ],
+    ids=["utf8-bom", "semicolon-decimal-comma", "thousands-separators", "tab"],
+)
+def test_common_spreadsheet_exports_are_read(write_csv, text, values):
+    series = load_series(write_csv(text))
+    assert series.values.tolist() == values
+    assert str(series.index[0]) == "0001-01"

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import run_tuner
+from tests.conftest import free_port, run_tuner
 from tuner.service import SlotCounts
 from tuner.space import TUTORIAL_CONFIGURATION
 
@@ -73,12 +79,17 @@ def _workers(url: str, count: int, first_index: int = 0) -> list[subprocess.Pope
 def _wait(processes: list[subprocess.Popen]) -> list[int]:
     for process in processes:
         _, err = process.communicate(timeout=WORKER_TIMEOUT)
+        print(err)  # shown when a test fails
         assert "Traceback" not in err, err
     return [process.returncode for process in processes]
 
 
 def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="tiny", storage=url).get_trials()
+    """The study's trials; none while ``tuner run`` has not created it yet."""
+    try:
+        return optuna.load_study(study_name="tiny", storage=url).get_trials()
+    except KeyError:
+        return []
 
 
 def _wait_for_running_trial(url: str, seconds: float = 60) -> optuna.trial.FrozenTrial:
@@ -245,3 +256,144 @@ def test_a_bad_study_file_is_one_line_through_the_cli(tmp_path):
     assert result.stderr == (
         f"tuner create: error: {path}: trials must be an integer >= 1; got 0\n"
     )
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stopping_tuner_run_stops_its_workers_and_a_rerun_finishes_the_study(
+    tmp_path, study_file, stop
+):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    command = ["run", study_file(6), "--storage", url, "--workers", "2", "--no-progress"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tuner", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for_running_trial(url)
+    workers = [
+        int(pid) for pid in Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()
+    ]
+    assert len(workers) == 2
+    run.send_signal(stop)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert err.strip().endswith("tuner run: interrupted")
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "workers left running"
+    states = [t.state for t in _trials(url)]
+    assert TrialState.RUNNING not in states and TrialState.FAIL in states
+    again = run_tuner(*command)
+    assert again.returncode == 0, again.stderr
+    assert SlotCounts.of(_trials(url)).finished == 6
+
+
+def test_two_studies_share_one_database_without_mixing(tmp_path, study_file):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    other = tmp_path / "other.toml"
+    other.write_text(TINY_STUDY.format(trials=1).replace('name = "tiny"', 'name = "other"'))
+    assert run_tuner("create", study_file(2), "--storage", url).returncode == 0
+    assert run_tuner("create", str(other), "--storage", url).returncode == 0
+    assert _wait(_workers(url, 1)) == [0]
+    ran = run_tuner("worker", "other", "--storage", url, "--no-artifacts")
+    assert ran.returncode == 0, ran.stderr
+    assert len(_trials(url)) == 2
+    assert len(optuna.load_study(study_name="other", storage=url).trials) == 1
+    status = run_tuner("status", "other", "--storage", url, "--json")
+    assert json.loads(status.stdout)["counts"]["complete"] == 1
+
+
+def test_a_read_only_sqlite_database_is_one_line_and_left_untouched(tmp_path, study_file):
+    database = tmp_path / "tuner.db"
+    url = f"sqlite:///{database}"
+    assert run_tuner("create", study_file(2), "--storage", url).returncode == 0
+    before = database.read_bytes()
+    with read_only(database):
+        ran = run_tuner("worker", "tiny", "--storage", url, "--no-artifacts")
+    assert ran.returncode == 2
+    assert ran.stderr == (
+        "tuner worker: error: the database failed: attempt to write a readonly database; "
+        "make the database file and its directory writable\n"
+    )
+    assert database.read_bytes() == before
+
+
+@contextlib.contextmanager
+def read_only(path: Path):
+    """Make ``path`` read-only, even for root (immutable), for the duration."""
+    path.chmod(0o444)
+    immutable = os.geteuid() == 0
+    if immutable and subprocess.run(["chattr", "+i", str(path)], check=False).returncode != 0:
+        path.chmod(0o644)
+        pytest.skip(
+            "running as root and chattr +i is not permitted here: cannot make a file read-only"
+        )
+    try:
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(0o644)
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL server of this test's own, so that it can be restarted mid-study.
+
+    Built with the binaries of the machine's PostgreSQL (initdb, pg_ctl); skipped
+    where there are none, unless .ci/run asked for PostgreSQL tests.
+    """
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not binaries:
+        if os.environ.get("TUNER_TEST_POSTGRES_URL"):
+            pytest.fail("TUNER_TEST_POSTGRES_URL is set but no PostgreSQL binaries are installed")
+        pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin) to run one")
+    bin_dir = binaries[-1].parent
+    port = free_port()
+    directory = Path(tempfile.mkdtemp(prefix="tuner-pg-"))
+    as_owner: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(directory, "postgres", "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    data = directory / "data"
+
+    def pg_ctl(*args: str) -> None:
+        options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1"
+        command = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(directory / "log")]
+        subprocess.run([*as_owner, *command, "-o", options, "-w", *args], check=True)
+
+    subprocess.run(
+        [*as_owner, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    pg_ctl("start")
+    try:
+        yield {
+            "url": f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
+            "restart": lambda: pg_ctl("-m", "fast", "restart"),
+        }
+    finally:
+        pg_ctl("-m", "immediate", "stop")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_workers_ride_out_a_postgresql_restart_and_lose_nothing(private_postgres, study_file):
+    url = private_postgres["url"]
+    assert run_tuner("create", study_file(12), "--storage", url).returncode == 0
+    workers = _workers(url, 2)
+    deadline = time.monotonic() + 120
+    while len(done := _complete(url)) < 3:
+        assert time.monotonic() < deadline, "no trials completed"
+        time.sleep(0.2)
+    _wait_for_running_trial(url)
+    private_postgres["restart"]()
+    assert _wait(workers) == [0, 0]
+    trials = _trials(url)
+    after = {t.number: t.value for t in trials if t.state == TrialState.COMPLETE}
+    assert done.items() <= after.items(), "a trial finished before the restart was lost"
+    counts = SlotCounts.of(trials)
+    assert counts.finished == 12 and counts.running == counts.waiting == 0
+
+
+def _complete(url: str) -> dict[int, float]:
+    return {t.number: t.value for t in _trials(url) if t.state == TrialState.COMPLETE}

@@ -78,6 +78,11 @@ def _edit(old: str, new: str) -> str:
         (MINIMAL + "regimes = []\n", "search.regimes must list at least one of reset_epoch"),
         (MINIMAL + "regimes = ['sometimes']\n", "search.regimes[0] must be one of reset_epoch,"),
         (
+            MINIMAL + "framing = []\n",
+            "search.framing must list at least one of features, timesteps",
+        ),
+        (MINIMAL + "framing = ['rows']\n", "search.framing[0] must be one of features, timesteps"),
+        (
             MINIMAL + "[sampler]\nkind = 'grid'\n",
             "search.epochs must be a list of values with sampler.kind = 'grid'; got a range",
         ),

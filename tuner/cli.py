@@ -52,6 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tuner {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:
+        from tuner.storage import database_failure
+
+        failure = database_failure(error)
+        if failure is None:
+            raise
+        print(f"tuner {args.command}: error: {failure}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,6 +25,8 @@ BUILTIN_SERIES: dict[str, str] = {
 }
 
 _YEAR_MONTH = re.compile(r"^\s*(\d{1,4})-(\d{1,2})\s*$")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+"""A number with comma thousands separators (``1,200.5``), in a comma- or tab-separated file."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,9 @@ def load_series(
     value_col = _pick_column(frame, value_column, 1, "value_column", name)
     if date_col == value_col:
         raise DataError(f"{name}: date_column and value_column are both {date_col!r}")
-    values = _parse_values(frame[value_col], value_col, name)
+    values = _parse_values(frame[value_col], value_col, name, frame.attrs["delimiter"])
     index = _parse_dates(frame[date_col], date_col, name)
+    _check_increasing(index, date_col, name)
     return Series(name=name, values=values, index=index, value_column=value_col)
 
 
@@ -86,8 +89,18 @@ def _resolve(source: str) -> Path:
 
 
 def _read_csv(path: Path, name: str) -> pd.DataFrame:
+    """Read every cell as text; the delimiter is the header line's (see :func:`_delimiter`)."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with path.open(encoding="utf-8-sig") as handle:
+            delimiter = _delimiter(handle.readline())
+        frame = pd.read_csv(
+            path,
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            encoding="utf-8-sig",
+        )
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{name}: cannot read as CSV: {reason}") from None
@@ -97,7 +110,19 @@ def _read_csv(path: Path, name: str) -> pd.DataFrame:
         raise DataError(
             f"{name}: needs a date column and a value column; found {frame.shape[1]} column(s)"
         )
+    if frame.empty:
+        raise DataError(f"{name}: has a header row but no data rows")
+    frame.attrs["delimiter"] = delimiter
     return frame
+
+
+def _delimiter(header: str) -> str:
+    """Comma, else semicolon, else tab: the first of them the header line contains.
+
+    Spreadsheets in locales with a decimal comma export semicolon-separated files,
+    so in those a comma in a value is read as the decimal mark.
+    """
+    return next((mark for mark in ",;\t" if mark in header), ",")
 
 
 def _pick_column(
@@ -115,9 +140,14 @@ def _pick_column(
     )
 
 
-def _parse_values(column: pd.Series, label: str, name: str) -> np.ndarray:
+def _parse_values(column: pd.Series, label: str, name: str, delimiter: str) -> np.ndarray:
     text = column.str.strip()
-    numbers = pd.to_numeric(text, errors="coerce")
+    if delimiter == ";":
+        normalised = text.str.replace(",", ".", regex=False)
+    else:
+        thousands = text.str.fullmatch(_THOUSANDS)
+        normalised = text.where(~thousands, text.str.replace(",", "", regex=False))
+    numbers = pd.to_numeric(normalised, errors="coerce")
     bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
         position = int(np.flatnonzero(bad.to_numpy())[0])
@@ -140,6 +170,22 @@ def _parse_dates(column: pd.Series, label: str, name: str) -> pd.Index:
             "not a date (expected YYYY-MM, Y-MM or a date pandas can parse)"
         )
     return pd.DatetimeIndex(dates, name=label)
+
+
+def _check_increasing(index: pd.Index, label: str, name: str) -> None:
+    """Refuse dates out of order or repeated: sorting silently could hide a broken file."""
+    for position in range(1, len(index)):
+        if index[position] == index[position - 1]:
+            raise DataError(
+                f"{name}: column {label!r}, data row {position + 1} repeats the date of data "
+                f"row {position} ({index[position]}); each date must appear once"
+            )
+        if index[position] < index[position - 1]:
+            raise DataError(
+                f"{name}: column {label!r}, dates must increase: data row {position + 1} "
+                f"({index[position]}) comes before data row {position} ({index[position - 1]}); "
+                "sort the file by date"
+            )
 
 
 def _monthly_periods(year_month: pd.DataFrame, label: str, name: str) -> pd.PeriodIndex:

@@ -11,6 +11,7 @@ does not count.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import signal
 import subprocess
@@ -30,7 +31,14 @@ from tuner.artifacts import open_artifact_store, save_trial_artifacts, study_not
 from tuner.exceptions import StorageError
 from tuner.objective import Objective, prepare_for_study
 from tuner.space import TUTORIAL_CONFIGURATION, SearchSpace
-from tuner.storage import ExclusiveLock, exclusive, mask, open_storage
+from tuner.storage import (
+    ExclusiveLock,
+    connection_lost,
+    database_failure,
+    exclusive,
+    mask,
+    open_storage,
+)
 from tuner.studyfile import StudyConfig, parse_study_text
 
 __all__ = [
@@ -47,6 +55,11 @@ __all__ = [
 STUDY_FILE_ATTR = "study_file"
 BUDGET_ATTR = "budget"
 POLL_SECONDS = 1.0
+RECONNECT_PAUSE_SECONDS = 5
+RECONNECT_SECONDS = 300
+"""How long a worker keeps trying to get a lost PostgreSQL connection back."""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,9 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
     """Run trials of study ``name`` until its budget is met or its timeout passes.
 
     SIGTERM is turned into KeyboardInterrupt, so a stopped worker's running trial
-    ends FAIL (never left RUNNING) and is queued again for another worker.
+    ends FAIL (never left RUNNING) and is queued again for another worker. A lost
+    PostgreSQL connection (a server restart) is retried for ``RECONNECT_SECONDS``;
+    the trial it broke stops beating and is failed and retried like a dead worker's.
 
     Args:
         name: The study.
@@ -154,7 +169,8 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
         The number of trials this worker ran.
 
     Raises:
-        StorageError: Unknown study, unreachable database or unusable artifact directory.
+        StorageError: Unknown study, unreachable database (or lost for too long), or
+            unusable artifact directory.
     """
     config, first = load_study_config(name, url)
     first.engine.dispose()  # the worker's storage needs the study's heartbeat settings
@@ -171,22 +187,66 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
     signal.signal(signal.SIGTERM, _interrupt)
     ran = 0
+    lost_since: float | None = None
     while deadline is None or time.monotonic() < deadline:
-        with exclusive(url, f"budget:{name}") as lock:
-            action = _claim_slot(study, grid)
-            if action == "run":
-                objective.current_trial = None  # set again once this trial starts
-                try:
-                    study.optimize(_trial_runner(lock, objective, store), n_trials=1)
-                except KeyboardInterrupt:
-                    _requeue_interrupted(study, objective.current_trial, config.workers.max_retry)
-                    raise
-                ran += 1
+        try:
+            action = _run_one_slot(study, url, objective, store, grid, config.workers.max_retry)
+        except Exception as error:  # whatever wraps it, a lost connection is waited out
+            lost_since = lost_since or time.monotonic()
+            _wait_for_the_database(url, error, lost_since)
+            continue
+        lost_since = None
+        ran += action == "run"
         if action == "done":
             break
         if action == "wait":
             time.sleep(POLL_SECONDS)
     return ran
+
+
+def _wait_for_the_database(url: str, error: Exception, lost_since: float) -> None:
+    """Pause before reconnecting after a lost PostgreSQL connection; re-raise anything else.
+
+    Optuna and SQLAlchemy wrap a dropped connection in various exceptions, so the
+    whole chain of ``error`` is inspected (see :func:`tuner.storage.connection_lost`).
+
+    Raises:
+        StorageError: The connection has been lost for over ``RECONNECT_SECONDS``.
+    """
+    if not connection_lost(url, error):
+        raise error
+    if time.monotonic() - lost_since > RECONNECT_SECONDS:
+        raise StorageError(
+            f"lost the database at {mask(url)} for over {RECONNECT_SECONDS} s; giving up"
+        ) from None
+    logger.warning(
+        "lost the database at %s (%s); retrying in %d s",
+        mask(url),
+        database_failure(error),
+        RECONNECT_PAUSE_SECONDS,
+    )
+    time.sleep(RECONNECT_PAUSE_SECONDS)
+
+
+def _run_one_slot(
+    study: optuna.Study,
+    url: str,
+    objective: Objective,
+    store: FileSystemArtifactStore | None,
+    grid: list[dict[str, object]] | None,
+    max_retry: int,
+) -> str:
+    """Claim a slot and, if there is one, run a trial in it; return the claim's answer."""
+    with exclusive(url, f"budget:{study.study_name}") as lock:
+        action = _claim_slot(study, grid)
+        if action == "run":
+            objective.current_trial = None  # set again once this trial starts
+            try:
+                study.optimize(_trial_runner(lock, objective, store), n_trials=1)
+            except KeyboardInterrupt:
+                _requeue_interrupted(study, objective.current_trial, max_retry)
+                raise
+    return action
 
 
 def _trial_runner(
@@ -345,8 +405,7 @@ def run_local_workers(
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         while any(process.poll() is None for process in processes):
-            counts = SlotCounts.of(study.get_trials(deepcopy=False))
-            on_progress(counts.finished, study.user_attrs[BUDGET_ATTR])
+            _report_progress(study, url, on_progress)
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         for process in processes:
@@ -357,6 +416,18 @@ def run_local_workers(
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-    counts = SlotCounts.of(study.get_trials(deepcopy=False))
-    on_progress(counts.finished, study.user_attrs[BUDGET_ATTR])
+    _report_progress(study, url, on_progress)
     return max(process.returncode for process in processes)
+
+
+def _report_progress(
+    study: optuna.Study, url: str, on_progress: Callable[[int, int], None]
+) -> None:
+    """Pass the finished count on; skip the update while the database is unreachable."""
+    try:
+        counts = SlotCounts.of(study.get_trials(deepcopy=False))
+    except Exception as error:  # re-raised unless the connection was lost
+        if not connection_lost(url, error):
+            raise
+        return
+    on_progress(counts.finished, study.user_attrs[BUDGET_ATTR])

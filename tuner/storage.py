@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import logging
 import os
 import zlib
 from collections.abc import Callable
@@ -26,12 +27,16 @@ from tuner.studyfile import WorkersSection
 __all__ = [
     "ENVIRONMENT_VARIABLE",
     "ExclusiveLock",
+    "connection_lost",
+    "database_failure",
     "default_url",
     "exclusive",
     "mask",
     "open_storage",
     "resolve_url",
 ]
+
+logger = logging.getLogger(__name__)
 
 ENVIRONMENT_VARIABLE = "TUNER_STORAGE"
 SQLITE_TIMEOUT_SECONDS = 120
@@ -79,9 +84,27 @@ def open_storage(url: str, workers: WorkersSection | None = None) -> optuna.stor
             ),
         }
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(parsed), **heartbeat)
+        return _Storage(url, engine_kwargs=_engine_kwargs(parsed), **heartbeat)
     except sqlalchemy.exc.SQLAlchemyError as error:
         raise _unreachable(parsed, error) from None
+
+
+class _Storage(optuna.storages.RDBStorage):
+    """Optuna's RDBStorage whose heartbeat outlives a lost PostgreSQL connection.
+
+    Optuna beats from a thread that dies on the first database error, and a
+    trial whose beats stop is failed as if its worker had died. During a server
+    restart the beat is skipped (and logged) instead; the next one reconnects.
+    """
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Record a beat; a lost connection skips it rather than stopping the thread."""
+        try:
+            super().record_heartbeat(trial_id)
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
+            if not connection_lost(self.url, error):
+                raise
+            logger.warning("heartbeat of trial %d skipped: %s", trial_id, database_failure(error))
 
 
 class ExclusiveLock:
@@ -122,11 +145,19 @@ class ExclusiveLock:
             connection = _lock_engine(self.url).connect()
             connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
         except sqlalchemy.exc.OperationalError as error:
-            raise _unreachable(self.parsed, error) from None
+            raise _unreachable(self.parsed, error) from error  # a worker reconnects on it
 
         def release() -> None:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            connection.close()
+            try:
+                connection.execute(
+                    sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key}
+                )
+            except sqlalchemy.exc.DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                # The connection died, and an advisory lock dies with its session.
+            finally:
+                connection.close()
 
         return release
 
@@ -134,6 +165,48 @@ class ExclusiveLock:
 def exclusive(url: str, name: str) -> ExclusiveLock:
     """The database-wide lock ``name`` (see :class:`ExclusiveLock`)."""
     return ExclusiveLock(url, name)
+
+
+def connection_lost(url: str, error: BaseException) -> bool:
+    """Whether ``error`` is a lost PostgreSQL connection, worth reconnecting after.
+
+    A restarting or unreachable server, or a dropped connection, passes once the
+    server is back; an SQLite error (a read-only file, a full disk) does not.
+    """
+    if _parse(url).get_backend_name() != "postgresql":
+        return False
+    lost = sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+    chain: BaseException | None = error
+    while chain is not None:
+        if isinstance(chain, lost):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
+def database_failure(error: BaseException) -> str | None:
+    """A one-line account of a database error raised mid-command, or None for other errors.
+
+    SQLAlchemy's and Optuna's storage errors carry the driver's message; its first
+    line names what failed (never the password, which drivers do not echo).
+    """
+    cause = _database_error(error)
+    if cause is None:
+        return None
+    reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
+    advice = ""
+    if "readonly" in reason or "read-only" in reason:
+        advice = "; make the database file and its directory writable"
+    return f"the database failed: {reason}{advice}"
+
+
+def _database_error(error: BaseException | None) -> sqlalchemy.exc.SQLAlchemyError | None:
+    """The SQLAlchemy error in ``error``'s chain (Optuna wraps them), if any."""
+    while error is not None:
+        if isinstance(error, sqlalchemy.exc.SQLAlchemyError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _lock_file(path: Path) -> Callable[[], None]:
