@@ -103,3 +103,19 @@ def test_a_bad_port_is_refused():
     assert result.stderr == (
         "tuner dashboard: error: --port must be between 1 and 65535; got 70000\n"
     )
+
+
+def test_the_dashboard_never_prints_the_database_password(postgres_url, tmp_path):
+    from sqlalchemy.engine import make_url
+
+    with_password = make_url(postgres_url).set(password="s3cret-pw")  # trust auth ignores it
+    url = with_password.render_as_string(hide_password=False)
+    process, _ = start_dashboard(["--storage", url, "--artifacts", str(tmp_path / "a")])
+    process.terminate()
+    out, err = process.communicate(timeout=10)
+    assert "s3cret-pw" not in out + err
+    assert out.splitlines()[0].startswith(
+        f"optuna-dashboard for {with_password.render_as_string()}"
+    )
+    assert ":***@" in out.splitlines()[0]
+    assert "at http://127.0.0.1:" in out.splitlines()[0]  # localhost unless --host says otherwise

@@ -397,3 +397,17 @@ def test_workers_ride_out_a_postgresql_restart_and_lose_nothing(private_postgres
 
 def _complete(url: str) -> dict[int, float]:
     return {t.number: t.value for t in _trials(url) if t.state == TrialState.COMPLETE}
+
+
+def test_create_and_status_never_print_the_database_password(postgres_url, study_file):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url).set(password="s3cret-pw")  # trust auth ignores it
+    plain = url.render_as_string(hide_password=False)
+    created = run_tuner("create", study_file(1), "--storage", plain)
+    status = run_tuner("status", "tiny", "--storage", plain)
+    missing = run_tuner("status", "nope", "--storage", plain)
+    for result in (created, status, missing):
+        assert "s3cret-pw" not in result.stdout + result.stderr
+    assert created.stdout.strip() == f"study 'tiny' created in {url.render_as_string()}"
+    assert ":***@" in missing.stderr
