@@ -104,8 +104,9 @@ def test_bad_study_files_are_refused_naming_the_key(text, expected):
     assert expected in str(error.value)
 
 
-def test_a_batch_size_that_does_not_fit_the_data_lists_the_allowed():
-    config = parse_study_text(MINIMAL + "batch_size = [3, 4]\n")
+@pytest.mark.parametrize("sizes", ["[3, 4]", "[3, 5, 7]"], ids=["one-invalid", "none-valid"])
+def test_a_batch_size_that_does_not_fit_the_data_lists_the_allowed(sizes):
+    config = parse_study_text(MINIMAL + f"batch_size = {sizes}\n")
     with pytest.raises(ConfigError) as error:
         SearchSpace.build(config, prepare_for_study(config))
     assert str(error.value) == (
