@@ -27,6 +27,7 @@ import dataclasses
 import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,18 +334,12 @@ def _validate(config: StudyConfig) -> None:
     _validate_choice("search.lag", search.lag, 1)
     for i, size in enumerate(search.batch_size):
         require_int(f"search.batch_size[{i}]", size, 1)
-    if not search.regimes:
-        raise ConfigError(f"search.regimes must list at least one of {', '.join(REGIME_NAMES)}")
-    for i, regime in enumerate(search.regimes):
-        require_choice(f"search.regimes[{i}]", regime, REGIME_NAMES)
+    _validate_names("search.regimes", search.regimes, REGIME_NAMES)
     if not search.update_epochs:
         raise ConfigError("search.update_epochs must list at least one value (0: no updates)")
     for i, epochs in enumerate(search.update_epochs):
         require_int(f"search.update_epochs[{i}]", epochs, 0)
-    if not search.framing:
-        raise ConfigError(f"search.framing must list at least one of {', '.join(FRAMINGS)}")
-    for i, framing in enumerate(search.framing):
-        require_choice(f"search.framing[{i}]", framing, FRAMINGS)
+    _validate_names("search.framing", search.framing, FRAMINGS)
     require_choice("sampler.kind", config.sampler.kind, SAMPLERS)
     require_int("sampler.n_startup_trials", config.sampler.n_startup_trials, 0)
     if config.sampler.kind == "grid":
@@ -364,6 +359,14 @@ def _validate(config: StudyConfig) -> None:
             f"({workers.heartbeat_interval}); got {workers.grace_period}"
         )
     require_int("workers.max_retry", workers.max_retry, 0)
+
+
+def _validate_names(path: str, names: list[str], allowed: Sequence[str]) -> None:
+    """A non-empty list whose every entry is one of ``allowed``."""
+    if not names:
+        raise ConfigError(f"{path} must list at least one of {', '.join(allowed)}")
+    for i, name in enumerate(names):
+        require_choice(f"{path}[{i}]", name, allowed)
 
 
 def _validate_choice(path: str, choice: IntChoice, minimum: int) -> None:
