@@ -13,6 +13,7 @@ import fcntl
 import functools
 import logging
 import os
+import types
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -173,15 +174,8 @@ def connection_lost(url: str, error: BaseException) -> bool:
     A restarting or unreachable server, or a dropped connection, passes once the
     server is back; an SQLite error (a read-only file, a full disk) does not.
     """
-    if _parse(url).get_backend_name() != "postgresql":
-        return False
     lost = sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
-    chain: BaseException | None = error
-    while chain is not None:
-        if isinstance(chain, lost):
-            return True
-        chain = chain.__cause__ or chain.__context__
-    return False
+    return _parse(url).get_backend_name() == "postgresql" and _in_chain(error, lost) is not None
 
 
 def database_failure(error: BaseException) -> str | None:
@@ -190,7 +184,7 @@ def database_failure(error: BaseException) -> str | None:
     SQLAlchemy's and Optuna's storage errors carry the driver's message; its first
     line names what failed (never the password, which drivers do not echo).
     """
-    cause = _database_error(error)
+    cause = _in_chain(error, sqlalchemy.exc.SQLAlchemyError)
     if cause is None:
         return None
     reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
@@ -200,10 +194,10 @@ def database_failure(error: BaseException) -> str | None:
     return f"the database failed: {reason}{advice}"
 
 
-def _database_error(error: BaseException | None) -> sqlalchemy.exc.SQLAlchemyError | None:
-    """The SQLAlchemy error in ``error``'s chain (Optuna wraps them), if any."""
+def _in_chain(error: BaseException | None, kind: type | types.UnionType) -> BaseException | None:
+    """The first exception of ``kind`` in ``error``'s chain of causes (Optuna wraps them)."""
     while error is not None:
-        if isinstance(error, sqlalchemy.exc.SQLAlchemyError):
+        if isinstance(error, kind):
             return error
         error = error.__cause__ or error.__context__
     return None
