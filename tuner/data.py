@@ -65,12 +65,12 @@ def load_series(
             does not parse, or a value is empty, not a number or not finite.
     """
     name = str(source)
-    frame = _read_csv(_resolve(name), name)
+    frame, delimiter = _read_csv(_resolve(name), name)
     date_col = _pick_column(frame, date_column, 0, "date_column", name)
     value_col = _pick_column(frame, value_column, 1, "value_column", name)
     if date_col == value_col:
         raise DataError(f"{name}: date_column and value_column are both {date_col!r}")
-    values = _parse_values(frame[value_col], value_col, name, frame.attrs["delimiter"])
+    values = _parse_values(frame[value_col], value_col, name, delimiter)
     index = _parse_dates(frame[date_col], date_col, name)
     _check_increasing(index, date_col, name)
     return Series(name=name, values=values, index=index, value_column=value_col)
@@ -88,8 +88,8 @@ def _resolve(source: str) -> Path:
     return path
 
 
-def _read_csv(path: Path, name: str) -> pd.DataFrame:
-    """Read every cell as text; the delimiter is the header line's (see :func:`_delimiter`)."""
+def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
+    """Every cell as text, and the delimiter: the header line's (see :func:`_delimiter`)."""
     try:
         with path.open(encoding="utf-8-sig") as handle:
             delimiter = _delimiter(handle.readline())
@@ -112,8 +112,7 @@ def _read_csv(path: Path, name: str) -> pd.DataFrame:
         )
     if frame.empty:
         raise DataError(f"{name}: has a header row but no data rows")
-    frame.attrs["delimiter"] = delimiter
-    return frame
+    return frame, delimiter
 
 
 def _delimiter(header: str) -> str:
