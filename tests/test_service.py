@@ -411,3 +411,25 @@ def test_create_and_status_never_print_the_database_password(postgres_url, study
         assert "s3cret-pw" not in result.stdout + result.stderr
     assert created.stdout.strip() == f"study 'tiny' created in {url.render_as_string()}"
     assert ":***@" in missing.stderr
+
+
+def test_a_worker_gives_up_on_a_database_lost_for_too_long(monkeypatch):
+    import sqlalchemy
+
+    from tuner import service
+    from tuner.exceptions import StorageError
+
+    lost = sqlalchemy.exc.OperationalError(
+        "SELECT 1", {}, Exception("server closed the connection")
+    )
+    url = "postgresql+psycopg://user:s3cret@db.example:5432/tuner"
+    monkeypatch.setattr(service, "RECONNECT_PAUSE_SECONDS", 0)
+    service._wait_for_the_database(url, lost, time.monotonic())  # within the limit: waits
+    with pytest.raises(StorageError) as error:
+        service._wait_for_the_database(url, lost, time.monotonic() - service.RECONNECT_SECONDS - 1)
+    assert str(error.value) == (
+        "lost the database at postgresql+psycopg://user:***@db.example:5432/tuner "
+        "for over 300 s; giving up"
+    )
+    with pytest.raises(ValueError):  # anything but a lost connection is not waited out
+        service._wait_for_the_database(url, ValueError("bug"), time.monotonic())
