@@ -267,8 +267,9 @@ def small_study(tmp_path_factory) -> dict[str, object]:
     """
     import shutil
 
-    from tuner.service import create_study, run_worker
+    from tuner.study import create_study
     from tuner.studyfile import parse_study_text
+    from tuner.worker import run_worker
 
     root = tmp_path_factory.mktemp("study")
     csv = root / "shampoo.csv"

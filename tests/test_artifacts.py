@@ -11,8 +11,9 @@ from PIL import Image
 from tests.conftest import SMALL_STUDY
 from tuner.artifacts import SECONDS_ATTR, TRIAL_ARTIFACTS, resolve_artifact_dir
 from tuner.plots import median_repeat, save_forecast_plot
-from tuner.service import create_study, run_worker
+from tuner.study import create_study
 from tuner.studyfile import parse_study_text
+from tuner.worker import run_worker
 
 
 def test_the_median_repeat_is_the_one_with_the_middle_rmse():

@@ -69,6 +69,7 @@ def test_the_study_note_gives_the_data_the_baseline_and_the_study_file(dashboard
     assert SMALL_STUDY.format(name="small", series=small_study["csv"]).strip() in body
 
 
+@pytest.mark.slow
 def test_the_dashboard_page_renders_the_study_in_a_real_browser(dashboard, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

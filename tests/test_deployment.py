@@ -210,6 +210,7 @@ enabled = false
 """
 
 
+@pytest.mark.slow
 def test_what_compose_runs_works_against_postgresql(postgres_url, tmp_path):
     (tmp_path / "studies").mkdir()
     (tmp_path / "studies" / "ci.toml").write_text(COMPOSE_STUDY)

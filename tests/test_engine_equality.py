@@ -56,7 +56,22 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("regime", "batch_size", "update_epochs", "lag", "framing"), CASES)
+LAG_FRAMINGS = [(1, "features"), (3, "features"), (3, "timesteps")]
+QUICK_CASES = [
+    (regime, (1, 2, 4)[i % 3], (0, 2)[i % 2], *LAG_FRAMINGS[(i // 3) % 3])
+    for i, regime in enumerate(REGIME_NAMES)
+]
+"""The fast tier's sample: every regime once, and every batch size, update setting,
+lag and framing among them; the full suite runs all of CASES."""
+
+
+def _tiered(cases: list[tuple], quick: list[tuple]) -> list:
+    return [pytest.param(*case, marks=() if case in quick else pytest.mark.slow) for case in cases]
+
+
+@pytest.mark.parametrize(
+    ("regime", "batch_size", "update_epochs", "lag", "framing"), _tiered(CASES, QUICK_CASES)
+)
 def test_fast_graph_equals_keras(engines, tiny, regime, batch_size, update_epochs, lag, framing):
     fast_graph, _, keras_engine = engines
     task = _task(
@@ -69,7 +84,9 @@ def test_fast_graph_equals_keras(engines, tiny, regime, batch_size, update_epoch
     _assert_same(fast_graph.run(task), keras_engine.run(task))
 
 
-@pytest.mark.parametrize("regime", REGIME_NAMES)
+@pytest.mark.parametrize(
+    "regime", _tiered([(r,) for r in REGIME_NAMES], [("seeded",), ("stateless_shuffle",)])
+)
 def test_xla_compiled_fast_engine_equals_keras(engines, tiny, regime):
     _, fast_xla, keras_engine = engines
     task = _task(tiny[3], regime=regime, batch_size=2, update_epochs=2, framing="timesteps")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALL_STUDY, p_value_cells
-from tuner.service import create_study
+from tuner.study import create_study
 from tuner.studyfile import parse_study_text
 
 

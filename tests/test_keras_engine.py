@@ -25,11 +25,11 @@ def _zero(state):
     ("regime", "zero_before_first", "zero_before_later"),
     [
         ("reset_epoch", True, False),
-        ("reset_epoch_and_forecast", True, True),
-        ("never_reset", False, False),
+        pytest.param("reset_epoch_and_forecast", True, True, marks=pytest.mark.slow),
+        pytest.param("never_reset", False, False, marks=pytest.mark.slow),
         ("seeded", False, False),
-        ("seeded_reset_forecast", True, True),
-        ("seeded_never_reset", False, False),
+        pytest.param("seeded_reset_forecast", True, True, marks=pytest.mark.slow),
+        pytest.param("seeded_never_reset", False, False, marks=pytest.mark.slow),
     ],
 )
 def test_state_before_each_test_forecast_follows_the_regime(

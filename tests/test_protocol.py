@@ -30,7 +30,7 @@ def test_a_batch_size_that_does_not_divide_is_refused_with_the_allowed_list():
     )
 
 
-def test_the_eight_regimes_match_the_spec_table():
+def test_the_eight_regimes_match_the_method_table():
     assert REGIME_NAMES == (
         "reset_epoch",
         "reset_epoch_and_forecast",

@@ -95,6 +95,35 @@ def _edit(old: str, new: str) -> str:
             _edit("trials = 5", "trials = 5\nengine = 'turbo'"),
             "engine must be one of fast, keras",
         ),
+        (
+            _edit('name = "s"', 'name = "../../../escaped"'),
+            "name must be 1 to 100 letters, digits, '-', '_' or '.', not starting with a dot; "
+            "got '../../../escaped'",
+        ),
+        (_edit('name = "s"', 'name = ".hidden"'), "got '.hidden'"),
+        (_edit('name = "s"', 'name = "a/b"'), "got 'a/b'"),
+        (_edit('name = "s"', f'name = "{"x" * 101}"'), "name must be 1 to 100 letters"),
+        (
+            _edit("trials = 5", "trials = 5\nrepeats = 100000"),
+            "repeats must be an integer <= 1,000; got 100,000",
+        ),
+        (
+            _edit("neurons = [1, 2]", "neurons = { low = 1, high = 100000 }"),
+            "search.neurons.high must be an integer <= 1,024; got 100,000",
+        ),
+        (
+            _edit("low = 10, high = 100", "low = 10, high = 2000000"),
+            "search.epochs.high must be an integer <= 100,000; got 2,000,000",
+        ),
+        (MINIMAL + "lag = [1, 5000]\n", "search.lag[1] must be an integer <= 1,000; got 5,000"),
+        (
+            MINIMAL + "update_epochs = [0, 20000]\n",
+            "search.update_epochs[1] must be an integer <= 10,000; got 20,000",
+        ),
+        (
+            MINIMAL + "[workers]\nmax_consecutive_failures = 0\n",
+            "workers.max_consecutive_failures must be an integer >= 1; got 0",
+        ),
     ],
 )
 def test_bad_study_files_are_refused_naming_the_key(text, expected):

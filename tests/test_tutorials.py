@@ -35,6 +35,7 @@ def test_a_sweep_runs_its_whole_grid_once_with_30_repeats_each(path):
     assert config.trials == len(space.grid_points()) > 1
 
 
+@pytest.mark.slow
 def test_a_ci_sized_epochs_sweep_runs_end_to_end_with_two_workers(tmp_path):
     text = (SWEEPS[3]).read_text()
     text = text.replace("epochs = [500, 1000, 2000, 4000, 6000]", "epochs = [5, 10, 20]")

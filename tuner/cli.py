@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     from tuner.preparation import Preparation
     from tuner.runner import DataSource, Evaluation, EvaluationConfig
-    from tuner.service import StudyStatus
+    from tuner.study import StudyStatus
 
 __all__ = ["build_parser", "main"]
 
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tuner`` command line and return its exit status."""
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", message=r".*experimental")
+    logging.basicConfig(format="[%(levelname).1s %(asctime)s] %(name)s: %(message)s")
     try:
         return args.handler(args)
     except TunerError as error:
@@ -282,15 +284,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _create_from_file(args: argparse.Namespace) -> tuple[str, str, bool]:
     """Create the study named in ``args.study_file``; return its name, URL and whether new."""
     from tuner._checks import require_int
-    from tuner.service import create_study
-    from tuner.storage import resolve_url
+    from tuner.study import create_study
     from tuner.studyfile import load_study_file
 
     if args.trials is not None:
         require_int("--trials", args.trials, 1)
     _optuna_verbosity(quiet=True)
     config, text = load_study_file(args.study_file)
-    url = resolve_url(args.storage, config.storage)
+    url = _storage_url(args, config.storage)
     created = create_study(config, text, url, budget=args.trials)
     return config.name, url, created
 
@@ -304,16 +305,33 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from tuner.service import run_worker
-    from tuner.storage import resolve_url
+    from tuner.pool import sigterm_interrupts
+    from tuner.worker import run_worker
 
     _optuna_verbosity(quiet=args.quiet)
-    ran = run_worker(
-        args.name, resolve_url(args.storage), _trial_artifacts(args), worker_index=args.worker_index
-    )
+    url, artifacts = _storage_url(args), _trial_artifacts(args)
+    with sigterm_interrupts():
+        ran = run_worker(args.name, url, artifacts, worker_index=args.worker_index)
     if not args.quiet:
         print(f"worker finished: ran {ran} trial(s) of study {args.name!r}")
     return 0
+
+
+def _storage_url(args: argparse.Namespace, study_file_storage: str | None = None) -> str:
+    """The database URL (see :func:`tuner.storage.resolve_url`), warning of a visible password.
+
+    Every user of the machine can read a command line (``ps``), so a password
+    given with ``--storage`` is exposed for as long as the command runs.
+    """
+    from tuner.storage import ENVIRONMENT_VARIABLE, has_password, resolve_url
+
+    if args.storage and has_password(args.storage):
+        logging.getLogger("tuner").warning(
+            "--storage carries a password, which 'ps' shows to every user of this machine; "
+            "set %s instead",
+            ENVIRONMENT_VARIABLE,
+        )
+    return resolve_url(args.storage, study_file_storage)
 
 
 def _trial_artifacts(args: argparse.Namespace) -> Path | None:
@@ -337,7 +355,8 @@ def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tuner._checks import require_int
-    from tuner.service import run_local_workers, study_status
+    from tuner.pool import run_local_workers
+    from tuner.study import study_status
 
     require_int("--workers", args.workers, 1)
     artifacts = _trial_artifacts(args)
@@ -355,10 +374,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from tuner.service import study_status
-    from tuner.storage import resolve_url
+    from tuner.study import study_status
 
-    status = study_status(args.name, resolve_url(args.storage))
+    status = study_status(args.name, _storage_url(args))
     print(json.dumps(status.to_dict()) if args.json else _status_text(status))
     return 0
 
@@ -430,16 +448,12 @@ def _exported_config(args: argparse.Namespace) -> tuple[EvaluationConfig, str]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import optuna
-
     from tuner.export import dump_export, export_best
-    from tuner.service import load_study_config
-    from tuner.storage import resolve_url
+    from tuner.study import open_study
 
     require_int("--top", args.top, 1)
-    url = resolve_url(args.storage)
-    _, storage = load_study_config(args.name, url)
-    document = export_best(optuna.load_study(study_name=args.name, storage=storage), args.top)
+    study, _ = open_study(args.name, _storage_url(args))
+    document = export_best(study, args.top)
     text = dump_export(document, args.format)
     if args.output is None:
         sys.stdout.write(text)
@@ -453,11 +467,10 @@ def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tuner.report import write_report
-    from tuner.storage import resolve_url
 
     require_int("--top", args.top, 1)
     directory = Path(args.output or Path("storage") / "reports" / args.name)
-    path = write_report(args.name, resolve_url(args.storage), directory, args.top)
+    path = write_report(args.name, _storage_url(args), directory, args.top)
     print(f"wrote {path}")
     return 0
 
@@ -466,11 +479,11 @@ def _dashboard(args: argparse.Namespace) -> int:
     from optuna_dashboard import run_server
 
     from tuner.artifacts import open_artifact_store, resolve_artifact_dir
-    from tuner.storage import mask, open_storage, resolve_url
+    from tuner.storage import mask, open_storage
 
     if not 1 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535; got {args.port}")
-    url = resolve_url(args.storage)
+    url = _storage_url(args)
     storage = open_storage(url)
     store = open_artifact_store(resolve_artifact_dir(args.artifacts))
     print(

@@ -1,4 +1,4 @@
-"""Loading a univariate series: a built-in name or a CSV file (SPEC section 1, step 1).
+"""Loading a univariate series: a built-in name or a CSV file (docs/method.md, section 1, step 1).
 
 The series' values are what is forecast; its dates only label them, so they are
 parsed leniently (monthly ``Y-M`` periods such as shampoo's ``1-01``, or anything

@@ -20,7 +20,7 @@ import yaml
 
 from tuner.exceptions import ConfigError, StorageError
 from tuner.runner import EvaluationConfig
-from tuner.service import complete_trials
+from tuner.study import complete_trials
 
 __all__ = ["FORMATS", "dump_export", "export_best", "load_export", "pick_configuration"]
 

@@ -1,4 +1,7 @@
-"""Scores of a set of repeats: the describe() summary and skill against persistence."""
+"""Scores of a set of repeats: the describe() summary and skill against persistence.
+
+Persistence and skill are defined in docs/method.md, section 1.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What to build: the forecasting network and its initial weights (SPEC section 2).
+"""What to build: the forecasting network and its initial weights (docs/method.md, section 2).
 
 The network is ``LSTM(neurons)`` followed by ``Dense(1)``. Initial weights are
 drawn here, with NumPy, the way Keras's default initialisers draw them, so that

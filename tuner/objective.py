@@ -4,12 +4,15 @@ A trial's value is the mean test RMSE over its repeats (computed by
 :func:`tuner.runner.evaluate`); everything else worth keeping about the trial
 (each repeat's RMSE, their spread, the persistence baseline, skill, wall time,
 engine and library versions) is stored as user attributes. The objective knows
-nothing about where trials are stored.
+nothing about where trials are stored: whoever runs it learns of a finished
+evaluation through the ``on_evaluation`` callback (the worker draws the trial's
+plots there).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from importlib.metadata import version
 
 import numpy as np
@@ -22,7 +25,10 @@ from tuner.runner import DataSource, Evaluation, EvaluationConfig, evaluate
 from tuner.space import SearchSpace, lag_values
 from tuner.studyfile import StudyConfig
 
-__all__ = ["Objective", "trial_seed"]
+__all__ = ["EvaluationCallback", "Objective", "prepare_for_study", "trial_seed"]
+
+EvaluationCallback = Callable[[optuna.Trial, Evaluation], None]
+"""Called with a trial and its evaluation once it has a value, before Optuna stores it."""
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -55,14 +61,20 @@ class Objective:
     Args:
         config: The study file.
         prepared: The series prepared per lag (see :func:`prepare_for_study`).
+        on_evaluation: Called with each complete trial and its evaluation (whose
+            forecasts are too large for the database), before the value is returned.
     """
 
-    def __init__(self, config: StudyConfig, prepared: dict[int, PreparedData]) -> None:
+    def __init__(
+        self,
+        config: StudyConfig,
+        prepared: dict[int, PreparedData],
+        on_evaluation: EvaluationCallback | None = None,
+    ) -> None:
         self.config = config
         self.prepared = prepared
         self.space = SearchSpace.build(config, prepared)
-        self.current_trial: int | None = None
-        self.last_evaluation: Evaluation | None = None
+        self.on_evaluation = on_evaluation
 
     @property
     def series(self) -> Series:
@@ -71,8 +83,6 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Evaluate the sampled configuration; NaN (a failed trial) if the fit diverged."""
-        self.current_trial = trial.number
-        self.last_evaluation = None
         hyperparameters, lag = self.space.suggest(trial)
         data = self.config.data
         seed = trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number))
@@ -100,7 +110,8 @@ class Objective:
             return math.nan
         for key, value in _attributes(evaluation).items():
             trial.set_user_attr(key, value)
-        self.last_evaluation = evaluation  # its forecasts are for the plots, not the database
+        if self.on_evaluation is not None:
+            self.on_evaluation(trial, evaluation)
         return evaluation.mean
 
 
@@ -112,7 +123,7 @@ def _report(trial: optuna.Trial, rmses: np.ndarray) -> None:
 
 
 def _attributes(evaluation: Evaluation) -> dict[str, object]:
-    """User attributes of a complete trial (SPEC section 6)."""
+    """User attributes of a complete trial (docs/method.md, section 6)."""
     summary = evaluation.summary
     return {
         "rmses": [float(rmse) for rmse in evaluation.rmses],

@@ -1,4 +1,4 @@
-"""From a raw series to scaled supervised rows and back (SPEC section 1, steps 2-6).
+"""From a raw series to scaled supervised rows and back (docs/method.md, section 1, steps 2-6).
 
 The series is differenced, framed with ``lag`` inputs per row, split into training
 and test rows, and scaled to [-1, 1] with a scaler fitted on the training rows

@@ -2,7 +2,7 @@
 
 Both engines receive the same :class:`WalkForward` schedule, the same initial
 weights and the same shuffle orders from here, so they differ only in how they
-compute, never in what they compute (SPEC sections 3, 5 and 6).
+compute, never in what they compute (docs/method.md, sections 3, 5 and 6).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from tuner._checks import require_choice, require_int
 from tuner.exceptions import ConfigError
 from tuner.model import FRAMINGS, InitialWeights, draw_initial_weights, input_shape
 from tuner.regimes import REGIME_NAMES, Regime, get_regime
+from tuner.resources import MAX_EPOCHS, MAX_NEURONS, MAX_UPDATE_EPOCHS
 
 __all__ = [
     "Hyperparameters",
@@ -50,11 +51,11 @@ class Hyperparameters:
     framing: str = "features"
 
     def __post_init__(self) -> None:
-        require_int("epochs", self.epochs, 1)
+        require_int("epochs", self.epochs, 1, MAX_EPOCHS)
         require_int("batch_size", self.batch_size, 1)
-        require_int("neurons", self.neurons, 1)
+        require_int("neurons", self.neurons, 1, MAX_NEURONS)
         require_choice("regime", self.regime, REGIME_NAMES)
-        require_int("update_epochs", self.update_epochs, 0)
+        require_int("update_epochs", self.update_epochs, 0, MAX_UPDATE_EPOCHS)
         require_choice("framing", self.framing, FRAMINGS)
 
     @property

@@ -1,4 +1,4 @@
-"""State regimes: when a stateful LSTM's state is reset (SPEC section 4).
+"""State regimes: when a stateful LSTM's state is reset (docs/method.md, section 4).
 
 A stateful model keeps one LSTM state that every operation (a training batch, a
 forecast) reads and updates. A regime says when that state goes back to zero.

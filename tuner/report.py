@@ -19,7 +19,7 @@ from scipy.stats import mannwhitneyu
 
 from tuner.exceptions import ConfigError, StorageError
 from tuner.plots import save_bar_chart, save_box_plot
-from tuner.service import complete_trials, load_study_config
+from tuner.study import complete_trials, open_study
 
 __all__ = ["pairwise_p_values", "write_report"]
 
@@ -33,8 +33,7 @@ def write_report(name: str, url: str, directory: Path, top: int) -> Path:
         StorageError: Unknown study, or no complete trial.
         ConfigError: ``directory`` cannot be created or written.
     """
-    _, storage = load_study_config(name, url)
-    study = optuna.load_study(study_name=name, storage=storage)
+    study, _ = open_study(name, url)
     complete = complete_trials(study)
     if not complete:
         raise StorageError(f"study {name!r} has no complete trial to report on yet")

@@ -2,7 +2,7 @@
 
 This is where a configuration's value is computed: each repeat's forecasts are
 inverted to the series' units and scored by RMSE; the mean over repeats is the
-value a trial reports (SPEC section 6).
+value a trial reports (docs/method.md, section 6).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tuner.exceptions import ConfigError, DivergedError
 from tuner.metrics import skill, summarize
 from tuner.preparation import Preparation, PreparedData, prepare
 from tuner.protocol import Hyperparameters, WalkForward, check_batch_size, repeat_setups
+from tuner.resources import MAX_REPEATS
 
 __all__ = ["DataSource", "Evaluation", "EvaluationConfig", "evaluate", "load_and_prepare", "plan"]
 
@@ -59,7 +60,7 @@ class EvaluationConfig:
     engine: str = DEFAULT_ENGINE
 
     def __post_init__(self) -> None:
-        require_int("repeats", self.repeats, 1)
+        require_int("repeats", self.repeats, 1, MAX_REPEATS)
         require_int("seed", self.seed, 0)
         require_choice("engine", self.engine, ENGINES)
 

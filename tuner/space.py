@@ -3,7 +3,8 @@
 Batch sizes are the delicate dimension: a stateful LSTM needs the batch size to
 divide both the training and the test size, and the training size depends on the
 lag. The space offers only batch sizes valid for every lag it can sample, and a
-study file that lists another is refused with the allowed ones.
+study file that lists another is refused with the allowed ones (docs/method.md,
+sections 3 and 6).
 """
 
 from __future__ import annotations

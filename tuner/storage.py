@@ -9,31 +9,34 @@ suits many. URLs are masked (password hidden) in every message.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import logging
 import os
 import types
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 import sqlalchemy
+from filelock import FileLock
 from sqlalchemy.engine import URL, make_url
 
 from tuner.exceptions import StorageError
-from tuner.studyfile import WorkersSection
 
 __all__ = [
     "ENVIRONMENT_VARIABLE",
     "ExclusiveLock",
+    "Heartbeat",
     "connection_lost",
     "database_failure",
     "default_url",
     "exclusive",
+    "has_password",
     "mask",
     "open_storage",
+    "redact",
     "resolve_url",
 ]
 
@@ -62,30 +65,57 @@ def mask(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
-def open_storage(url: str, workers: WorkersSection | None = None) -> optuna.storages.RDBStorage:
+def has_password(url: str) -> bool:
+    """Whether ``url`` carries a password."""
+    return _parse(url).password is not None
+
+
+def redact(text: str, url: str | None) -> str:
+    """``text`` with ``url`` in it masked, so a study file's password is never stored."""
+    if not url or not has_password(url):
+        return text
+    return text.replace(url, mask(url))
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """How a worker's trials prove they are alive.
+
+    Attributes:
+        interval: Seconds between a running trial's heartbeats.
+        grace_period: Seconds without heartbeat after which a trial is failed.
+        max_retry: Times such a failed trial is queued again.
+    """
+
+    interval: int
+    grace_period: int
+    max_retry: int
+
+
+def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storages.RDBStorage:
     """Open (creating tables if needed) the study database at ``url``.
 
     Args:
         url: SQLite or PostgreSQL URL.
-        workers: Heartbeat settings; with them, a trial whose worker stops
-            beating is failed after the grace period and retried.
+        heartbeat: With it, a trial whose worker stops beating is failed after
+            the grace period and retried.
 
     Raises:
         StorageError: The URL is malformed or unsupported, or the database cannot
             be reached (host and port named, password masked).
     """
     parsed = _parse(url)
-    heartbeat: dict[str, object] = {}
-    if workers is not None:
-        heartbeat = {
-            "heartbeat_interval": workers.heartbeat_interval,
-            "grace_period": workers.grace_period,
+    beats: dict[str, object] = {}
+    if heartbeat is not None:
+        beats = {
+            "heartbeat_interval": heartbeat.interval,
+            "grace_period": heartbeat.grace_period,
             "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=workers.max_retry
+                max_retry=heartbeat.max_retry
             ),
         }
     try:
-        return _Storage(url, engine_kwargs=_engine_kwargs(parsed), **heartbeat)
+        return _Storage(url, engine_kwargs=_engine_kwargs(parsed), **beats)
     except sqlalchemy.exc.SQLAlchemyError as error:
         raise _unreachable(parsed, error) from None
 
@@ -116,7 +146,7 @@ class ExclusiveLock:
     PostgreSQL uses an advisory lock (works across machines); SQLite, a lock file
     beside the database (SQLite is for one machine anyway). Use it as a context
     manager; :meth:`release` may be called earlier, inside the block, and
-    releasing twice is harmless.
+    :meth:`acquire` takes it again; releasing twice is harmless.
     """
 
     def __init__(self, url: str, name: str) -> None:
@@ -126,11 +156,17 @@ class ExclusiveLock:
         self._release: Callable[[], None] | None = None
 
     def __enter__(self) -> ExclusiveLock:
+        self.acquire()
+        return self
+
+    def acquire(self) -> None:
+        """Wait for the lock and take it (no-op if this object holds it already)."""
+        if self._release is not None:
+            return
         if self.parsed.get_backend_name() == "sqlite":
             self._release = _lock_file(Path(f"{self.parsed.database}.lock"))
         else:
             self._release = self._lock_postgres()
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
@@ -204,14 +240,9 @@ def _in_chain(error: BaseException | None, kind: type | types.UnionType) -> Base
 
 
 def _lock_file(path: Path) -> Callable[[], None]:
-    handle = path.open("a")
-    fcntl.flock(handle, fcntl.LOCK_EX)
-
-    def release() -> None:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
-
-    return release
+    lock = FileLock(path)
+    lock.acquire()
+    return lock.release
 
 
 @functools.cache

@@ -32,11 +32,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner._checks import require_choice, require_int
+from tuner._checks import require_choice, require_int, require_study_name
 from tuner.engines import DEFAULT_ENGINE, ENGINES
 from tuner.exceptions import ConfigError
 from tuner.model import FRAMINGS
 from tuner.regimes import REGIME_NAMES
+from tuner.resources import (
+    MAX_EPOCHS,
+    MAX_LAG,
+    MAX_NEURONS,
+    MAX_REPEATS,
+    MAX_UPDATE_EPOCHS,
+)
 
 __all__ = [
     "DataSection",
@@ -67,10 +74,10 @@ class IntRange:
     high: int
     log: bool = False
 
-    def validate(self, path: str, minimum: int) -> None:
-        """Raise ConfigError unless ``minimum <= low <= high``."""
-        if self.low < minimum:
-            raise ConfigError(f"{path}.low must be >= {minimum}; got {self.low}")
+    def validate(self, path: str, minimum: int, maximum: int) -> None:
+        """Raise ConfigError unless ``minimum <= low <= high <= maximum``."""
+        require_int(f"{path}.low", self.low, minimum)
+        require_int(f"{path}.high", self.high, minimum, maximum)
         if self.high < self.low:
             raise ConfigError(f"{path}: high must be >= low; got low {self.low}, high {self.high}")
 
@@ -165,11 +172,16 @@ class WorkersSection:
         heartbeat_interval: Seconds between a running trial's heartbeats.
         grace_period: Seconds without heartbeat after which a trial is failed.
         max_retry: Times a failed (stale or interrupted) trial is retried.
+        max_consecutive_failures: A worker stops, with an error, after this many
+            trials in a row raised an error (as KerasTuner's
+            ``max_consecutive_failed_trials``): a broken study or machine then
+            fails fast instead of failing every trial of the budget.
     """
 
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 3
+    max_consecutive_failures: int = 3
 
 
 @dataclass(frozen=True)
@@ -317,10 +329,9 @@ def _join(path: str, key: str) -> str:
 
 def _validate(config: StudyConfig) -> None:
     """Rules beyond types: sizes, ranges, names and sampler compatibility."""
-    if not config.name.strip():
-        raise ConfigError("name must not be empty")
+    require_study_name("name", config.name)
     require_int("trials", config.trials, 1)
-    require_int("repeats", config.repeats, 1)
+    require_int("repeats", config.repeats, 1, MAX_REPEATS)
     require_int("seed", config.seed, 0)
     if config.timeout is not None:
         require_int("timeout", config.timeout, 1)
@@ -329,16 +340,16 @@ def _validate(config: StudyConfig) -> None:
     require_int("data.test_size", data.test_size, 1)
     if data.train_size is not None:
         require_int("data.train_size", data.train_size, 1)
-    _validate_choice("search.epochs", search.epochs, 1)
-    _validate_choice("search.neurons", search.neurons, 1)
-    _validate_choice("search.lag", search.lag, 1)
+    _validate_choice("search.epochs", search.epochs, 1, MAX_EPOCHS)
+    _validate_choice("search.neurons", search.neurons, 1, MAX_NEURONS)
+    _validate_choice("search.lag", search.lag, 1, MAX_LAG)
     for i, size in enumerate(search.batch_size):
         require_int(f"search.batch_size[{i}]", size, 1)
     _validate_names("search.regimes", search.regimes, REGIME_NAMES)
     if not search.update_epochs:
         raise ConfigError("search.update_epochs must list at least one value (0: no updates)")
     for i, epochs in enumerate(search.update_epochs):
-        require_int(f"search.update_epochs[{i}]", epochs, 0)
+        require_int(f"search.update_epochs[{i}]", epochs, 0, MAX_UPDATE_EPOCHS)
     _validate_names("search.framing", search.framing, FRAMINGS)
     require_choice("sampler.kind", config.sampler.kind, SAMPLERS)
     require_int("sampler.n_startup_trials", config.sampler.n_startup_trials, 0)
@@ -359,6 +370,7 @@ def _validate(config: StudyConfig) -> None:
             f"({workers.heartbeat_interval}); got {workers.grace_period}"
         )
     require_int("workers.max_retry", workers.max_retry, 0)
+    require_int("workers.max_consecutive_failures", workers.max_consecutive_failures, 1)
 
 
 def _validate_names(path: str, names: list[str], allowed: Sequence[str]) -> None:
@@ -369,11 +381,11 @@ def _validate_names(path: str, names: list[str], allowed: Sequence[str]) -> None
         require_choice(f"{path}[{i}]", name, allowed)
 
 
-def _validate_choice(path: str, choice: IntChoice, minimum: int) -> None:
+def _validate_choice(path: str, choice: IntChoice, minimum: int, maximum: int) -> None:
     if isinstance(choice, IntRange):
-        choice.validate(path, minimum)
+        choice.validate(path, minimum, maximum)
         return
     if not choice:
         raise ConfigError(f"{path} must list at least one value")
     for i, value in enumerate(choice):
-        require_int(f"{path}[{i}]", value, minimum)
+        require_int(f"{path}[{i}]", value, minimum, maximum)

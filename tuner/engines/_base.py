@@ -1,4 +1,7 @@
-"""The engine contract: how a trial's repeats are trained and walked forward."""
+"""The engine contract: how a trial's repeats are trained and walked forward.
+
+The rules it encodes are defined in docs/method.md, sections 3 to 5 and 7.
+"""
 
 from __future__ import annotations
 

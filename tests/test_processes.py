@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,8 +19,8 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import free_port, run_tuner
-from tuner.service import SlotCounts
 from tuner.space import TUTORIAL_CONFIGURATION
+from tuner.study import SlotCounts
 
 TINY_STUDY = """
 name = "tiny"
@@ -95,10 +96,9 @@ def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
 def _wait_for_running_trial(url: str, seconds: float = 60) -> optuna.trial.FrozenTrial:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        running = [t for t in _trials(url) if t.state == TrialState.RUNNING]
-        if running:
-            time.sleep(1.5)  # past the first heartbeat, and the trial's params are sampled
-            return _trials(url)[running[0].number]
+        running = [t for t in _trials(url) if t.state == TrialState.RUNNING and t.params]
+        if running:  # its parameters sampled: the objective is fitting
+            return running[0]
         time.sleep(0.2)
     pytest.fail("no trial started running")
 
@@ -126,6 +126,7 @@ def test_three_workers_meet_the_budget_exactly(storage_url, study_file):
             )
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_failed_retried_and_not_counted(storage_url, study_file):
     assert run_tuner("create", study_file(4), "--storage", storage_url).returncode == 0
     (victim,) = _workers(storage_url, 1)
@@ -145,6 +146,7 @@ def test_a_killed_workers_trial_is_failed_retried_and_not_counted(storage_url, s
     assert retry.user_attrs["seed"] == doomed.user_attrs["seed"]
 
 
+@pytest.mark.slow
 def test_sigterm_fails_the_running_trial_and_queues_it_again(tmp_path, study_file):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     assert run_tuner("create", study_file(4), "--storage", url).returncode == 0
@@ -160,6 +162,7 @@ def test_sigterm_fails_the_running_trial_and_queues_it_again(tmp_path, study_fil
     assert again.state == TrialState.WAITING
 
 
+@pytest.mark.slow
 def test_concurrent_creates_on_an_empty_postgresql_make_one_study(postgres_url, study_file):
     path = study_file(12)
     creates = [
@@ -228,10 +231,14 @@ def test_an_unreachable_database_names_host_and_port_and_masks_the_password():
         "status", "tiny", "--storage", "postgresql+psycopg://postgres:hunter2@127.0.0.1:1/test"
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("tuner status: error: cannot reach the database at 127.0.0.1:1")
-    assert "postgres:***@127.0.0.1:1/test" in result.stderr
+    warning, error = result.stderr.splitlines()
+    assert warning.endswith(
+        "tuner: --storage carries a password, which 'ps' shows to every user of this machine; "
+        "set TUNER_STORAGE instead"
+    )
+    assert error.startswith("tuner status: error: cannot reach the database at 127.0.0.1:1")
+    assert "postgres:***@127.0.0.1:1/test" in error
     assert "hunter2" not in result.stderr
-    assert result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(
@@ -258,6 +265,7 @@ def test_a_bad_study_file_is_one_line_through_the_cli(tmp_path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stopping_tuner_run_stops_its_workers_and_a_rerun_finishes_the_study(
     tmp_path, study_file, stop
@@ -276,7 +284,7 @@ def test_stopping_tuner_run_stops_its_workers_and_a_rerun_finishes_the_study(
     ]
     assert len(workers) == 2
     run.send_signal(stop)
-    _, err = run.communicate(timeout=60)
+    _, err = run.communicate(timeout=WORKER_TIMEOUT)
     assert run.returncode == 130, err
     assert err.strip().endswith("tuner run: interrupted")
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "workers left running"
@@ -287,6 +295,7 @@ def test_stopping_tuner_run_stops_its_workers_and_a_rerun_finishes_the_study(
     assert SlotCounts.of(_trials(url)).finished == 6
 
 
+@pytest.mark.slow
 def test_two_studies_share_one_database_without_mixing(tmp_path, study_file):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     other = tmp_path / "other.toml"
@@ -302,6 +311,7 @@ def test_two_studies_share_one_database_without_mixing(tmp_path, study_file):
     assert json.loads(status.stdout)["counts"]["complete"] == 1
 
 
+@pytest.mark.slow
 def test_a_read_only_sqlite_database_is_one_line_and_left_untouched(tmp_path, study_file):
     database = tmp_path / "tuner.db"
     url = f"sqlite:///{database}"
@@ -377,6 +387,7 @@ def private_postgres():
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_workers_ride_out_a_postgresql_restart_and_lose_nothing(private_postgres, study_file):
     url = private_postgres["url"]
     assert run_tuner("create", study_file(12), "--storage", url).returncode == 0
@@ -416,20 +427,96 @@ def test_create_and_status_never_print_the_database_password(postgres_url, study
 def test_a_worker_gives_up_on_a_database_lost_for_too_long(monkeypatch):
     import sqlalchemy
 
-    from tuner import service
+    from tuner import worker
     from tuner.exceptions import StorageError
 
     lost = sqlalchemy.exc.OperationalError(
         "SELECT 1", {}, Exception("server closed the connection")
     )
     url = "postgresql+psycopg://user:s3cret@db.example:5432/tuner"
-    monkeypatch.setattr(service, "RECONNECT_PAUSE_SECONDS", 0)
-    service._wait_for_the_database(url, lost, time.monotonic())  # within the limit: waits
+    monkeypatch.setattr(worker, "RECONNECT_PAUSE_SECONDS", 0)
+    worker._wait_for_the_database(url, lost, time.monotonic())  # within the limit: waits
     with pytest.raises(StorageError) as error:
-        service._wait_for_the_database(url, lost, time.monotonic() - service.RECONNECT_SECONDS - 1)
+        worker._wait_for_the_database(url, lost, time.monotonic() - worker.RECONNECT_SECONDS - 1)
     assert str(error.value) == (
         "lost the database at postgresql+psycopg://user:***@db.example:5432/tuner "
         "for over 300 s; giving up"
     )
     with pytest.raises(ValueError):  # anything but a lost connection is not waited out
-        service._wait_for_the_database(url, ValueError("bug"), time.monotonic())
+        worker._wait_for_the_database(url, ValueError("bug"), time.monotonic())
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_by_a_signal_makes_tuner_run_fail(tmp_path, study_file):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    command = ["run", study_file(4), "--storage", url, "--workers", "2", "--no-progress"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tuner", *command, "--no-artifacts"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for_running_trial(url)
+    os.kill(_children(run.pid)[0], signal.SIGKILL)
+    _, err = run.communicate(timeout=WORKER_TIMEOUT)
+    assert run.returncode == 128 + signal.SIGKILL, err
+    assert re.search(r"worker \d was killed by SIGKILL", err), err
+    counts = SlotCounts.of(_trials(url))
+    assert counts.finished == 4 and counts.running == counts.waiting == 0
+
+
+def test_exit_status_never_hides_a_failure_behind_a_success():
+    from tuner.pool import exit_status
+
+    assert exit_status([0, 0]) == 0
+    assert exit_status([0, -signal.SIGKILL]) == 137
+    assert exit_status([2, 0]) == 2
+    assert exit_status([-signal.SIGTERM, 2]) == 143
+
+
+@pytest.mark.slow
+def test_the_password_is_never_in_sight(postgres_url, tmp_path, monkeypatch):
+    from sqlalchemy.engine import make_url
+
+    secret = "s3cret-pw"
+    url = make_url(postgres_url).set(password=secret).render_as_string(hide_password=False)
+    path = tmp_path / "tiny.toml"
+    path.write_text(
+        TINY_STUDY.format(trials=3).replace("repeats = 2", f'repeats = 2\nstorage = "{url}"')
+    )
+    monkeypatch.setenv("TUNER_ARTIFACTS", str(tmp_path / "artifacts"))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tuner", "run", str(path), "--workers", "2", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[str] = []
+    while run.poll() is None:  # every command line on the machine while the study runs
+        seen.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+        time.sleep(0.2)
+    out, err = run.communicate()
+    assert run.returncode == 0, err
+    assert any("tuner worker tiny" in snapshot for snapshot in seen)
+    monkeypatch.setenv("TUNER_STORAGE", url)
+    status = run_tuner("status", "tiny")
+    export = run_tuner("export", "tiny", "--format", "yaml")
+    report = run_tuner("report", "tiny", "-o", str(tmp_path / "report"))
+    assert status.returncode == export.returncode == report.returncode == 0, report.stderr
+    study = optuna.load_study(study_name="tiny", storage=url)
+    stored = [
+        repr(study.user_attrs),
+        repr(study._storage.get_study_system_attrs(study._study_id)),
+        *(repr(t.user_attrs) + repr(t.system_attrs) for t in study.get_trials()),
+    ]
+    files = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != path]
+    assert files, "no artifacts or report files were written"
+    printed = [out, err, status.stdout, status.stderr, export.stdout, report.stdout]
+    for text in [*seen, *printed, *stored]:
+        assert secret not in text
+    for content in files:
+        assert secret.encode() not in content

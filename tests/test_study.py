@@ -1,0 +1,139 @@
+"""Creating and loading studies: interrupted creation, unsafe names, impossible studies."""
+
+from __future__ import annotations
+
+import optuna
+import optuna_dashboard
+import pytest
+
+from tuner import resources
+from tuner.exceptions import ConfigError, StorageError
+from tuner.space import TUTORIAL_CONFIGURATION
+from tuner.study import create_study, study_status
+from tuner.studyfile import parse_study_text
+
+STUDY = """
+name = "unit"
+trials = 2
+repeats = 2
+storage = "postgresql+psycopg://tuner:s3cret-pw@db.example:5432/tuner"
+[data]
+series = "shampoo"
+train_size = 20
+[search]
+epochs = [2, 1000]
+neurons = [1]
+batch_size = [4]
+regimes = ["seeded"]
+"""
+
+
+def test_an_interrupted_creation_is_refused_by_readers_and_finished_by_create(
+    tmp_path, monkeypatch
+):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    config = parse_study_text(STUDY)
+
+    def crash(*args, **kwargs):
+        raise OSError("the machine went down")
+
+    monkeypatch.setattr(optuna_dashboard, "save_note", crash)
+    with pytest.raises(OSError):
+        create_study(config, STUDY, url)
+    assert optuna.get_all_study_names(url) == ["unit"]  # the study row exists, half-made
+    with pytest.raises(StorageError, match=r"was not fully created .* run 'tuner create'"):
+        study_status("unit", url)
+    monkeypatch.undo()
+    assert create_study(config, STUDY, url) is True
+    assert create_study(config, STUDY, url) is False
+    status = study_status("unit", url)
+    assert status.budget == 2 and status.counts.waiting == 1
+    (warm,) = optuna.load_study(study_name="unit", storage=url).get_trials()
+    assert warm.system_attrs["fixed_params"] == TUTORIAL_CONFIGURATION
+
+
+def test_the_stored_study_file_and_note_never_hold_the_password(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    create_study(parse_study_text(STUDY), STUDY, url)
+    study = optuna.load_study(study_name="unit", storage=url)
+    system = study._storage.get_study_system_attrs(study._study_id)  # the note is there
+    stored = repr(study.user_attrs) + repr(system)
+    assert "db.example" in stored
+    assert "s3cret-pw" not in stored
+    assert "postgresql+psycopg://tuner:***@db.example:5432/tuner" in study.user_attrs["study_file"]
+    assert create_study(parse_study_text(STUDY), STUDY, url) is False  # still the same file
+
+
+def test_a_name_read_back_from_the_database_is_checked_before_it_becomes_a_path(tmp_path, cli):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    optuna.create_study(study_name="../../../escaped", storage=url)  # written by another tool
+    status, _, err = cli("report", "../../../escaped", "--storage", url)
+    assert status == 2
+    assert err == (
+        "tuner report: error: study name must be 1 to 100 letters, digits, '-', '_' or '.', "
+        "not starting with a dot; got '../../../escaped'\n"
+    )
+    assert not (tmp_path.parent.parent / "escaped").exists()
+
+
+def test_a_study_whose_largest_trial_cannot_fit_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch, cli
+):
+    monkeypatch.setattr(resources, "physical_memory", lambda: 8 * 2**30)
+    path = tmp_path / "big.toml"
+    path.write_text(
+        STUDY.replace("repeats = 2", "repeats = 1000")
+        .replace("neurons = [1]", "neurons = [1, 1024]")
+        .replace('regimes = ["seeded"]', 'regimes = ["seeded", "stateless_shuffle"]')
+    )
+    database = tmp_path / "tuner.db"
+    status, _, err = cli("create", str(path), "--storage", f"sqlite:///{database}")
+    assert status == 2
+    assert err.startswith(
+        "tuner create: error: a trial of study 'unit' at repeats=1000, neurons=1024, "
+        "epochs=1000, lag=1 needs about 125.9 GiB of memory, mostly for its weights; "
+        "this machine allows 4.0 GiB per trial (50% of 8.0 GiB); lower repeats and "
+        "search.neurons"
+    )
+    assert err.count("\n") == 1
+    assert not database.exists()
+
+
+def test_the_memory_estimate_grows_with_what_drives_it():
+    from tuner.protocol import Hyperparameters
+
+    def estimate(**changes):
+        settings = {"epochs": 100, "batch_size": 1, "neurons": 4, "regime": "seeded"}
+        return resources.trial_bytes(Hyperparameters(**{**settings, **changes}), 10, 1, 20, 12)
+
+    assert estimate()["shuffle orders"] == 0
+    assert estimate(neurons=8)["weights"] > 3 * estimate()["weights"]
+    shuffled = estimate(regime="stateless_shuffle")["shuffle orders"]
+    assert estimate(regime="stateless_shuffle", epochs=200)["shuffle orders"] > 1.9 * shuffled
+
+
+def test_a_study_that_fits_is_accepted(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    assert create_study(parse_study_text(STUDY), STUDY, url) is True
+
+
+def test_storage_imports_without_fcntl_or_the_study_file_schema():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; sys.modules['fcntl'] = None\n"  # as on Windows
+        "import tuner.storage\n"
+        "assert 'tuner.studyfile' not in sys.modules\n"
+        "import tuner.study, tuner.export, tuner.report\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_unknown_study_and_a_bad_name_are_different_errors(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    with pytest.raises(StorageError, match="no study 'nope'"):
+        study_status("nope", url)
+    with pytest.raises(ConfigError, match=r"got '\.nope'"):
+        study_status(".nope", url)

@@ -1,0 +1,231 @@
+"""The worker loop in-process: every way a trial can end without its own result."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import optuna
+import pytest
+from filelock import FileLock, Timeout
+from optuna.trial import TrialState
+
+from tuner import objective as objective_module
+from tuner import worker as worker_module
+from tuner.objective import Objective
+from tuner.study import SlotCounts, create_study
+from tuner.studyfile import parse_study_text
+from tuner.worker import run_worker
+
+STUDY = """
+name = "unit"
+trials = {trials}
+repeats = 2
+timeout = 120
+[data]
+series = "shampoo"
+train_size = 20
+[search]
+epochs = [2, 3]
+neurons = [1]
+batch_size = [4]
+regimes = ["seeded", "stateless"]
+[pruner]
+enabled = false
+[workers]
+max_consecutive_failures = 2
+heartbeat_interval = 1
+grace_period = 2
+"""
+
+
+@pytest.fixture
+def study(tmp_path):
+    """Create study ``unit`` with a budget; return its URL."""
+
+    def create(trials: int) -> str:
+        url = f"sqlite:///{tmp_path / 'tuner.db'}"
+        text = STUDY.format(trials=trials)
+        create_study(parse_study_text(text), text, url)
+        return url
+
+    return create
+
+
+def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="unit", storage=url).get_trials()
+
+
+def take_over_the_running_trial(url: str) -> int:
+    """Do what a live worker does to a trial whose heartbeat stopped: fail it, queue it again."""
+    study = optuna.load_study(study_name="unit", storage=url)
+    (trial,) = study.get_trials(states=(TrialState.RUNNING,))
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    failed = study._storage.get_trial(trial._trial_id)
+    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)(study, failed)
+    return trial.number
+
+
+@pytest.mark.parametrize("when", ["during the fits", "after the objective"])
+def test_a_trial_taken_over_by_another_worker_is_dropped_and_the_worker_goes_on(
+    study, monkeypatch, caplog, when
+):
+    url = study(3)
+    taken: list[int] = []
+    if when == "during the fits":
+        real_evaluate = objective_module.evaluate
+
+        def evaluate(*args, **kwargs):
+            if not taken:
+                taken.append(take_over_the_running_trial(url))
+            return real_evaluate(*args, **kwargs)
+
+        monkeypatch.setattr(objective_module, "evaluate", evaluate)
+    else:
+        real_call = Objective.__call__
+
+        def call(self, trial):
+            value = real_call(self, trial)
+            if not taken:
+                taken.append(take_over_the_running_trial(url))
+            return value
+
+        monkeypatch.setattr(Objective, "__call__", call)
+    with caplog.at_level(logging.WARNING):
+        ran = run_worker("unit", url, None, worker_index=0)
+    trials = trials_of(url)
+    counts = SlotCounts.of(trials)
+    assert counts.finished == 3 and counts.complete == 3
+    assert counts.retried == 1 and counts.running == counts.waiting == 0
+    assert ran == 3
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == taken[0]]
+    assert retry.state == TrialState.COMPLETE
+    assert f"trial {taken[0]} was failed and queued again by another worker" in caplog.text
+
+
+def test_an_interrupted_trial_is_queued_again_before_the_budget_lock_is_let_go(
+    study, monkeypatch, tmp_path
+):
+    url = study(1)
+    monkeypatch.setattr(objective_module, "evaluate", _raise(KeyboardInterrupt))
+    lock_free_while_requeuing: list[bool] = []
+    real_requeue = worker_module._Slots._requeue
+
+    def requeue(self, number):
+        probe = FileLock(f"{tmp_path / 'tuner.db'}.lock")
+        try:
+            probe.acquire(timeout=0.2)
+            probe.release()
+            lock_free_while_requeuing.append(True)
+        except Timeout:
+            lock_free_while_requeuing.append(False)
+        real_requeue(self, number)
+
+    monkeypatch.setattr(worker_module._Slots, "_requeue", requeue)
+    with pytest.raises(KeyboardInterrupt):
+        run_worker("unit", url, None, worker_index=0)
+    assert lock_free_while_requeuing == [False]
+    trials = trials_of(url)
+    counts = SlotCounts.of(trials)
+    assert counts.finished == 0 and counts.retried == 1 and counts.waiting == 1
+    assert trials[0].user_attrs["fail_reason"] == "interrupted"
+
+
+def test_queued_trials_do_not_run_past_a_lowered_budget(study):
+    url = study(2)
+    queued = optuna.load_study(study_name="unit", storage=url)
+    for epochs in (2, 3, 2):
+        queued.enqueue_trial({"epochs": epochs, "regime": "stateless"})
+    queued.set_user_attr("budget", 1)  # as 'tuner create FILE --trials 1' does
+    run_worker("unit", url, None, worker_index=0)
+    counts = SlotCounts.of(trials_of(url))
+    assert counts.finished == 1
+    assert counts.waiting == 2
+
+
+def test_a_trial_that_raises_fails_with_its_reason_and_the_worker_goes_on(study, monkeypatch):
+    url = study(3)
+    real_evaluate = objective_module.evaluate
+    calls: list[int] = []
+
+    def evaluate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("Unable to allocate 90.8 GiB for an array")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(objective_module, "evaluate", evaluate)
+    run_worker("unit", url, None, worker_index=0)
+    trials = trials_of(url)
+    counts = SlotCounts.of(trials)
+    assert counts.finished == 3 and counts.complete == 2 and counts.failed == 1
+    (failed,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed.user_attrs["fail_reason"] == (
+        "MemoryError: Unable to allocate 90.8 GiB for an array"
+    )
+
+
+def test_a_worker_stops_after_too_many_failures_in_a_row_in_one_line(
+    study, monkeypatch, cli, tmp_path
+):
+    url = study(10)
+    monkeypatch.setattr(objective_module, "evaluate", _raise(RuntimeError, "CUDA error: boom"))
+    status, _, err = cli("worker", "unit", "--storage", url, "--no-artifacts", "--quiet")
+    assert status == 2
+    assert err.splitlines()[-1] == (
+        "tuner worker: error: stopped after 2 trials in a row failed (the last: "
+        "RuntimeError: CUDA error: boom); see the log, and workers.max_consecutive_failures"
+    )
+    assert "Traceback" not in err
+    assert SlotCounts.of(trials_of(url)).failed == 2
+
+
+def test_run_worker_leaves_the_signal_handlers_as_it_found_them(study):
+    url = study(1)
+    before = signal.getsignal(signal.SIGTERM)
+    run_worker("unit", url, None, worker_index=0)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def _raise(kind: type[BaseException], message: str = ""):
+    def fail(*args, **kwargs):
+        raise kind(message)
+
+    return fail
+
+
+def test_the_consecutive_failure_limit_counts_only_failures_in_a_row(study, monkeypatch):
+    url = study(5)
+    real_evaluate = objective_module.evaluate
+    calls: list[int] = []
+
+    def evaluate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) % 2:  # every other trial fails: never two in a row
+            raise RuntimeError("flaky")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(objective_module, "evaluate", evaluate)
+    run_worker("unit", url, None, worker_index=0)
+    counts = SlotCounts.of(trials_of(url))
+    assert counts.finished == 5 and counts.failed == 3
+
+
+def test_a_worker_that_died_between_ask_and_its_first_heartbeat_loses_no_slot(study):
+    from tuner.objective import prepare_for_study
+    from tuner.storage import Heartbeat, open_storage
+
+    url = study(2)
+    config = parse_study_text(STUDY.format(trials=2))
+    storage = open_storage(url, Heartbeat(1, 2, 3))
+    dead = optuna.load_study(study_name="unit", storage=storage)
+    objective = Objective(config, prepare_for_study(config))
+    slots = worker_module._Slots(dead, storage, url, config, objective)
+    assert slots._claim() == worker_module._Claim.RAN
+    orphan = dead.ask()  # and the worker dies before Optuna's heartbeat thread starts
+    run_worker("unit", url, None, worker_index=0)
+    trials = trials_of(url)
+    counts = SlotCounts.of(trials)
+    assert counts.finished == 2 and counts.running == counts.waiting == 0
+    assert trials[orphan.number].state == TrialState.FAIL
+    assert counts.retried == 1

@@ -1,0 +1,131 @@
+"""Local worker processes: starting them, stopping them on a signal, and their exit status.
+
+``tuner run`` starts N ``tuner worker`` processes on this machine. They get the
+database URL through the ``TUNER_STORAGE`` environment variable, never on their
+command line, where ``ps`` would show its password to every user of the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import optuna
+
+from tuner.storage import ENVIRONMENT_VARIABLE, connection_lost, open_storage
+from tuner.study import BUDGET_ATTR, SlotCounts
+
+__all__ = ["exit_status", "run_local_workers", "sigterm_interrupts"]
+
+POLL_SECONDS = 1.0
+SIGNAL_EXIT_BASE = 128
+"""A process killed by signal N exits 128 + N, as shells report it."""
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt, as Ctrl-C does.
+
+    A worker stopped either way then fails its running trial and queues it again
+    instead of vanishing with it. The previous handler is restored on exit.
+    """
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def exit_status(returncodes: list[int]) -> int:
+    """One exit status for many processes: 0 only if every one succeeded.
+
+    A process killed by a signal (a negative return code) counts as 128 + the
+    signal's number, so the out-of-memory killer's SIGKILL (137) is never hidden
+    behind another process's 0.
+    """
+    statuses = [SIGNAL_EXIT_BASE - code if code < 0 else code for code in returncodes]
+    return max(statuses, default=0)
+
+
+def run_local_workers(
+    name: str,
+    url: str,
+    artifacts: Path | None,
+    workers: int,
+    on_progress: Callable[[int, int], None],
+) -> int:
+    """Start ``workers`` worker processes on this machine and wait for them.
+
+    The workers save their trials' plots in ``artifacts`` (none if ``None``).
+    ``on_progress(finished, budget)`` is called about once a second. SIGINT or
+    SIGTERM stops every worker (their running trials end FAIL and are queued
+    again), so a later run continues the study.
+
+    Returns:
+        The combined exit status of the workers (see :func:`exit_status`); a
+        worker that failed or was killed is logged.
+
+    Raises:
+        KeyboardInterrupt: SIGINT or SIGTERM arrived; every worker was stopped.
+    """
+    command = [sys.executable, "-m", "tuner", "worker", name, "--quiet"]
+    command += ["--no-artifacts"] if artifacts is None else ["--artifacts", str(artifacts)]
+    environment = {**os.environ, ENVIRONMENT_VARIABLE: url}
+    processes = [
+        subprocess.Popen([*command, "--worker-index", str(index)], env=environment)
+        for index in range(workers)
+    ]
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    with sigterm_interrupts():
+        try:
+            while any(process.poll() is None for process in processes):
+                _report_progress(study, url, on_progress)
+                time.sleep(POLL_SECONDS)
+        except KeyboardInterrupt:
+            _stop(processes)
+            raise
+    _report_progress(study, url, on_progress)
+    for index, process in enumerate(processes):
+        _log_failure(index, process.returncode)
+    return exit_status([process.returncode for process in processes])
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait()
+
+
+def _log_failure(index: int, returncode: int) -> None:
+    if returncode < 0:
+        logger.error("worker %d was killed by %s", index, signal.Signals(-returncode).name)
+    elif returncode:
+        logger.error("worker %d exited with status %d", index, returncode)
+
+
+def _report_progress(
+    study: optuna.Study, url: str, on_progress: Callable[[int, int], None]
+) -> None:
+    """Pass the finished count on; skip the update while the database is unreachable."""
+    try:
+        counts = SlotCounts.of(study.get_trials(deepcopy=False))
+    except Exception as error:  # re-raised unless the connection was lost
+        if not connection_lost(url, error):
+            raise
+        return
+    on_progress(counts.finished, study.user_attrs[BUDGET_ATTR])
