@@ -6,11 +6,9 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import free_port, run_tuner
+from tests.conftest import run_tuner
 from tuner.space import TUTORIAL_CONFIGURATION
 from tuner.study import SlotCounts
 
@@ -347,44 +345,11 @@ def read_only(path: Path):
 
 @pytest.fixture
 def private_postgres():
-    """A PostgreSQL server of this test's own, so that it can be restarted mid-study.
+    """A PostgreSQL server of this test's own, so that it can be restarted mid-study."""
+    from tests.pgcluster import PrivateCluster, require_server_binaries
 
-    Built with the binaries of the machine's PostgreSQL (initdb, pg_ctl); skipped
-    where there are none, unless .ci/run asked for PostgreSQL tests.
-    """
-    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    if not binaries:
-        if os.environ.get("TUNER_TEST_POSTGRES_URL"):
-            pytest.fail("TUNER_TEST_POSTGRES_URL is set but no PostgreSQL binaries are installed")
-        pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin) to run one")
-    bin_dir = binaries[-1].parent
-    port = free_port()
-    directory = Path(tempfile.mkdtemp(prefix="tuner-pg-"))
-    as_owner: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(directory, "postgres", "postgres")
-        as_owner = ["runuser", "-u", "postgres", "--"]
-    data = directory / "data"
-
-    def pg_ctl(*args: str) -> None:
-        options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1"
-        command = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(directory / "log")]
-        subprocess.run([*as_owner, *command, "-o", options, "-w", *args], check=True)
-
-    subprocess.run(
-        [*as_owner, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-        check=True,
-        capture_output=True,
-    )
-    pg_ctl("start")
-    try:
-        yield {
-            "url": f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
-            "restart": lambda: pg_ctl("-m", "fast", "restart"),
-        }
-    finally:
-        pg_ctl("-m", "immediate", "stop")
-        shutil.rmtree(directory, ignore_errors=True)
+    with PrivateCluster(require_server_binaries()) as cluster:
+        yield {"url": cluster.url, "restart": cluster.restart}
 
 
 @pytest.mark.slow
