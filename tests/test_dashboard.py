@@ -64,8 +64,10 @@ def test_every_complete_trial_has_its_plots_downloadable_as_png(dashboard):
 def test_the_study_note_gives_the_data_the_baseline_and_the_study_file(dashboard, small_study):
     body = study_detail(dashboard, "small")["note"]["body"]
     assert "36 observations" in body
-    assert "the last 12 are the test period; 20 training rows" in body
-    assert f"test RMSE {SHAMPOO_PERSISTENCE_RMSE:.3f}" in body
+    assert "the last 12 are the validation window; 20 training rows" in body
+    assert f"validation RMSE {SHAMPOO_PERSISTENCE_RMSE:.3f}" in body
+    assert body.index("**No holdout.**") < body.index("**Data**")  # the caveat leads
+    assert "| persistence | 136.761 |" in body  # the baselines table
     assert SMALL_STUDY.format(name="small", series=small_study["csv"]).strip() in body
 
 

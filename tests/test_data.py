@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.data import load_series
+from tuner.data import date_label, load_series
 from tuner.exceptions import DataError
 
 
@@ -41,6 +41,13 @@ def test_csv_columns_by_name_and_position(write_csv):
         ("m,v\n1-01,1\n1-02,inf\n", {}, "data row 2 is 'inf', not a finite number"),
         ("m,v\n1-01,1\n1-13,2\n", {}, "data row 2 has month 13; months run from 1 to 12"),
         ("m,v\n1-01,1\nyesterday,2\n", {}, "data row 2 is 'yesterday', not a date"),
+        ("m,v\n1-01,1\n2020-01-05,2\nyesterday,3\n", {}, "data row 3 is 'yesterday', not a date"),
+        (
+            "m,v\n1-01,1\n2020-01-05,2\n",
+            {},
+            "data row 1 is '1-01', a year-month period, but data row 2 is '2020-01-05', a date; "
+            "write the whole column in one form",
+        ),
         ("m,v\n1-01,1\n", {"value_column": "sales"}, "value_column 'sales' is not a column"),
         ("v\n1\n2\n", {}, "needs a date column and a value column; found 1 column(s)"),
         ("", {}, "the file is empty"),
@@ -98,4 +105,12 @@ def test_unusable_files_are_refused_with_one_line(write_csv, text, expected):
 def test_common_spreadsheet_exports_are_read(write_csv, text, values):
     series = load_series(write_csv(text))
     assert series.values.tolist() == values
-    assert str(series.index[0]) == "0001-01"
+    assert series.index[0] == pd.Period(year=1, month=1, freq="M")
+    assert date_label(series.index[0]) == "0001-01"
+
+
+def test_date_labels_read_the_same_under_every_pandas_version(shampoo):
+    assert date_label(shampoo.index[0]) == "0001-01"
+    assert date_label(shampoo.index[-1]) == "0003-12"
+    assert date_label(load_series("airline").index[0]) == "1949-01"
+    assert date_label(pd.Timestamp("2020-01-05")) == "2020-01-05 00:00:00"

@@ -9,9 +9,10 @@ import pytest
 from tests.conftest import shampoo_config
 from tuner import objective as objective_module
 from tuner.exceptions import DivergedError
-from tuner.objective import Objective, prepare_for_study
+from tuner.objective import Objective
 from tuner.runner import evaluate
 from tuner.studyfile import parse_study_text
+from tuner.windows import prepare_for_study
 
 STUDY = """
 name = "unit"

@@ -200,7 +200,7 @@ def test_status_reports_counts_best_and_baseline(tmp_path, study_file):
     assert report["finished"] == 3 and report["budget"] == 3
     assert report["persistence_rmse"] == pytest.approx(136.76131884905664)
     best = min(t.value for t in _trials(url) if t.state == TrialState.COMPLETE)
-    assert report["best_value"] == pytest.approx(best)
+    assert report["best_validation_rmse"] == pytest.approx(best)
 
 
 def test_unknown_study_lists_the_existing_ones(tmp_path, study_file):

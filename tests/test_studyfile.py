@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 
 from tuner.exceptions import ConfigError
-from tuner.objective import prepare_for_study
 from tuner.space import TUTORIAL_CONFIGURATION, SearchSpace
 from tuner.studyfile import IntRange, load_study_file, parse_study_text
+from tuner.windows import prepare_for_study
 
 STUDIES = Path(__file__).parent.parent / "studies"
 
@@ -139,8 +139,8 @@ def test_a_batch_size_that_does_not_fit_the_data_lists_the_allowed(sizes):
     with pytest.raises(ConfigError) as error:
         SearchSpace.build(config, prepare_for_study(config))
     assert str(error.value) == (
-        "search.batch_size 3 does not divide both the training and the 12 test rows "
-        "(lag 1: 20 training rows); allowed: 1, 2, 4"
+        "search.batch_size 3 does not divide both the training and the test rows "
+        "(lag 1: 20 training, 12 test rows); allowed: 1, 2, 4"
     )
 
 

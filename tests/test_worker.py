@@ -212,8 +212,8 @@ def test_the_consecutive_failure_limit_counts_only_failures_in_a_row(study, monk
 
 
 def test_a_worker_that_died_between_ask_and_its_first_heartbeat_loses_no_slot(study):
-    from tuner.objective import prepare_for_study
     from tuner.storage import Heartbeat, open_storage
+    from tuner.windows import prepare_for_study
 
     url = study(2)
     config = parse_study_text(STUDY.format(trials=2))

@@ -18,6 +18,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import optuna
@@ -113,22 +114,44 @@ def _log_unsaved(number: int, error: OSError) -> None:
     )
 
 
-def study_note(config: StudyConfig, text: str, prepared: dict[int, PreparedData]) -> str:
-    """The study's note in optuna-dashboard: data summary, persistence baseline, study file."""
+def study_note(
+    config: StudyConfig,
+    text: str,
+    prepared: dict[int, PreparedData],
+    attrs: Mapping[str, object] | None = None,
+) -> str:
+    """The study's note in optuna-dashboard.
+
+    It leads with the findings (holdout scores once confirmed, or the caveat of a
+    study without holdout, and the baselines table), then the data, the windows
+    and the study file. ``attrs`` are the study's user attributes.
+    """
+    from tuner.findings import findings_markdown
+
     first = next(iter(prepared.values()))
     series = first.series
     values = pd.Series(series.values, name=series.value_column)
+    attrs = attrs or {}
+    windows = attrs.get("windows") or {}
+    holdout = windows.get("holdout")  # type: ignore[union-attr]
     return "\n\n".join(
         [
             f"# {config.name}",
+            findings_markdown(attrs, None),
             f"**Data**: `{config.data.series}`, column `{series.value_column}`: {len(series)} "
-            f"observations from {series.index[0]} to {series.index[-1]}; the last "
-            f"{first.n_test} are the test period; {first.n_train} training rows at lag "
-            f"{first.preparation.lag}.",
+            f"observations searched, from {series.index[0]} to {series.index[-1]}; the "
+            f"last {first.n_test} are the validation window; {first.n_train} training rows "
+            f"at lag {first.preparation.lag}."
+            + (
+                ""
+                if not holdout
+                else f" The holdout, {holdout['first']} to {holdout['last']}, is never read "
+                "by the search."
+            ),
             values.describe().to_frame().to_markdown(floatfmt=".3f"),
-            f"**Persistence baseline**: test RMSE {first.persistence_rmse:.3f} (forecast each "
-            "month by the one before). A trial beats it when its mean RMSE is lower "
-            "(skill above 0).",
+            f"**Persistence baseline**: validation RMSE {first.persistence_rmse:.3f} (forecast "
+            "each observation by the one before). A trial beats it when its mean RMSE is "
+            "lower (skill above 0).",
             "**Study file**:",
             f"```toml\n{text.strip()}\n```",
         ]

@@ -137,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_command(
         commands,
+        "confirm",
+        "Score a study's best configurations on its holdout with fresh seeds (once; "
+        "'tuner run' and the last worker do it by themselves).",
+        _confirm,
+        _add_study_name_options,
+        _add_progress_option,
+    )
+    _add_command(
+        commands,
         "status",
         "Show a study's trials by state, its best trial and its throughput.",
         _status,
@@ -249,6 +258,11 @@ def _add_export_file_options(parser: argparse.ArgumentParser) -> None:
         "file", nargs="?", help="an exported configurations file (from 'tuner export')"
     )
     parser.add_argument("--rank", type=int, default=1, help="which exported configuration (1)")
+    parser.add_argument(
+        "--holdout",
+        action="store_true",
+        help="rerun it as confirmed on the holdout (same seed and repeats), not as searched",
+    )
 
 
 def _add_export_options(parser: argparse.ArgumentParser) -> None:
@@ -269,6 +283,10 @@ def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, default=8080, help="port (8080)")
     _add_artifacts_option(parser)
+
+
+def _add_progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def _add_json_option(parser: argparse.ArgumentParser) -> None:
@@ -369,8 +387,38 @@ def _run(args: argparse.Namespace) -> int:
             bar.refresh()
 
         status = run_local_workers(name, url, artifacts, args.workers, show)
+    if status == 0:
+        _confirm_with_progress(name, url, args.no_progress)
     print(_status_text(study_status(name, url)))
     return status
+
+
+def _confirm(args: argparse.Namespace) -> int:
+    from tuner.study import study_status
+
+    url = _storage_url(args)
+    _optuna_verbosity(quiet=True)
+    _confirm_with_progress(args.name, url, args.no_progress)
+    print(_status_text(study_status(args.name, url)))
+    return 0
+
+
+def _confirm_with_progress(name: str, url: str, no_progress: bool) -> None:
+    """Confirm the study's best configurations on its holdout, with a progress bar."""
+    from tqdm import tqdm
+
+    from tuner.confirmation import confirm_study
+
+    with tqdm(
+        desc="confirming on the holdout", unit="configuration", file=sys.stderr, disable=no_progress
+    ) as bar:
+
+        def show(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        confirm_study(name, url, show)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -382,23 +430,49 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _status_text(status: StudyStatus) -> str:
+    """Counts, then the findings: holdout scores first, validation beside them, baselines."""
+    from tuner.findings import NO_HOLDOUT
+    from tuner.metrics import skill
+
     counts = status.counts
     lines = [
         f"study {status.name!r}: {counts.finished} of {status.budget} trials finished "
         f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed; "
         f"{counts.running} running, {counts.waiting} waiting, {counts.retried} retried)",
-        f"persistence RMSE {status.persistence_rmse:.3f}",
     ]
+    for row in status.confirmed:
+        holdout = row["holdout_rmse"]
+        lines.append(
+            f"confirmed trial {row['trial']}: holdout RMSE "
+            + ("n/a" if holdout is None else f"{holdout:.3f} (std {row['holdout_std']:.3f})")
+            + f", validation RMSE {row['validation_rmse']:.3f}"
+        )
     if status.best_value is not None:
-        from tuner.metrics import skill
-
-        best_skill = skill(status.best_value, status.persistence_rmse)
-        skill_text = "n/a" if best_skill is None else f"{best_skill:.3f}"
         params = " ".join(f"{key}={value}" for key, value in status.best_params.items())
-        lines.append(f"best mean RMSE {status.best_value:.3f} (skill {skill_text}): {params}")
+        lines.append(
+            f"best validation RMSE {status.best_value:.3f} (skill "
+            f"{_number(skill(status.best_value, status.persistence_rmse))} vs persistence, "
+            f"{_number(skill(status.best_value, status.best_baseline_validation_rmse))} vs the "
+            f"best baseline): {params}"
+        )
+        if not status.holdout:
+            lines.append(NO_HOLDOUT)
+        elif not status.confirmed:
+            lines.append("not confirmed on the holdout yet: 'tuner confirm' does it")
+    lines.append(f"validation RMSE of persistence {status.persistence_rmse:.3f}")
+    for row in status.baselines:
+        scores = f"validation {_number(row['validation_rmse'])}"
+        if status.holdout:
+            scores += f", holdout {_number(row['holdout_rmse'])}"
+        reason = f" (not available: {row['reason']})" if row["reason"] else ""
+        lines.append(f"baseline {row['baseline']}: {scores}{reason}")
     if status.trials_per_minute is not None:
         lines.append(f"throughput {status.trials_per_minute:.1f} trials per minute")
     return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _baseline(args: argparse.Namespace) -> int:
@@ -423,6 +497,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from tuner.runner import evaluate, load_and_prepare, plan
 
+    if args.holdout and not args.file:
+        raise ConfigError("--holdout needs an exported configurations FILE (from 'tuner export')")
     config, fingerprint = _exported_config(args) if args.file else (_evaluation_config(args), None)
     prepared = load_and_prepare(config)
     if fingerprint is not None and prepared.fingerprint != fingerprint:
@@ -443,8 +519,7 @@ def _exported_config(args: argparse.Namespace) -> tuple[EvaluationConfig, str]:
     from tuner.export import load_export, pick_configuration
 
     document = load_export(args.file)
-    config, record = pick_configuration(document, args.rank, args.repeats)
-    return config, record["data_fingerprint"]
+    return pick_configuration(document, args.rank, args.repeats, holdout=args.holdout)
 
 
 def _export(args: argparse.Namespace) -> int:

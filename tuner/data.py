@@ -17,7 +17,7 @@ import pandas as pd
 
 from tuner.exceptions import DataError
 
-__all__ = ["BUILTIN_SERIES", "Series", "load_series"]
+__all__ = ["BUILTIN_SERIES", "Series", "date_label", "load_series"]
 
 BUILTIN_SERIES: dict[str, str] = {
     "shampoo": "shampoo-sales.csv",
@@ -74,6 +74,18 @@ def load_series(
     index = _parse_dates(frame[date_col], date_col, name)
     _check_increasing(index, date_col, name)
     return Series(name=name, values=values, index=index, value_column=value_col)
+
+
+def date_label(value: object) -> str:
+    """One label of a series' index as text, the same under pandas 2 and 3.
+
+    A monthly period is written ``YYYY-MM`` with the year padded to four digits
+    (``0001-01``; pandas 2 itself writes ``1-01``, pandas 3 ``0001-01``); anything
+    else as ``str`` writes it (a timestamp as ``2020-01-05 00:00:00``).
+    """
+    if isinstance(value, pd.Period) and value.freqstr == "M":
+        return f"{value.year:04d}-{value.month:02d}"
+    return str(value)
 
 
 def _resolve(source: str) -> Path:
@@ -159,14 +171,28 @@ def _parse_values(column: pd.Series, label: str, name: str, delimiter: str) -> n
 def _parse_dates(column: pd.Series, label: str, name: str) -> pd.Index:
     text = column.str.strip()
     year_month = text.str.extract(_YEAR_MONTH)
-    if year_month.notna().all().all():
+    is_year_month = year_month.notna().all(axis=1).to_numpy()
+    if is_year_month.all():
         return _monthly_periods(year_month, label, name)
     dates = pd.to_datetime(text, errors="coerce", format="mixed")
-    if dates.isna().any():
-        position = int(np.flatnonzero(dates.isna().to_numpy())[0])
+    # The row to blame is the first that is neither a year-month period nor a date:
+    # pandas 2 does not read a period such as '1-01' as a date (pandas 3 does), so
+    # blaming the first unparsed row would blame a valid period before the bad row.
+    neither = dates.isna().to_numpy() & ~is_year_month
+    if neither.any():
+        position = int(np.flatnonzero(neither)[0])
         raise DataError(
             f"{name}: column {label!r}, data row {position + 1} is {text.iloc[position]!r}, "
             "not a date (expected YYYY-MM, Y-MM or a date pandas can parse)"
+        )
+    if is_year_month.any():
+        # Refused under every pandas version, rather than read differently by each.
+        period = int(np.flatnonzero(is_year_month)[0])
+        date = int(np.flatnonzero(~is_year_month)[0])
+        raise DataError(
+            f"{name}: column {label!r}, data row {period + 1} is {text.iloc[period]!r}, a "
+            f"year-month period, but data row {date + 1} is {text.iloc[date]!r}, a date; "
+            "write the whole column in one form"
         )
     return pd.DatetimeIndex(dates, name=label)
 
@@ -177,13 +203,13 @@ def _check_increasing(index: pd.Index, label: str, name: str) -> None:
         if index[position] == index[position - 1]:
             raise DataError(
                 f"{name}: column {label!r}, data row {position + 1} repeats the date of data "
-                f"row {position} ({index[position]}); each date must appear once"
+                f"row {position} ({date_label(index[position])}); each date must appear once"
             )
         if index[position] < index[position - 1]:
             raise DataError(
                 f"{name}: column {label!r}, dates must increase: data row {position + 1} "
-                f"({index[position]}) comes before data row {position} ({index[position - 1]}); "
-                "sort the file by date"
+                f"({date_label(index[position])}) comes before data row {position} "
+                f"({date_label(index[position - 1])}); sort the file by date"
             )
 
 

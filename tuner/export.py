@@ -19,6 +19,7 @@ import tomli_w
 import yaml
 
 from tuner.exceptions import ConfigError, StorageError
+from tuner.findings import CONFIRMATION_ATTR, NO_HOLDOUT
 from tuner.runner import EvaluationConfig
 from tuner.study import complete_trials
 
@@ -26,7 +27,7 @@ __all__ = ["FORMATS", "dump_export", "export_best", "load_export", "pick_configu
 
 FORMATS = ("json", "yaml", "toml")
 KIND = "lstm-tuner export"
-VERSION = 1
+VERSION = 2
 
 
 def export_best(study: optuna.Study, top: int) -> dict[str, object]:
@@ -38,15 +39,41 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
     best = complete_trials(study)[:top]
     if not best:
         raise StorageError(f"study {study.study_name!r} has no complete trial to export yet")
-    return {
+    attrs = study.user_attrs
+    confirmed = {
+        record["trial"]: record
+        for record in (attrs.get(CONFIRMATION_ATTR) or {}).get("configurations", [])
+    }
+    document = {
         "kind": KIND,
         "version": VERSION,
         "study": study.study_name,
-        "configurations": [_record(rank, trial) for rank, trial in enumerate(best, start=1)],
+        "windows": attrs.get("windows"),
+        "note": None if attrs.get("holdout") else NO_HOLDOUT,
+        "configurations": [
+            _record(rank, trial, confirmed.get(trial.number))
+            for rank, trial in enumerate(best, start=1)
+        ],
+    }
+    return _without_none(document)
+
+
+def _holdout(confirmed: dict[str, object] | None) -> dict[str, object] | None:
+    """A confirmed configuration's holdout scores, and what reproduces them."""
+    if confirmed is None or confirmed.get("holdout_rmse") is None:
+        return None
+    return {
+        "mean_rmse": confirmed["holdout_rmse"],
+        "std_rmse": confirmed["holdout_std"],
+        "rmses": confirmed["holdout_rmses"],
+        "data_fingerprint": confirmed["holdout_fingerprint"],
+        "config": _without_none(confirmed["holdout_config"]),
     }
 
 
-def _record(rank: int, trial: optuna.trial.FrozenTrial) -> dict[str, object]:
+def _record(
+    rank: int, trial: optuna.trial.FrozenTrial, confirmed: dict[str, object] | None
+) -> dict[str, object]:
     attrs = trial.user_attrs
     missing = sorted({"config", "data_fingerprint", "rmses", "std", "skill"} - set(attrs))
     if missing:
@@ -57,6 +84,8 @@ def _record(rank: int, trial: optuna.trial.FrozenTrial) -> dict[str, object]:
     record = {
         "rank": rank,
         "trial": trial.number,
+        "holdout": _holdout(confirmed),
+        "validation_mean_rmse": trial.value,
         "mean_rmse": trial.value,
         "std_rmse": attrs["std"],
         "repeats": len(attrs["rmses"]),
@@ -116,21 +145,36 @@ def load_export(path: str | Path) -> dict[str, object]:
 
 
 def pick_configuration(
-    document: dict[str, object], rank: int, repeats: int | None
-) -> tuple[EvaluationConfig, dict[str, object]]:
-    """The configuration of ``rank`` (1 = best), with ``repeats`` overridden if given.
+    document: dict[str, object], rank: int, repeats: int | None, holdout: bool = False
+) -> tuple[EvaluationConfig, str]:
+    """The configuration of ``rank`` (1 = best) and its data fingerprint.
+
+    Args:
+        document: An export document.
+        rank: Which configuration.
+        repeats: Overrides the stored number of repeats, if given.
+        holdout: The configuration as confirmed on the holdout (the whole series,
+            the holdout as test window, the confirmation's seed and repeats)
+            instead of as the search scored it.
 
     Raises:
-        ConfigError: No configuration has that rank, or its settings are invalid.
+        ConfigError: No configuration has that rank, it was not confirmed on a
+            holdout (with ``holdout``), or its settings are invalid.
     """
     records = {record["rank"]: record for record in document["configurations"]}
     if rank not in records:
         raise ConfigError(f"rank must be one of {', '.join(map(str, records))}; got {rank}")
     record = records[rank]
-    settings = dict(record["config"])
+    if holdout and "holdout" not in record:
+        raise ConfigError(
+            f"--holdout: the configuration of rank {rank} has no holdout score (its study has "
+            "no holdout, or was not confirmed before the export)"
+        )
+    source = record["holdout"] if holdout else record
+    settings = dict(source["config"])
     if repeats is not None:
         settings["repeats"] = repeats
-    return EvaluationConfig.from_dict(settings), record
+    return EvaluationConfig.from_dict(settings), source["data_fingerprint"]
 
 
 def _parse(text: str) -> object:
@@ -148,5 +192,9 @@ def _checksum(record: dict[str, object]) -> str:
 
 
 def _without_none(settings: dict[str, object]) -> dict[str, object]:
-    """TOML has no null: drop ``None`` values (an absent setting means its default)."""
-    return {key: value for key, value in settings.items() if value is not None}
+    """TOML has no null: drop ``None`` values, in nested tables too (absent means default)."""
+    return {
+        key: _without_none(value) if isinstance(value, dict) else value
+        for key, value in settings.items()
+        if value is not None
+    }

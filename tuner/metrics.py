@@ -25,14 +25,15 @@ def summarize(rmses: Sequence[float]) -> dict[str, float | None]:
     return {key: _finite_or_none(described[key]) for key in SUMMARY_KEYS}
 
 
-def skill(mean_rmse: float, persistence_rmse: float) -> float | None:
-    """Skill relative to persistence: ``1 - mean / persistence`` (positive is better).
+def skill(mean_rmse: float, reference_rmse: float | None) -> float | None:
+    """Skill relative to a reference forecast: ``1 - mean / reference`` (positive is better).
 
-    ``None`` when persistence is perfect (RMSE 0), where no relative skill exists.
+    The reference is persistence, or the best baseline. ``None`` when it is
+    perfect (RMSE 0) or unknown, where no relative skill exists.
     """
-    if persistence_rmse == 0:
+    if not reference_rmse:
         return None
-    return 1.0 - mean_rmse / persistence_rmse
+    return 1.0 - mean_rmse / reference_rmse
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -20,12 +20,13 @@ import optuna
 
 from tuner.data import Series
 from tuner.exceptions import DivergedError
-from tuner.preparation import Preparation, PreparedData, prepare
-from tuner.runner import DataSource, Evaluation, EvaluationConfig, evaluate
-from tuner.space import SearchSpace, lag_values
+from tuner.preparation import Preparation, PreparedData
+from tuner.runner import Evaluation, EvaluationConfig, evaluate
+from tuner.space import SearchSpace
 from tuner.studyfile import StudyConfig
+from tuner.windows import search_source
 
-__all__ = ["EvaluationCallback", "Objective", "prepare_for_study", "trial_seed"]
+__all__ = ["EvaluationCallback", "Objective", "trial_seed"]
 
 EvaluationCallback = Callable[[optuna.Trial, Evaluation], None]
 """Called with a trial and its evaluation once it has a value, before Optuna stores it."""
@@ -40,27 +41,12 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
 
 
-def data_source(config: StudyConfig) -> DataSource:
-    """Where the study's series comes from."""
-    return DataSource(config.data.series, config.data.date_column, config.data.value_column)
-
-
-def prepare_for_study(config: StudyConfig) -> dict[int, PreparedData]:
-    """The study's series prepared for every lag the space can sample."""
-    data = config.data
-    series = data_source(config).load()
-    return {
-        lag: prepare(series, Preparation(lag, data.test_size, data.train_size))
-        for lag in lag_values(config.search.lag)
-    }
-
-
 class Objective:
     """Callable Optuna objective for one study file.
 
     Args:
         config: The study file.
-        prepared: The series prepared per lag (see :func:`prepare_for_study`).
+        prepared: The series prepared per lag (see :func:`tuner.windows.prepare_for_study`).
         on_evaluation: Called with each complete trial and its evaluation (whose
             forecasts are too large for the database), before the value is returned.
     """
@@ -87,7 +73,7 @@ class Objective:
         data = self.config.data
         seed = trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number))
         evaluation_config = EvaluationConfig(
-            source=data_source(self.config),
+            source=search_source(self.config),
             preparation=Preparation(lag, data.test_size, data.train_size),
             hyperparameters=hyperparameters,
             repeats=self.config.repeats,

@@ -91,6 +91,30 @@ def save_bar_chart(values: dict[str, float], path: Path | BinaryIO, label: str) 
     _save(figure, path)
 
 
+def save_validation_holdout_plot(rows: list[dict[str, object]], path: Path | BinaryIO) -> None:
+    """Validation RMSE against holdout RMSE of the confirmed configurations.
+
+    Points on the diagonal scored the same on both windows; a ranking that
+    carried over keeps the points in the same order along both axes.
+    """
+    figure = Figure(figsize=(4.5, 4.5))
+    axes = figure.subplots()
+    points = [r for r in rows if r["holdout_rmse"] is not None]
+    x = [r["validation_rmse"] for r in points]
+    y = [r["holdout_rmse"] for r in points]
+    axes.scatter(x, y)
+    for row, vx, vy in zip(points, x, y, strict=True):
+        axes.annotate(
+            f"trial {row['trial']}", (vx, vy), fontsize=8, xytext=(3, 3), textcoords="offset points"
+        )
+    low, high = min(x + y, default=0), max(x + y, default=1)
+    axes.plot([low, high], [low, high], linestyle=":", color="grey")
+    axes.set_xlabel("validation RMSE (selected on)")
+    axes.set_ylabel("holdout RMSE (never seen)")
+    figure.tight_layout()
+    _save(figure, path)
+
+
 def _save(figure: Figure, path: Path | BinaryIO) -> None:
     """Write a PNG, compressed lightly: plots are drawn after every trial."""
     figure.savefig(path, pil_kwargs={"compress_level": 1})

@@ -18,7 +18,8 @@ from optuna.trial import FrozenTrial
 from scipy.stats import mannwhitneyu
 
 from tuner.exceptions import ConfigError, StorageError
-from tuner.plots import save_bar_chart, save_box_plot
+from tuner.findings import confirmed_table, findings_markdown
+from tuner.plots import save_bar_chart, save_box_plot, save_validation_holdout_plot
 from tuner.study import complete_trials, open_study
 
 __all__ = ["pairwise_p_values", "write_report"]
@@ -45,6 +46,9 @@ def write_report(name: str, url: str, directory: Path, top: int) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         save_box_plot(rmses, directory / "boxplot.png", "repeat RMSEs of the best configurations")
         importances = _importances(study, directory / "importances.png")
+        confirmed = confirmed_table(study.user_attrs)
+        if confirmed:
+            save_validation_holdout_plot(confirmed, directory / "validation_holdout.png")
         path = directory / "report.md"
         path.write_text(_markdown(study, complete, rmses, importances), encoding="utf-8")
     except OSError as error:
@@ -55,11 +59,20 @@ def write_report(name: str, url: str, directory: Path, top: int) -> Path:
 
 
 def pairwise_p_values(rmses: pd.DataFrame) -> pd.DataFrame:
-    """Two-sided Mann-Whitney U p-value for every pair of columns (1 on the diagonal)."""
+    """Two-sided Mann-Whitney U p-values for every pair of columns, Holm-corrected.
+
+    Comparing K configurations makes K(K-1)/2 tests, and some would come out
+    "significant" by chance alone; Holm's step-down correction keeps the chance
+    of any false difference at the nominal level. 1 on the diagonal.
+    """
+    from statsmodels.stats.multitest import multipletests
+
     labels = list(rmses.columns)
     table = pd.DataFrame(1.0, index=labels, columns=labels)
-    for a, b in itertools.combinations(labels, 2):
-        p = mannwhitneyu(rmses[a], rmses[b], alternative="two-sided").pvalue
+    pairs = list(itertools.combinations(labels, 2))
+    raw = [mannwhitneyu(rmses[a], rmses[b], alternative="two-sided").pvalue for a, b in pairs]
+    corrected = multipletests(raw, method="holm")[1] if raw else []
+    for (a, b), p in zip(pairs, corrected, strict=True):
         table.loc[a, b] = table.loc[b, a] = p
     return table
 
@@ -93,6 +106,16 @@ def _importances(study: optuna.Study, path: Path) -> dict[str, float] | str:
     return importances
 
 
+def _scatter_section(attrs: dict[str, object]) -> list[str]:
+    if not confirmed_table(attrs):
+        return []
+    return [
+        "Did the ranking carry over? Validation RMSE against holdout RMSE of the "
+        "confirmed configurations:",
+        "![validation against holdout](validation_holdout.png)",
+    ]
+
+
 def _markdown(
     study: optuna.Study,
     complete: list[FrozenTrial],
@@ -105,7 +128,7 @@ def _markdown(
             {
                 "rank": rank,
                 "trial": t.number,
-                "mean RMSE": t.value,
+                "validation RMSE": t.value,
                 "std": t.user_attrs["std"],
                 "skill": t.user_attrs["skill"],
                 **t.params,
@@ -123,15 +146,19 @@ def _markdown(
         "\n\n".join(
             [
                 f"# Study {study.study_name!r}",
-                f"{len(complete)} complete trials; persistence RMSE {persistence:.3f}.",
+                findings_markdown(study.user_attrs, complete[0].value),
+                *_scatter_section(study.user_attrs),
+                f"{len(complete)} complete trials; validation RMSE of persistence "
+                f"{persistence:.3f}.",
                 f"## Best trials (top {min(TABLE_ROWS, len(complete))})",
                 table.to_markdown(index=False, floatfmt=".3f"),
                 "## Repeat RMSEs of the best configurations",
                 rmses.describe().to_markdown(floatfmt=".3f"),
                 "![box plot](boxplot.png)",
                 "## Pairwise Mann-Whitney U p-values",
-                "A small p-value (below 0.05, say) means the two configurations' RMSEs really "
-                "differ; a large one means the difference in their means may be noise.",
+                "Holm-corrected for the number of pairs compared. A small p-value (below "
+                "0.05, say) means the two configurations' RMSEs really differ; a large one "
+                "means the difference in their means may be noise.",
                 pairwise_p_values(rmses).to_markdown(floatfmt=".3f"),
                 "## Parameter importances",
                 importance_text,

@@ -28,15 +28,31 @@ __all__ = ["DataSource", "Evaluation", "EvaluationConfig", "evaluate", "load_and
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where the series comes from: a built-in name or a CSV path, and its columns."""
+    """Where the series comes from: a built-in name or a CSV path, and its columns.
+
+    Attributes:
+        data: Built-in name or CSV path.
+        date_column: Column of dates (default: the first).
+        value_column: Column of values (default: the second).
+        withheld: Observations at the end left out of the loaded series: a study's
+            holdout, which nothing in its search may see (README, "Three windows").
+    """
 
     data: str
     date_column: str | None = None
     value_column: str | None = None
+    withheld: int = 0
+
+    def __post_init__(self) -> None:
+        require_int("withheld", self.withheld, 0)
 
     def load(self) -> Series:
-        """Load the series (see :func:`tuner.data.load_series`)."""
-        return load_series(self.data, self.date_column, self.value_column)
+        """Load the series (see :func:`tuner.data.load_series`), less the withheld end."""
+        series = load_series(self.data, self.date_column, self.value_column)
+        if not self.withheld:
+            return series
+        keep = len(series) - self.withheld
+        return dataclasses.replace(series, values=series.values[:keep], index=series.index[:keep])
 
 
 @dataclass(frozen=True)
@@ -92,8 +108,11 @@ class EvaluationConfig:
 
     def to_dict(self) -> dict[str, object]:
         """A flat dictionary of every setting, for JSON output and stored trials."""
+        source = asdict(self.source)
+        if not source["withheld"]:  # the default: a configuration scored on its whole series
+            del source["withheld"]
         return {
-            **asdict(self.source),
+            **source,
             **asdict(self.preparation),
             **asdict(self.hyperparameters),
             "repeats": self.repeats,

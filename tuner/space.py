@@ -54,23 +54,32 @@ class SearchSpace:
     def build(cls, config: StudyConfig, prepared: dict[int, PreparedData]) -> SearchSpace:
         """Resolve the space against the data prepared for each lag.
 
+        Batch sizes must fit the search's windows and the holdout run's (the whole
+        series with the holdout as test rows), for every lag.
+
         Raises:
             ConfigError: A listed batch size does not divide the training and test
-                sizes for some lag, or no batch size does.
+                sizes for some lag or window, or no batch size does.
         """
+        from tuner.windows import prepare_for_holdout
+
+        runs = {f"lag {lag}": p for lag, p in prepared.items()}
+        runs |= {f"holdout at lag {lag}": p for lag, p in prepare_for_holdout(config).items()}
         valid = sorted(
             set.intersection(
-                *(set(allowed_batch_sizes(p.n_train, p.n_test)) for p in prepared.values())
+                *(set(allowed_batch_sizes(p.n_train, p.n_test)) for p in runs.values())
             )
         )
-        sizes = ", ".join(f"lag {lag}: {p.n_train} training rows" for lag, p in prepared.items())
+        sizes = "; ".join(
+            f"{run}: {p.n_train} training, {p.n_test} test rows" for run, p in runs.items()
+        )
         wanted = config.search.batch_size or valid
         invalid = [size for size in wanted if size not in valid]
-        if invalid:
+        if invalid or not valid:
             raise ConfigError(
-                f"search.batch_size {invalid[0]} does not divide both the training and the "
-                f"{config.data.test_size} test rows ({sizes}); allowed: "
-                f"{', '.join(map(str, valid))}"
+                f"search.batch_size {(invalid or ['(any)'])[0]} does not divide both the "
+                f"training and the test rows ({sizes}); allowed: "
+                f"{', '.join(map(str, valid)) or 'none'}"
             )
         return cls(config=config, batch_sizes=list(wanted))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -24,6 +25,9 @@ from tuner._checks import require_study_name
 from tuner.exceptions import StorageError
 from tuner.storage import exclusive, mask, open_storage, redact
 from tuner.studyfile import StudyConfig, parse_study_text
+
+if TYPE_CHECKING:
+    from tuner.data import Series
 
 __all__ = [
     "BUDGET_ATTR",
@@ -92,14 +96,15 @@ def create_study(config: StudyConfig, text: str, url: str, budget: int | None = 
         DataError: The series cannot be loaded.
     """
     from tuner.artifacts import study_note
-    from tuner.objective import prepare_for_study
     from tuner.resources import check_fits_in_memory
     from tuner.space import TUTORIAL_CONFIGURATION, SearchSpace
+    from tuner.windows import prepare_for_study
 
     prepared = prepare_for_study(config)
     space = SearchSpace.build(config, prepared)
     check_fits_in_memory(config, prepared, space.batch_sizes)
     stored_text = redact(text, config.storage)
+    attrs = _window_attributes(config)
     with exclusive(url, f"create:{config.name}"):
         storage = open_storage(url)  # creates the tables: under the lock too
         if config.name in optuna.get_all_study_names(storage):
@@ -115,15 +120,58 @@ def create_study(config: StudyConfig, text: str, url: str, budget: int | None = 
             )
         from optuna_dashboard import save_note
 
-        study.set_user_attr(STUDY_FILE_ATTR, stored_text)
-        study.set_user_attr(BUDGET_ATTR, budget or config.trials)
-        study.set_user_attr("persistence_rmse", next(iter(prepared.values())).persistence_rmse)
-        study.set_user_attr("series", config.data.series)
-        save_note(study, study_note(config, stored_text, prepared))
+        attrs |= {
+            STUDY_FILE_ATTR: stored_text,
+            BUDGET_ATTR: budget or config.trials,
+            "persistence_rmse": next(iter(prepared.values())).persistence_rmse,
+            "series": config.data.series,
+        }
+        for key, value in attrs.items():
+            study.set_user_attr(key, value)
+        save_note(study, study_note(config, stored_text, prepared, attrs))
         if space.contains(TUTORIAL_CONFIGURATION) and not _has_warm_start(study):
             study.enqueue_trial(TUTORIAL_CONFIGURATION, user_attrs={WARM_START_ATTR: "tutorial"})
         study.set_user_attr(READY_ATTR, True)
         return True
+
+
+def _window_attributes(config: StudyConfig) -> dict[str, object]:
+    """The study's windows (sizes and dates), and the baselines scored on them.
+
+    Baselines are scored here, once per study, on exactly the observations the
+    search is validated on and the confirmation is scored on.
+    """
+    from tuner.baselines import score_baselines, season_of
+    from tuner.windows import prepare_for_holdout, study_holdout, study_windows
+
+    windows = study_windows(config)
+    series = _full_series(config)
+    season = config.data.season or season_of(series)
+    scores = {
+        name: None
+        if window is None
+        else {
+            baseline: score.to_dict()
+            for baseline, score in score_baselines(series.values, *window, season).items()
+        }
+        for name, window in (("validation", windows.validation), ("holdout", windows.holdout))
+    }
+    holdout_runs = prepare_for_holdout(config)
+    return {
+        "holdout": study_holdout(config),
+        "windows": windows.labels(series.index),
+        "holdout_persistence_rmse": next(iter(holdout_runs.values())).persistence_rmse
+        if holdout_runs
+        else None,
+        "baselines": {"season": season, **scores},
+    }
+
+
+def _full_series(config: StudyConfig) -> Series:
+    from tuner.runner import DataSource
+
+    data = config.data
+    return DataSource(data.series, data.date_column, data.value_column).load()
 
 
 def _check_same_file(study: optuna.Study, config: StudyConfig, text: str, url: str) -> None:
@@ -185,10 +233,26 @@ class StudyStatus:
     best_params: dict[str, object] | None
     persistence_rmse: float
     trials_per_minute: float | None
+    holdout: int
+    windows: dict[str, object] | None
+    confirmed: list[dict[str, object]]
+    baselines: list[dict[str, object]]
+    best_baseline_validation_rmse: float | None
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {**dataclasses.asdict(self), "finished": self.counts.finished}
+        """JSON-ready form, with clear key names for each window's scores."""
+        from tuner.findings import NO_HOLDOUT
+
+        fields = dataclasses.asdict(self)
+        best = {"best_validation_rmse": fields.pop("best_value")}
+        return {
+            "name": self.name,
+            "confirmed_on_holdout": self.confirmed,
+            **best,
+            "note": None if self.holdout else NO_HOLDOUT,
+            **fields,
+            "finished": self.counts.finished,
+        }
 
 
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -203,14 +267,22 @@ def study_status(name: str, url: str) -> StudyStatus:
     trials = study.get_trials(deepcopy=False)
     complete = complete_trials(study)
     best = complete[0] if complete else None
+    from tuner.findings import baseline_table, best_baseline_rmse, confirmed_table
+
+    attrs = study.user_attrs
     return StudyStatus(
         name=name,
-        budget=study.user_attrs[BUDGET_ATTR],
+        budget=attrs[BUDGET_ATTR],
         counts=SlotCounts.of(trials),
         best_value=None if best is None else best.value,
         best_params=None if best is None else best.params,
-        persistence_rmse=study.user_attrs["persistence_rmse"],
+        persistence_rmse=attrs["persistence_rmse"],
         trials_per_minute=_trials_per_minute(trials),
+        holdout=attrs.get("holdout", 0),
+        windows=attrs.get("windows"),
+        confirmed=confirmed_table(attrs),
+        baselines=baseline_table(attrs),
+        best_baseline_validation_rmse=best_baseline_rmse(attrs, "validation"),
     )
 
 

@@ -46,6 +46,7 @@ from tuner.resources import (
 )
 
 __all__ = [
+    "ConfirmSection",
     "DataSection",
     "IntRange",
     "PrunerSection",
@@ -94,8 +95,13 @@ class DataSection:
         series: Built-in name (``shampoo``, ``airline``) or a CSV path.
         date_column: Date column (default: the first).
         value_column: Value column (default: the second).
-        test_size: Rows forecast under walk-forward validation.
+        test_size: Rows of the validation window (and of each walk-forward score).
         train_size: Keep only the newest N training rows (default: all).
+        holdout: Final observations the search never sees, scored only when the
+            best configurations are confirmed; ``"auto"``: ``test_size`` when at
+            least ``2 x test_size`` training rows remain, else 0.
+        season: Observations per season, for the seasonal baselines (default: from
+            the series' frequency).
     """
 
     series: str
@@ -103,6 +109,8 @@ class DataSection:
     value_column: str | None = None
     test_size: int = 12
     train_size: int | None = None
+    holdout: int | str = "auto"
+    season: int | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,19 @@ class WorkersSection:
 
 
 @dataclass(frozen=True)
+class ConfirmSection:
+    """``[confirm]``: how the best configurations are scored on the holdout.
+
+    Attributes:
+        top: How many of the best complete configurations are confirmed.
+        repeats: Fits of each, from fresh seeds.
+    """
+
+    top: int = 5
+    repeats: int = 30
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """A whole study file.
 
@@ -202,6 +223,7 @@ class StudyConfig:
         sampler: ``[sampler]``.
         pruner: ``[pruner]``.
         workers: ``[workers]``.
+        confirm: ``[confirm]``.
     """
 
     name: str
@@ -216,6 +238,7 @@ class StudyConfig:
     sampler: SamplerSection = field(default_factory=SamplerSection)
     pruner: PrunerSection = field(default_factory=PrunerSection)
     workers: WorkersSection = field(default_factory=WorkersSection)
+    confirm: ConfirmSection = field(default_factory=ConfirmSection)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -340,6 +363,16 @@ def _validate(config: StudyConfig) -> None:
     require_int("data.test_size", data.test_size, 1)
     if data.train_size is not None:
         require_int("data.train_size", data.train_size, 1)
+    if data.holdout != "auto":
+        if isinstance(data.holdout, str):
+            raise ConfigError(
+                f'data.holdout must be an integer >= 0 or "auto"; got {data.holdout!r}'
+            )
+        require_int("data.holdout", data.holdout, 0)
+    if data.season is not None:
+        require_int("data.season", data.season, 2)
+    require_int("confirm.top", config.confirm.top, 1)
+    require_int("confirm.repeats", config.confirm.repeats, 1, MAX_REPEATS)
     _validate_choice("search.epochs", search.epochs, 1, MAX_EPOCHS)
     _validate_choice("search.neurons", search.neurons, 1, MAX_NEURONS)
     _validate_choice("search.lag", search.lag, 1, MAX_LAG)

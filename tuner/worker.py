@@ -41,7 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.data import Series
 from tuner.exceptions import StorageError, TunerError
-from tuner.objective import EvaluationCallback, Objective, prepare_for_study
+from tuner.objective import EvaluationCallback, Objective
 from tuner.runner import Evaluation
 from tuner.space import SearchSpace
 from tuner.storage import (
@@ -55,6 +55,7 @@ from tuner.storage import (
 )
 from tuner.study import BUDGET_ATTR, SlotCounts, load_study_config
 from tuner.studyfile import StudyConfig
+from tuner.windows import prepare_for_study
 
 __all__ = ["RECONNECT_SECONDS", "run_worker"]
 
@@ -130,10 +131,21 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
                 f"{slots.last_failure}); see the log, and workers.max_consecutive_failures"
             )
         if claim == _Claim.DONE:
+            _confirm(name, url)
             break
         if claim == _Claim.WAIT:
             time.sleep(POLL_SECONDS)
     return ran
+
+
+def _confirm(name: str, url: str) -> None:
+    """The budget is met: confirm the best configurations on the holdout (once per study)."""
+    from tuner.confirmation import confirm_study
+
+    try:
+        confirm_study(name, url)
+    except StorageError as error:  # no complete trial: nothing to confirm, the search is done
+        logger.warning("the study is finished but not confirmed: %s", error)
 
 
 def _plots_saver(artifacts: Path | None, series: Series) -> EvaluationCallback | None:

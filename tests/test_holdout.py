@@ -1,0 +1,230 @@
+"""Three windows: the search never reads the holdout; confirmation scores it, once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from tuner.confirmation import confirm_study
+from tuner.exceptions import ConfigError
+from tuner.study import create_study
+from tuner.studyfile import DataSection, parse_study_text
+from tuner.windows import Windows, resolve_holdout
+from tuner.worker import run_worker
+
+AIRLINE = Path(__file__).parent.parent / "tuner" / "datasets" / "airline-passengers.csv"
+
+STUDY = """
+name = "{name}"
+trials = 3
+repeats = 2
+seed = 5
+[data]
+series = "{series}"
+train_size = 24
+[search]
+epochs = [2, 4]
+neurons = [1]
+batch_size = [4]
+regimes = ["stateless"]
+[pruner]
+enabled = false
+[confirm]
+top = 2
+repeats = 3
+"""
+
+
+def make_study(tmp_path: Path, name: str = "air", series: str = "airline") -> str:
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    text = STUDY.format(name=name, series=series)
+    create_study(parse_study_text(text), text, url)
+    return url
+
+
+@pytest.mark.parametrize(
+    ("observations", "holdout", "expected"),
+    [(144, "auto", 12), (36, "auto", 0), (49, "auto", 12), (48, "auto", 0), (144, 0, 0)],
+)
+def test_auto_holdout_needs_twice_test_size_training_rows_after_both_windows(
+    observations, holdout, expected
+):
+    data = DataSection(series="x", holdout=holdout)
+    assert resolve_holdout(data, observations, max_lag=1) == expected
+
+
+def test_the_windows_are_the_test_size_before_the_holdout_then_the_holdout():
+    windows = Windows.of(144, 12, 12)
+    assert windows.validation == (120, 132) and windows.holdout == (132, 144)
+    assert Windows.of(36, 12, 0).holdout is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "data.holdout must be an integer >= 0; got -1"),
+        ('"most"', "data.holdout must be an integer >= 0 or \"auto\"; got 'most'"),
+        ("true", "data.holdout must be an integer; got True"),
+        ("130", "data.holdout 130 leaves 14 observations for the search"),
+    ],
+)
+def test_a_bad_holdout_is_refused_in_one_line_and_nothing_is_written(tmp_path, cli, value, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        STUDY.format(name="bad", series="airline").replace(
+            "train_size = 24", f"train_size = 24\nholdout = {value}"
+        )
+    )
+    status, _, err = cli("create", str(path), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    assert status == 2
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_season_below_two_is_refused():
+    text = STUDY.format(name="s", series="airline").replace("train_size = 24", "season = 1")
+    with pytest.raises(ConfigError, match=r"data\.season must be an integer >= 2; got 1"):
+        parse_study_text(text)
+
+
+def test_a_holdout_that_leaves_fewer_training_rows_than_a_batch_is_refused(tmp_path):
+    text = STUDY.format(name="s", series="airline").replace("train_size = 24", "holdout = 120")
+    with pytest.raises(ConfigError, match=r"search\.batch_size 4 does not divide"):
+        create_study(parse_study_text(text), text, f"sqlite:///{tmp_path / 'x.db'}")
+
+
+def test_the_search_never_reads_a_holdout_observation(tmp_path):
+    """Two studies whose series differ only in the holdout search identically."""
+    changed = tmp_path / "changed.csv"
+    lines = AIRLINE.read_text().splitlines()
+    head, body = lines[0], lines[1:]
+    body[-12:] = [f"{row.split(',')[0]},{int(row.split(',')[1]) * 1000}" for row in body[-12:]]
+    changed.write_text("\n".join([head, *body]) + "\n")
+    original = tmp_path / "original.csv"
+    shutil.copy(AIRLINE, original)
+    results = []
+    for name, series in (("a", original), ("b", changed)):
+        directory = tmp_path / name
+        directory.mkdir()
+        url = f"sqlite:///{directory / 'tuner.db'}"
+        text = STUDY.format(name="air", series=series)
+        create_study(parse_study_text(text), text, url)
+        run_worker("air", url, directory / "artifacts", worker_index=0)
+        study = optuna.load_study(study_name="air", storage=url)
+        trials = [
+            (t.params, t.value, t.user_attrs["data_fingerprint"], t.user_attrs["rmses"])
+            for t in study.get_trials()
+        ]
+        results.append((trials, study.user_attrs["baselines"]["validation"]))
+        confirmation = study.user_attrs["confirmation"]
+        results[-1] += (confirmation["configurations"][0]["holdout_rmse"],)
+    assert results[0][0] == results[1][0]  # values, fingerprints, every repeat's RMSE
+    assert results[0][1] == results[1][1]  # baselines on the validation window
+    assert results[0][2] != results[1][2]  # only the confirmation saw the holdout
+
+
+def test_the_worker_that_meets_the_budget_confirms_the_best_on_the_holdout(tmp_path, cli):
+    url = make_study(tmp_path)
+    run_worker("air", url, None, worker_index=0)
+    study = optuna.load_study(study_name="air", storage=url)
+    confirmation = study.user_attrs["confirmation"]
+    assert confirmation["holdout"] == 12 and confirmation["repeats"] == 3
+    records = confirmation["configurations"]
+    best = sorted((t for t in study.get_trials() if t.value is not None), key=lambda t: t.value)[:2]
+    assert [r["trial"] for r in records] == [t.number for t in best]
+    for record, trial in zip(records, best, strict=True):
+        assert record["validation_rmse"] == trial.value
+        assert len(record["holdout_rmses"]) == 3
+        assert record["holdout_rmse"] == pytest.approx(np.mean(record["holdout_rmses"]))
+        assert record["holdout_config"]["seed"] != trial.user_attrs["seed"]  # fresh seeds
+        assert record["holdout_config"]["test_size"] == 12
+    _, out, _ = cli("status", "air", "--storage", url, "--json")
+    report = json.loads(out)
+    assert [row["trial"] for row in report["confirmed_on_holdout"]] == [r["trial"] for r in records]
+    first = report["confirmed_on_holdout"][0]
+    assert first["holdout_rmse"] == records[0]["holdout_rmse"]
+    assert first["validation_rmse"] == records[0]["validation_rmse"]
+    assert report["holdout"] == 12 and report["note"] is None
+    assert report["windows"]["holdout"] == {"first": "1960-01", "last": "1960-12"}
+    assert report["windows"]["validation"] == {"first": "1959-01", "last": "1959-12"}
+    assert {row["baseline"] for row in report["baselines"]} >= {"persistence", "auto_arima"}
+    system = study._storage.get_study_system_attrs(study._study_id)
+    note = "".join(str(value) for key, value in sorted(system.items()) if "note" in key)
+    assert note.index("Confirmed on the holdout") < note.index("**Data**")
+    _, text, _ = cli("status", "air", "--storage", url)
+    assert text.splitlines()[1].startswith(f"confirmed trial {records[0]['trial']}: holdout RMSE")
+
+
+def test_confirmation_happens_once_however_many_ask_at_once(tmp_path, monkeypatch):
+    url = make_study(tmp_path)
+    run_worker("air", url, None, worker_index=0)
+    study = optuna.load_study(study_name="air", storage=url)
+    stored = study.user_attrs["confirmation"]
+    from tuner import confirmation
+
+    runs: list[int] = []
+    real = confirmation._confirm
+    monkeypatch.setattr(confirmation, "_confirm", lambda *a: runs.append(1) or real(*a))
+    study.set_user_attr("confirmation", None)  # as if nobody had confirmed yet
+    answers: list[dict] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(confirm_study("air", url))) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert len(runs) == 2  # top 2, confirmed by one caller only
+    assert len(answers) == 3 and all(a == answers[0] for a in answers)
+    assert (
+        answers[0]["configurations"][0]["holdout_rmses"]
+        == (stored["configurations"][0]["holdout_rmses"])
+    )
+
+
+def test_exported_holdout_scores_are_reproduced_by_evaluate_holdout(tmp_path, cli):
+    url = make_study(tmp_path)
+    run_worker("air", url, None, worker_index=0)
+    path = tmp_path / "best.json"
+    assert cli("export", "air", "--storage", url, "-o", str(path))[0] == 0
+    document = json.loads(path.read_text())
+    record = document["configurations"][0]
+    assert document["windows"]["holdout"]["first"] == "1960-01"
+    assert record["validation_mean_rmse"] == record["mean_rmse"]
+    status, out, err = cli("evaluate", str(path), "--holdout", "--json", "--no-progress")
+    assert status == 0, err
+    assert json.loads(out)["rmses"] == pytest.approx(record["holdout"]["rmses"], abs=1e-9)
+    status, out, _ = cli("evaluate", str(path), "--json", "--no-progress")
+    assert json.loads(out)["mean"] == pytest.approx(record["validation_mean_rmse"], abs=1e-9)
+
+
+def test_confirming_a_study_without_a_complete_trial_is_one_line(tmp_path, cli):
+    url = make_study(tmp_path)
+    status, _, err = cli("confirm", "air", "--storage", url, "--no-progress")
+    assert status == 2
+    assert err == (
+        "tuner confirm: error: study 'air' has no complete trial to confirm yet; "
+        "run its workers first\n"
+    )
+    assert "confirmation" not in optuna.load_study(study_name="air", storage=url).user_attrs
+
+
+def test_a_study_without_holdout_says_its_best_score_selected_it(small_study, cli, tmp_path):
+    status, out, _ = cli("status", "small", "--storage", small_study["url"])
+    assert "its best score is the one used to select it" in out
+    _, out, _ = cli("status", "small", "--storage", small_study["url"], "--json")
+    assert "used to select it" in json.loads(out)["note"]
+    path = tmp_path / "x.json"
+    cli("export", "small", "--storage", small_study["url"], "-o", str(path))
+    assert "used to select it" in json.loads(path.read_text())["note"]
+    report = tmp_path / "report"
+    cli("report", "small", "--storage", small_study["url"], "-o", str(report))
+    assert "used to select it" in (report / "report.md").read_text()
+    status, _, err = cli("evaluate", str(path), "--holdout")
+    assert status == 2 and "has no holdout score" in err
