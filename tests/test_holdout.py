@@ -200,6 +200,12 @@ def test_exported_holdout_scores_are_reproduced_by_evaluate_holdout(tmp_path, cl
     status, out, err = cli("evaluate", str(path), "--holdout", "--json", "--no-progress")
     assert status == 0, err
     assert json.loads(out)["rmses"] == pytest.approx(record["holdout"]["rmses"], abs=1e-9)
+    report = tmp_path / "report"
+    assert cli("report", "air", "--storage", url, "-o", str(report))[0] == 0
+    text = (report / "report.md").read_text()
+    assert text.index("Confirmed on the holdout") < text.index("## Best trials")
+    assert (report / "validation_holdout.png").read_bytes().startswith(b"\x89PNG")
+    assert "Holm-corrected" in text
     status, out, _ = cli("evaluate", str(path), "--json", "--no-progress")
     assert json.loads(out)["mean"] == pytest.approx(record["validation_mean_rmse"], abs=1e-9)
 

@@ -461,7 +461,9 @@ def test_the_password_is_never_in_sight(postgres_url, tmp_path, monkeypatch):
         text=True,
     )
     seen: list[str] = []
+    deadline = time.monotonic() + WORKER_TIMEOUT
     while run.poll() is None:  # every command line on the machine while the study runs
+        assert time.monotonic() < deadline, "tuner run did not finish"
         seen.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
         time.sleep(0.2)
     out, err = run.communicate()
