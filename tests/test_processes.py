@@ -94,8 +94,10 @@ def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
 def _wait_for_running_trial(url: str, seconds: float = 60) -> optuna.trial.FrozenTrial:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        running = [t for t in _trials(url) if t.state == TrialState.RUNNING and t.params]
-        if running:  # its parameters sampled: the objective is fitting
+        running = [
+            t for t in _trials(url) if t.state == TrialState.RUNNING and "config" in t.user_attrs
+        ]
+        if running:  # sampled, seeded and configured: the objective is fitting
             return running[0]
         time.sleep(0.2)
     pytest.fail("no trial started running")

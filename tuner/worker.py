@@ -131,6 +131,7 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
                 f"{slots.last_failure}); see the log, and workers.max_consecutive_failures"
             )
         if claim == _Claim.DONE:
+            storage.engine.dispose()  # its connections are not needed by the confirmation
             _confirm(name, url)
             break
         if claim == _Claim.WAIT:
