@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -47,6 +47,26 @@ def sigterm_interrupts() -> Iterator[None]:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[threading.Event]:
+    """Within the block, SIGINT and SIGTERM set the event instead of raising.
+
+    The pool's loop reads the database; an exception raised in the middle of a
+    query can leave the connection unusable and turn into a database error that
+    hides the interruption. So the loop checks the event between polls instead.
+    """
+    stop = threading.Event()
+    previous = {
+        number: signal.signal(number, lambda signum, frame: stop.set())
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def exit_status(returncodes: list[int]) -> int:
@@ -89,14 +109,13 @@ def run_local_workers(
         for index in range(workers)
     ]
     study = optuna.load_study(study_name=name, storage=open_storage(url))
-    with sigterm_interrupts():
-        try:
-            while any(process.poll() is None for process in processes):
-                _report_progress(study, url, on_progress)
-                time.sleep(POLL_SECONDS)
-        except KeyboardInterrupt:
-            _stop(processes)
-            raise
+    with _stop_requests() as stop:
+        while any(process.poll() is None for process in processes) and not stop.is_set():
+            _report_progress(study, url, on_progress)
+            stop.wait(POLL_SECONDS)
+    if stop.is_set():
+        _stop(processes)
+        raise KeyboardInterrupt
     _report_progress(study, url, on_progress)
     for index, process in enumerate(processes):
         _log_failure(index, process.returncode)
