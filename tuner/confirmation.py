@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
@@ -26,6 +27,9 @@ from tuner.storage import exclusive
 from tuner.study import complete_trials, open_study
 from tuner.studyfile import StudyConfig
 from tuner.windows import prepare_for_holdout, study_holdout
+
+if TYPE_CHECKING:
+    from tuner.preparation import PreparedData
 
 __all__ = ["confirm_study", "confirmation_seed", "stored_confirmation"]
 
@@ -69,11 +73,12 @@ def confirm_study(
             raise StorageError(
                 f"study {name!r} has no complete trial to confirm yet; run its workers first"
             )
+        prepared = prepare_for_holdout(config)
         records = []
         for number, trial in enumerate(best):
             if on_progress is not None:
                 on_progress(number, len(best))
-            records.append(_confirm(config, trial))
+            records.append(_confirm(config, prepared, trial))
         if on_progress is not None:
             on_progress(len(best), len(best))
         confirmation = {
@@ -86,8 +91,14 @@ def confirm_study(
         return confirmation
 
 
-def _confirm(config: StudyConfig, trial: optuna.trial.FrozenTrial) -> dict[str, object]:
-    """Rerun one trial's configuration on the holdout; its record for the study."""
+def _confirm(
+    config: StudyConfig, holdout_runs: dict[int, PreparedData], trial: optuna.trial.FrozenTrial
+) -> dict[str, object]:
+    """Rerun one trial's configuration on the holdout; its record for the study.
+
+    ``holdout_runs`` is the whole series prepared per lag with the holdout as its
+    test window (see :func:`tuner.windows.prepare_for_holdout`).
+    """
     from tuner.runner import EvaluationConfig, evaluate
 
     searched = EvaluationConfig.from_dict(trial.user_attrs["config"])
@@ -98,7 +109,7 @@ def _confirm(config: StudyConfig, trial: optuna.trial.FrozenTrial) -> dict[str, 
         repeats=config.confirm.repeats,
         seed=confirmation_seed(config.seed, trial.number),
     )
-    prepared = prepare_for_holdout(config)[searched.preparation.lag]
+    prepared = holdout_runs[searched.preparation.lag]
     record: dict[str, object] = {
         "trial": trial.number,
         "params": trial.params,
@@ -116,7 +127,7 @@ def _confirm(config: StudyConfig, trial: optuna.trial.FrozenTrial) -> dict[str, 
     std = float(np.std(rmses, ddof=1)) if len(rmses) > 1 else 0.0
     return {
         **record,
-        "holdout_rmse": float(np.mean(rmses)),
+        "holdout_rmse": evaluation.mean,
         "holdout_std": std if math.isfinite(std) else None,
         "holdout_rmses": rmses,
     }

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -25,9 +24,6 @@ from tuner._checks import require_study_name
 from tuner.exceptions import StorageError
 from tuner.storage import exclusive, mask, open_storage, redact
 from tuner.studyfile import StudyConfig, parse_study_text
-
-if TYPE_CHECKING:
-    from tuner.data import Series
 
 __all__ = [
     "BUDGET_ATTR",
@@ -142,10 +138,11 @@ def _window_attributes(config: StudyConfig) -> dict[str, object]:
     search is validated on and the confirmation is scored on.
     """
     from tuner.baselines import score_baselines, season_of
-    from tuner.windows import prepare_for_holdout, study_holdout, study_windows
+    from tuner.findings import BASELINES_ATTR
+    from tuner.windows import prepare_for_holdout, study_holdout, study_series, study_windows
 
     windows = study_windows(config)
-    series = _full_series(config)
+    series = study_series(config)
     season = config.data.season or season_of(series)
     scores = {
         name: None
@@ -163,15 +160,8 @@ def _window_attributes(config: StudyConfig) -> dict[str, object]:
         "holdout_persistence_rmse": next(iter(holdout_runs.values())).persistence_rmse
         if holdout_runs
         else None,
-        "baselines": {"season": season, **scores},
+        BASELINES_ATTR: {"season": season, **scores},
     }
-
-
-def _full_series(config: StudyConfig) -> Series:
-    from tuner.runner import DataSource
-
-    data = config.data
-    return DataSource(data.series, data.date_column, data.value_column).load()
 
 
 def _check_same_file(study: optuna.Study, config: StudyConfig, text: str, url: str) -> None:

@@ -18,6 +18,7 @@ from tuner.exceptions import ConfigError
 from tuner.studyfile import DataSection, StudyConfig
 
 if TYPE_CHECKING:
+    from tuner.data import Series
     from tuner.preparation import PreparedData
     from tuner.runner import DataSource
 
@@ -28,6 +29,7 @@ __all__ = [
     "resolve_holdout",
     "search_source",
     "study_holdout",
+    "study_series",
     "study_windows",
 ]
 
@@ -123,6 +125,11 @@ def study_holdout(config: StudyConfig) -> int:
     return _holdout(config)[1]
 
 
+def study_series(config: StudyConfig) -> Series:
+    """The study's whole series, holdout included: for confirmation and baselines only."""
+    return _full_source(config.data).load()
+
+
 def study_windows(config: StudyConfig) -> Windows:
     """The study's validation and holdout windows."""
     observations, holdout = _holdout(config)
@@ -161,7 +168,7 @@ def prepare_for_holdout(config: StudyConfig) -> dict[int, PreparedData]:
     holdout, data = study_holdout(config), config.data
     if not holdout:
         return {}
-    series = _full_source(data).load()
+    series = study_series(config)
     return {
         lag: prepare(series, Preparation(lag, holdout, data.train_size))
         for lag in lag_values(config.search.lag)

@@ -319,16 +319,18 @@ class _Slots:
 
         return run
 
+    def _trial(self, number: int) -> FrozenTrial:
+        return self.study.get_trials(deepcopy=False)[number]
+
     def _taken_over(self, number: int) -> bool:
         """Whether trial ``number`` was finished by someone else (its tell was refused)."""
-        trial = self.study.get_trials(deepcopy=False)[number]
-        return trial.state == TrialState.FAIL
+        return self._trial(number).state == TrialState.FAIL
 
     def _requeue(self, number: int | None) -> None:
         """Queue a trial that ended FAIL through no fault of its own, as a retry would."""
         if number is None:
             return
-        trial = self.study.get_trials(deepcopy=False)[number]
+        trial = self._trial(number)
         if trial.state == TrialState.FAIL:
             optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)(
                 self.study, trial
