@@ -9,11 +9,12 @@ inside the subcommand that needs them, so ``tuner --help`` is instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from tuner import __version__
@@ -370,8 +371,6 @@ def _optuna_verbosity(quiet: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from tuner._checks import require_int
     from tuner.pool import run_local_workers
     from tuner.study import study_status
@@ -379,13 +378,7 @@ def _run(args: argparse.Namespace) -> int:
     require_int("--workers", args.workers, 1)
     artifacts = _trial_artifacts(args)
     name, url, _ = _create_from_file(args)
-    with tqdm(desc=name, unit="trial", file=sys.stderr, disable=args.no_progress) as bar:
-
-        def show(finished: int, budget: int) -> None:
-            bar.total = budget
-            bar.n = finished
-            bar.refresh()
-
+    with _progress_bar(name, "trial", args.no_progress) as show:
         status = run_local_workers(name, url, artifacts, args.workers, show)
     if status == 0:
         _confirm_with_progress(name, url, args.no_progress)
@@ -405,20 +398,25 @@ def _confirm(args: argparse.Namespace) -> int:
 
 def _confirm_with_progress(name: str, url: str, no_progress: bool) -> None:
     """Confirm the study's best configurations on its holdout, with a progress bar."""
-    from tqdm import tqdm
-
     from tuner.confirmation import confirm_study
 
-    with tqdm(
-        desc="confirming on the holdout", unit="configuration", file=sys.stderr, disable=no_progress
-    ) as bar:
+    with _progress_bar("confirming on the holdout", "configuration", no_progress) as show:
+        confirm_study(name, url, show)
+
+
+@contextlib.contextmanager
+def _progress_bar(desc: str, unit: str, disabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr, and the ``(done, total)`` callback that moves it."""
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit=unit, file=sys.stderr, disable=disabled) as bar:
 
         def show(done: int, total: int) -> None:
             bar.total = total
             bar.n = done
             bar.refresh()
 
-        confirm_study(name, url, show)
+        yield show
 
 
 def _status(args: argparse.Namespace) -> int:
