@@ -67,7 +67,7 @@ def _holdout(confirmed: dict[str, object] | None) -> dict[str, object] | None:
         "std_rmse": confirmed["holdout_std"],
         "rmses": confirmed["holdout_rmses"],
         "data_fingerprint": confirmed["holdout_fingerprint"],
-        "config": _without_none(confirmed["holdout_config"]),
+        "config": confirmed["holdout_config"],
     }
 
 
@@ -94,7 +94,7 @@ def _record(
         "engine": attrs["engine"],
         "versions": attrs["versions"],
         "data_fingerprint": attrs["data_fingerprint"],
-        "config": _without_none(attrs["config"]),
+        "config": attrs["config"],
     }
     record = _without_none(record)
     return {**record, "checksum": _checksum(record)}
