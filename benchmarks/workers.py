@@ -54,13 +54,15 @@ POSTGRES = os.environ.get(
 )
 
 
-def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
-    """Run ``tuner worker`` in this process, timing the main thread's database work."""
+def time_database_work() -> dict[str, float]:
+    """Hook SQLAlchemy so the returned dict's ``seconds`` sums this thread's database time.
+
+    Statements (the budget lock's included) and commits, on the calling thread only:
+    the heartbeat thread's beats overlap the main thread's work and are not counted.
+    """
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
-
-    from tuner.cli import main
 
     main_thread = threading.get_ident()
     spent = {"seconds": 0.0}
@@ -78,6 +80,14 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
     event.listen(Engine, "after_cursor_execute", lambda *a: end("statement"))
     event.listen(Engine, "commit", lambda *a: begin("commit"))
     event.listen(Session, "after_commit", lambda *a: end("commit"))
+    return spent
+
+
+def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
+    """Run ``tuner worker`` in this process, timing the main thread's database work."""
+    from tuner.cli import main
+
+    spent = time_database_work()
     wall = time.perf_counter()
     status = main(["worker", name, "--storage", url, "--worker-index", str(index), "--quiet"])
     wall = time.perf_counter() - wall

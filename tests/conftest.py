@@ -184,7 +184,8 @@ def engine_task(
         update_epochs=update_epochs,
         framing=framing,
     )
-    setups = repeat_setups(seed, repeats, hp, prepared.preparation.lag, plan(prepared, hp))
+    plan(prepared, hp)  # refuses a batch size that does not fit
+    setups = repeat_setups(seed, repeats, hp, prepared.preparation.lag)
     return EngineTask(prepared.train, prepared.test, hp, setups, record_states=True)
 
 

@@ -93,8 +93,7 @@ def test_walk_forward_phases_grow_the_training_set_by_one_batch_per_step():
 
 def _setups(seed, repeats, regime="seeded", neurons=2):
     hp = Hyperparameters(epochs=3, batch_size=4, neurons=neurons, regime=regime, update_epochs=1)
-    schedule = WalkForward(n_train=20, n_test=12, batch_size=4, epochs=3, update_epochs=1)
-    return repeat_setups(seed, repeats, hp, lag=1, schedule=schedule)
+    return repeat_setups(seed, repeats, hp, lag=1)
 
 
 def test_repeat_setups_are_reproducible_and_independent():
@@ -106,11 +105,14 @@ def test_repeat_setups_are_reproducible_and_independent():
     assert not np.array_equal(first[0].weights.kernel, other[0].weights.kernel)
     more = _setups(7, 5)
     np.testing.assert_array_equal(more[2].weights.kernel, first[2].weights.kernel)
-    assert first[0].orders == ()
+    assert more[2].shuffle_seed == first[2].shuffle_seed
+    assert len({setup.shuffle_seed for setup in more}) == 5
 
 
-def test_shuffle_orders_cover_every_epoch_of_the_schedule():
-    orders = _setups(7, 2, regime="stateless_shuffle")[0].orders
-    assert [len(order) for order in orders] == [20, 20, 20, 24, 28]
+def test_shuffle_orders_are_permutations_new_each_epoch_and_repeat():
+    first, second = _setups(7, 2, regime="stateless_shuffle")
+    orders = [first.order(epoch, rows) for epoch, rows in enumerate([20, 20, 24, 28])]
     assert all(sorted(order) == list(range(len(order))) for order in orders)
     assert not np.array_equal(orders[0], orders[1])
+    assert not np.array_equal(first.order(0, 20), second.order(0, 20))
+    np.testing.assert_array_equal(first.order(3, 28), orders[3])

@@ -104,12 +104,10 @@ def test_the_memory_estimate_grows_with_what_drives_it():
 
     def estimate(**changes):
         settings = {"epochs": 100, "batch_size": 1, "neurons": 4, "regime": "seeded"}
-        return resources.trial_bytes(Hyperparameters(**{**settings, **changes}), 10, 1, 20, 12)
+        return resources.trial_bytes(Hyperparameters(**{**settings, **changes}), 10, 1)
 
-    assert estimate()["shuffle orders"] == 0
     assert estimate(neurons=8)["weights"] > 3 * estimate()["weights"]
-    shuffled = estimate(regime="stateless_shuffle")["shuffle orders"]
-    assert estimate(regime="stateless_shuffle", epochs=200)["shuffle orders"] > 1.9 * shuffled
+    assert estimate(regime="stateless_shuffle", epochs=5000) == estimate()  # orders live in-graph
 
 
 def test_a_study_that_fits_is_accepted(tmp_path):

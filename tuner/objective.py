@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 
 from tuner.data import Series
+from tuner.engines import GraphShape
 from tuner.exceptions import DivergedError
 from tuner.preparation import Preparation, PreparedData
 from tuner.runner import Evaluation, EvaluationConfig, evaluate
@@ -61,6 +62,14 @@ class Objective:
         self.prepared = prepared
         self.space = SearchSpace.build(config, prepared)
         self.on_evaluation = on_evaluation
+        self.shape = GraphShape(
+            rows=max(p.n_train + p.n_test for p in prepared.values()),
+            lag=max(prepared),
+            units=self.space.largest_neurons,
+            batch=max(self.space.batch_sizes),
+        )
+        """Every trial is padded to the study's largest sizes: one compiled graph per
+        framing serves the whole study (docs/method.md, section 11)."""
 
     @property
     def series(self) -> Series:
@@ -90,6 +99,7 @@ class Objective:
                 evaluation_config,
                 chunks=pruner.checkpoints if pruner.enabled else 1,
                 after_chunk=lambda rmses: _report(trial, rmses),
+                shape=self.shape,
             )
         except DivergedError as error:
             trial.set_user_attr("fail_reason", str(error))
@@ -121,6 +131,7 @@ def _attributes(evaluation: Evaluation) -> dict[str, object]:
         "persistence_rmse": evaluation.persistence_rmse,
         "skill": evaluation.skill,
         "seconds": evaluation.seconds,
+        "compile_seconds": evaluation.compile_seconds,
         "engine": evaluation.config.engine,
         "versions": _versions(),
     }

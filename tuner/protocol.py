@@ -17,6 +17,7 @@ from tuner.exceptions import ConfigError
 from tuner.model import FRAMINGS, InitialWeights, draw_initial_weights, input_shape
 from tuner.regimes import REGIME_NAMES, Regime, get_regime
 from tuner.resources import MAX_EPOCHS, MAX_NEURONS, MAX_UPDATE_EPOCHS
+from tuner.shuffling import shuffle_order
 
 __all__ = [
     "Hyperparameters",
@@ -140,12 +141,16 @@ class RepeatSetup:
 
     Attributes:
         weights: Initial weights of the network.
-        orders: For a shuffling regime, the row order of every training epoch in
-            schedule order (one permutation per epoch); otherwise empty.
+        shuffle_seed: Seed of the row order of every training epoch, for a
+            shuffling regime (see :mod:`tuner.shuffling`).
     """
 
     weights: InitialWeights
-    orders: tuple[np.ndarray, ...]
+    shuffle_seed: int
+
+    def order(self, epoch: int, n_rows: int) -> np.ndarray:
+        """The row order of training epoch ``epoch`` (counted over every phase) on ``n_rows``."""
+        return shuffle_order(self.shuffle_seed, epoch, n_rows)
 
 
 def repeat_setups(
@@ -153,9 +158,8 @@ def repeat_setups(
     repeats: int,
     hyperparameters: Hyperparameters,
     lag: int,
-    schedule: WalkForward,
 ) -> list[RepeatSetup]:
-    """Draw each repeat's initial weights and shuffle orders from one base seed.
+    """Draw each repeat's initial weights and shuffle seed from one base seed.
 
     Repeat ``r`` uses the ``r``-th child of ``numpy.random.SeedSequence(seed)``, so
     repeats are independent, a rerun with the same seed is identical, and asking
@@ -163,19 +167,12 @@ def repeat_setups(
     """
     require_int("repeats", repeats, 1)
     features = input_shape(lag, hyperparameters.framing)[1]
-    shuffle = hyperparameters.state_regime.shuffle
     setups = []
     for child in np.random.SeedSequence(seed).spawn(repeats):
         weights_seed, order_seed = child.spawn(2)
         weights = draw_initial_weights(
             np.random.default_rng(weights_seed), features, hyperparameters.neurons
         )
-        orders = _shuffle_orders(np.random.default_rng(order_seed), schedule) if shuffle else ()
-        setups.append(RepeatSetup(weights=weights, orders=orders))
+        shuffle_seed = int(order_seed.generate_state(1, np.uint64)[0])
+        setups.append(RepeatSetup(weights=weights, shuffle_seed=shuffle_seed))
     return setups
-
-
-def _shuffle_orders(rng: np.random.Generator, schedule: WalkForward) -> tuple[np.ndarray, ...]:
-    return tuple(
-        rng.permutation(rows) for epochs, rows in schedule.training_phases() for _ in range(epochs)
-    )

@@ -44,10 +44,6 @@ MEMORY_SHARE = 0.5
 _WEIGHT_COPIES = 6
 """Float32 copies of the weights the fast engine holds: the weights, their gradients,
 Adam's two moments and XLA's temporaries (counted twice); plus the float64 draw."""
-_ORDER_BYTES_PER_ROW = 16
-"""A shuffle order's row index: int64 when drawn, then int32 twice (array and tensor)."""
-_ORDER_BYTES_PER_EPOCH = 112
-"""NumPy's overhead for each epoch's order array."""
 
 
 def physical_memory() -> int:
@@ -55,26 +51,17 @@ def physical_memory() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def trial_bytes(
-    hyperparameters: Hyperparameters, repeats: int, lag: int, n_train: int, n_test: int
-) -> dict[str, int]:
+def trial_bytes(hyperparameters: Hyperparameters, repeats: int, lag: int) -> dict[str, int]:
     """Estimated bytes of one fast-engine trial, by the part that needs them.
 
-    Only the parts that grow with the study file are counted: the repeats'
-    weights (``repeats x units x (inputs + units)``) and, for a shuffling regime,
-    the shuffle orders (``repeats x total epochs x rows``).
+    Only the part that grows with the study file is counted: the repeats'
+    weights (``repeats x units x (inputs + units)``). Shuffle orders are built in
+    the graph one epoch at a time, so epochs cost no memory.
     """
-    from tuner.protocol import WalkForward
-
     features = input_shape(lag, hyperparameters.framing)[1]
     units = hyperparameters.neurons
     per_repeat = 4 * units * (features + units + 1) + units + 1
-    parts = {"weights": repeats * per_repeat * (8 + 4 * _WEIGHT_COPIES), "shuffle orders": 0}
-    if hyperparameters.state_regime.shuffle:
-        epochs = WalkForward.of(n_train, n_test, hyperparameters).total_epochs
-        row_bytes = (n_train + n_test) * _ORDER_BYTES_PER_ROW + _ORDER_BYTES_PER_EPOCH
-        parts["shuffle orders"] = repeats * epochs * row_bytes
-    return parts
+    return {"weights": repeats * per_repeat * (8 + 4 * _WEIGHT_COPIES)}
 
 
 def check_fits_in_memory(
@@ -94,27 +81,20 @@ def check_fits_in_memory(
         epochs=_highest(search.epochs),
         batch_size=min(batch_sizes),
         neurons=_highest(search.neurons),
-        regime="stateless_shuffle" if "stateless_shuffle" in search.regimes else search.regimes[0],
+        regime=search.regimes[0],
         update_epochs=max(search.update_epochs),
         framing="features",
     )
-    rows = prepared[lag]
-    parts = trial_bytes(largest, config.repeats, lag, rows.n_train, rows.n_test)
+    parts = trial_bytes(largest, config.repeats, lag)
     needed, allowed = sum(parts.values()), int(physical_memory() * MEMORY_SHARE)
     if needed <= allowed:
         return
-    part = max(parts, key=parts.__getitem__)
-    drivers = {
-        "weights": "repeats and search.neurons",
-        "shuffle orders": "repeats, search.epochs and search.update_epochs "
-        "(or drop stateless_shuffle from search.regimes)",
-    }[part]
     raise ConfigError(
         f"a trial of study {config.name!r} at repeats={config.repeats}, "
         f"neurons={largest.neurons}, epochs={largest.epochs}, lag={lag} needs about "
-        f"{_gib(needed)} of memory, mostly for its {part}; this machine allows "
+        f"{_gib(needed)} of memory, mostly for its weights; this machine allows "
         f"{_gib(allowed)} per trial ({MEMORY_SHARE:.0%} of {_gib(physical_memory())}); "
-        f"lower {drivers}"
+        "lower repeats and search.neurons"
     )
 
 

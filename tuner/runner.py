@@ -16,7 +16,7 @@ import numpy as np
 
 from tuner._checks import require_choice, require_int
 from tuner.data import Series, load_series
-from tuner.engines import DEFAULT_ENGINE, ENGINES, EngineTask, Progress, get_engine
+from tuner.engines import DEFAULT_ENGINE, ENGINES, EngineTask, GraphShape, Progress, get_engine
 from tuner.exceptions import ConfigError, DivergedError
 from tuner.metrics import skill, summarize
 from tuner.preparation import Preparation, PreparedData, prepare
@@ -132,6 +132,7 @@ class Evaluation:
         actual: The test period's observations.
         persistence_rmse: RMSE of the persistence forecast on the same test period.
         seconds: Wall time of the fits and forecasts (not imports or data loading).
+        compile_seconds: The part of ``seconds`` spent building new graphs.
         states: LSTM states before each forecast step, when they were recorded.
     """
 
@@ -142,6 +143,7 @@ class Evaluation:
     persistence_rmse: float
     seconds: float
     states: np.ndarray | None = None
+    compile_seconds: float = 0.0
 
     @property
     def summary(self) -> dict[str, float | None]:
@@ -190,6 +192,7 @@ def evaluate(
     record_states: bool = False,
     chunks: int = 1,
     after_chunk: Callable[[np.ndarray], None] | None = None,
+    shape: GraphShape | None = None,
 ) -> Evaluation:
     """Fit ``config.repeats`` models and score their walk-forward forecasts.
 
@@ -199,23 +202,32 @@ def evaluate(
         progress: Receives repeat-epochs as they finish (total:
             ``config.repeats * plan(prepared, config.hyperparameters).total_epochs``).
         record_states: Keep the LSTM state before each forecast step.
-        chunks: Run the repeats in this many groups, one after another. Each
-            repeat's randomness depends only on the seed and its index, so the
-            result is the same however the repeats are grouped.
+        chunks: Run the repeats in this many groups of ``ceil(repeats / chunks)``
+            (the last may be smaller, and is padded to the same shape), one after
+            another. Each repeat's randomness depends only on the seed and its
+            index, so the result is the same however the repeats are grouped.
         after_chunk: Called with the RMSEs of the repeats done so far after each
             group but the last; raising from it abandons the evaluation (pruning).
+        shape: Sizes the engine pads every group to, so that configurations of
+            different sizes share one compiled graph (its ``repeats`` is the
+            group size); results do not depend on it.
 
     Raises:
         ConfigError: The batch size does not fit the data.
         DivergedError: A repeat's forecasts are not finite.
     """
-    schedule = plan(prepared, config.hyperparameters)
+    plan(prepared, config.hyperparameters)
     setups = repeat_setups(
-        config.seed, config.repeats, config.hyperparameters, prepared.preparation.lag, schedule
+        config.seed, config.repeats, config.hyperparameters, prepared.preparation.lag
     )
     engine = get_engine(config.engine)
-    groups = [group for group in np.array_split(np.arange(config.repeats), chunks) if group.size]
-    forecasts, states, rmses, seconds = [], [], [], 0.0
+    size = -(-config.repeats // chunks)
+    groups = [
+        np.arange(first, min(first + size, config.repeats))
+        for first in range(0, config.repeats, size)
+    ]
+    shape = dataclasses.replace(shape or GraphShape(), repeats=size)
+    forecasts, states, rmses, seconds, compile_seconds = [], [], [], 0.0, 0.0
     for number, group in enumerate(groups):
         task = EngineTask(
             train=prepared.train,
@@ -223,10 +235,12 @@ def evaluate(
             hyperparameters=config.hyperparameters,
             setups=[setups[index] for index in group],
             record_states=record_states,
+            shape=shape,
         )
         started = time.perf_counter()
         result = engine.run(task, progress)
         seconds += time.perf_counter() - started
+        compile_seconds += result.compile_seconds
         group_forecasts = prepared.invert(result.forecasts)
         _check_finite(group_forecasts, first_repeat=int(group[0]))
         forecasts.append(group_forecasts)
@@ -242,6 +256,7 @@ def evaluate(
         persistence_rmse=prepared.persistence_rmse,
         seconds=seconds,
         states=np.concatenate(states) if record_states else None,
+        compile_seconds=compile_seconds,
     )
 
 

@@ -96,6 +96,12 @@ class SearchSpace:
         )
         return hyperparameters, _suggest_int(trial, "lag", search.lag)
 
+    @property
+    def largest_neurons(self) -> int:
+        """The most units a trial can sample: what the study's graphs are padded to."""
+        neurons = self.config.search.neurons
+        return neurons.high if isinstance(neurons, IntRange) else max(neurons)
+
     def grid(self) -> dict[str, list]:
         """Every dimension's values, for Optuna's GridSampler (lists only)."""
         search = self.config.search

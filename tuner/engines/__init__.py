@@ -8,7 +8,7 @@ The contract is written on :class:`Engine`.
 from __future__ import annotations
 
 from tuner._checks import require_choice
-from tuner.engines._base import Engine, EngineResult, EngineTask, Progress
+from tuner.engines._base import Engine, EngineResult, EngineTask, GraphShape, Progress
 from tuner.engines._fast import FastEngine
 from tuner.engines._keras import KerasEngine
 
@@ -19,6 +19,7 @@ __all__ = [
     "EngineResult",
     "EngineTask",
     "FastEngine",
+    "GraphShape",
     "KerasEngine",
     "Progress",
     "get_engine",

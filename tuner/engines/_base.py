@@ -14,10 +14,44 @@ import numpy as np
 
 from tuner.protocol import Hyperparameters, RepeatSetup, WalkForward
 
-__all__ = ["Engine", "EngineResult", "EngineTask", "Progress"]
+__all__ = ["Engine", "EngineResult", "EngineTask", "GraphShape", "Progress"]
 
 Progress = Callable[[int], None]
 """Called with the number of repeat-epochs finished since the previous call."""
+
+
+@dataclass(frozen=True)
+class GraphShape:
+    """The sizes an engine may pad a task up to, so that one compiled graph serves many.
+
+    A study's trials differ in units, lag, rows and batch size; compiling a graph for each
+    shape would cost far more than the fits (docs/method.md, section 11). Padding
+    never changes a result: padded units, inputs, rows, lanes and repeats are masked
+    out exactly. Zero in a field means the task's own size.
+
+    Attributes:
+        repeats: Repeats trained together (a pruning chunk); extra ones are discarded.
+        rows: Rows of the series, training and test.
+        lag: Inputs per row.
+        units: LSTM units.
+        batch: Rows per batch (lanes of the LSTM state).
+    """
+
+    repeats: int = 0
+    rows: int = 0
+    lag: int = 0
+    units: int = 0
+    batch: int = 0
+
+    def covering(self, task: EngineTask) -> GraphShape:
+        """This shape, grown where ``task`` is larger."""
+        return GraphShape(
+            repeats=max(self.repeats, len(task.setups)),
+            rows=max(self.rows, len(task.train) + len(task.test)),
+            lag=max(self.lag, task.lag),
+            units=max(self.units, task.hyperparameters.neurons),
+            batch=max(self.batch, task.hyperparameters.batch_size),
+        )
 
 
 @dataclass(frozen=True)
@@ -28,8 +62,10 @@ class EngineTask:
         train: Scaled training rows ``[inputs..., target]``, shape ``(n_train, lag + 1)``.
         test: Scaled test rows, shape ``(n_test, lag + 1)``.
         hyperparameters: The configuration every repeat uses.
-        setups: One :class:`RepeatSetup` (initial weights, shuffle orders) per repeat.
+        setups: One :class:`RepeatSetup` (initial weights, shuffle seed) per repeat.
         record_states: Also return the LSTM state before each forecast step.
+        shape: Sizes the engine may pad to (see :class:`GraphShape`); results are
+            the same whatever it is.
     """
 
     train: np.ndarray
@@ -37,6 +73,7 @@ class EngineTask:
     hyperparameters: Hyperparameters
     setups: Sequence[RepeatSetup]
     record_states: bool = False
+    shape: GraphShape = GraphShape()
 
     @property
     def lag(self) -> int:
@@ -58,10 +95,13 @@ class EngineResult:
         states: With ``record_states``, the LSTM state ``[h, c]`` just before each
             forecast step, shape ``(repeats, n_steps, 2, batch_size, neurons)``
             (zeros for a stateless regime); otherwise ``None``.
+        compile_seconds: Wall time of this run spent building a new graph (the
+            whole run when it traced one, else 0): what a study pays for shapes.
     """
 
     forecasts: np.ndarray
     states: np.ndarray | None = None
+    compile_seconds: float = 0.0
 
 
 class Engine(abc.ABC):
@@ -73,8 +113,9 @@ class Engine(abc.ABC):
     * Each repeat starts from its setup's initial weights, with Adam at Keras's
       defaults and MSE loss, and a zero LSTM state.
     * Training follows ``task.schedule``: batches are consecutive rows (in the
-      setup's shuffle order for a shuffling regime, one order per epoch, consumed
-      in schedule order), and the state is reset exactly where the regime says.
+      setup's shuffle order for a shuffling regime, one order per epoch, epochs
+      counted over every phase), and the state is reset exactly where the regime
+      says.
     * After each training phase, a seeding regime forecasts the training rows
       batch by batch (resetting after each if the regime resets after forecasts).
     * The test rows are forecast one batch per step from their actual inputs;
@@ -84,6 +125,7 @@ class Engine(abc.ABC):
     * Forecasts are returned scaled; inverting them is not the engine's job.
     * ``progress`` receives repeat-epochs as they finish, summing to
       ``repeats * schedule.total_epochs``.
+    * ``task.shape`` changes no number: an engine may pad to it or ignore it.
     """
 
     name: ClassVar[str]

@@ -18,16 +18,18 @@ round-off (the equality tests say how close).
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from tuner.engines._base import Engine, EngineResult, EngineTask, Progress
+from tuner.engines._base import Engine, EngineResult, EngineTask, GraphShape, Progress
 from tuner.engines._tensorflow import import_tensorflow
 from tuner.model import shape_inputs
 from tuner.regimes import Regime
+from tuner.shuffling import shuffle_orders_tf
 
 __all__ = ["FastEngine"]
 
@@ -47,6 +49,12 @@ _EPSILON = 1e-7
 class FastEngine(Engine):
     """Trains all repeats of a trial together in one XLA-compiled TensorFlow graph.
 
+    One graph serves every task of an input shape: the regime is passed as
+    flags, the batch size and epochs as numbers, shuffle orders are computed in
+    the graph, and units, lag, rows, batch lanes and repeats are padded to
+    ``task.shape`` with exact masking (docs/method.md, section 11). A study that
+    pads every trial to its largest shape traces one graph per framing.
+
     Args:
         jit_compile: Compile with XLA (faster on CPU once compiled); ``False`` runs
             the same graph with TensorFlow's executor, which starts sooner.
@@ -63,78 +71,170 @@ class FastEngine(Engine):
         tf = self.tf
         hp = task.hyperparameters
         schedule = task.schedule
-        rows = np.concatenate([task.train, task.test]).astype(np.float32)
-        trial = _trial_function(
-            tf, hp.state_regime, hp.batch_size, task.record_states, self.jit_compile
-        )
+        shape = task.shape.covering(task)
+        inputs, targets = _padded_rows(task, shape)
+        weights, masks = _padded_weights(task, shape)
+        trial = _trial_function(tf, task.record_states, self.jit_compile)
+        traces, started = trial.experimental_get_tracing_count(), time.perf_counter()
         forecasts, states = trial(
-            tf.constant(shape_inputs(rows[:, :-1], hp.framing)),
-            tf.constant(rows[:, -1]),
-            tuple(tf.constant(np.stack(arrays)) for arrays in _stacked_weights(task)),
-            tf.constant(_stacked_orders(task, len(rows))),
+            tf.constant(inputs),
+            tf.constant(targets),
+            tuple(tf.constant(array) for array in weights),
+            tuple(tf.constant(array) for array in masks),
+            tf.constant(_shuffle_seeds(task, shape)),
+            tf.constant(_regime_flags(hp.state_regime)),
+            tf.constant(np.arange(shape.batch) < hp.batch_size),
+            tf.constant(hp.batch_size),
+            tf.constant(shape.lag - task.lag if hp.framing == "timesteps" else 0),
             tf.constant(schedule.n_train),
             tf.constant(schedule.epochs),
             tf.constant(schedule.update_epochs),
             tf.constant(schedule.n_steps),
         )
+        forecasts, states = forecasts.numpy(), states.numpy()
+        traced = trial.experimental_get_tracing_count() > traces
         if progress is not None:
             progress(len(task.setups) * schedule.total_epochs)
+        repeats, steps, batch = len(task.setups), schedule.n_steps, hp.batch_size
+        # (steps, repeats, lanes) -> (repeats, steps * batch), real steps, repeats and lanes only
+        forecasts = forecasts[:steps, :repeats, :batch].transpose(1, 0, 2)
         return EngineResult(
-            forecasts=forecasts.numpy().astype(np.float64),
-            states=states.numpy().astype(np.float64) if task.record_states else None,
+            forecasts=forecasts.reshape(repeats, -1).astype(np.float64),
+            states=(
+                # (steps, 2, repeats, lanes, units) -> (repeats, steps, 2, batch, units)
+                states[:steps, :, :repeats, :batch, : hp.neurons]
+                .transpose(2, 0, 1, 3, 4)
+                .astype(np.float64)
+                if task.record_states
+                else None
+            ),
+            compile_seconds=time.perf_counter() - started if traced else 0.0,
+        )
+
+    def tracing_count(self) -> int:
+        """Graphs traced in this process so far (for tests and benchmarks)."""
+        return sum(
+            _trial_function(self.tf, *key).experimental_get_tracing_count() for key in _TRACED_KEYS
         )
 
 
-def _stacked_weights(task: EngineTask) -> list[list[np.ndarray]]:
-    """Per weight, the list of every repeat's array (to be stacked on a leading axis)."""
-    return [
-        list(arrays) for arrays in zip(*(s.weights.as_list() for s in task.setups), strict=True)
+def _regime_flags(regime: Regime) -> np.ndarray:
+    """The regime as the graph reads it: five flags, in :class:`Regime`'s field order."""
+    return np.array(
+        [
+            regime.stateful,
+            regime.reset_after_epoch,
+            regime.seed_with_training,
+            regime.reset_after_forecast,
+            regime.shuffle,
+        ]
+    )
+
+
+def _padded_rows(task: EngineTask, shape: GraphShape) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs ``(shape.rows, timesteps, features)`` and targets ``(shape.rows,)``.
+
+    A row's ``lag`` inputs take the last of ``shape.lag`` places: padded inputs
+    are zeros in front, which padded (zero) kernel rows ignore for the
+    ``features`` framing and masked time steps skip for ``timesteps``. Padded
+    rows follow the test rows, where no training batch or forecast reaches.
+    """
+    rows = np.concatenate([task.train, task.test]).astype(np.float32)
+    inputs = np.zeros((shape.rows, shape.lag), dtype=np.float32)
+    inputs[: len(rows), shape.lag - task.lag :] = rows[:, :-1]
+    targets = np.zeros(shape.rows, dtype=np.float32)
+    targets[: len(rows)] = rows[:, -1]
+    return shape_inputs(inputs, task.hyperparameters.framing), targets
+
+
+def _padded_weights(task: EngineTask, shape: GraphShape) -> tuple[list[np.ndarray], list]:
+    """Each weight stacked over ``shape.repeats`` repeats and padded, with its gradient mask.
+
+    Padded units get zero weights, so their state stays zero and their
+    gradients are exactly zero; the mask multiplies the gradients anyway, so no
+    round-off can ever wake them. Extra repeats copy the last one and are
+    discarded.
+    """
+    hp = task.hyperparameters
+    features, padded_features = (task.lag, shape.lag) if hp.framing == "features" else (1, 1)
+    units, padded_units = hp.neurons, shape.units
+    gates = np.concatenate([gate * padded_units + np.arange(units) for gate in range(4)])
+    inputs = np.arange(padded_features - features, padded_features)
+    places = [
+        (inputs[:, None], gates[None, :]),
+        (np.arange(units)[:, None], gates[None, :]),
+        (gates,),
+        (np.arange(units)[:, None], np.arange(1)[None, :]),
+        (np.arange(1),),
     ]
+    sizes = [
+        (padded_features, 4 * padded_units),
+        (padded_units, 4 * padded_units),
+        (4 * padded_units,),
+        (padded_units, 1),
+        (1,),
+    ]
+    setups = [*task.setups] + [task.setups[-1]] * (shape.repeats - len(task.setups))
+    weights, masks = [], []
+    for index, (place, size) in enumerate(zip(places, sizes, strict=True)):
+        stacked = np.zeros((len(setups), *size), dtype=np.float32)
+        stacked[(slice(None), *place)] = [setup.weights.as_list()[index] for setup in setups]
+        mask = np.zeros(size, dtype=np.float32)
+        mask[place] = 1.0
+        weights.append(stacked)
+        masks.append(mask)
+    return weights, masks
 
 
-def _stacked_orders(task: EngineTask, n_rows: int) -> np.ndarray:
-    """Shuffle orders as ``(repeats, epochs, rows)``, padded; a dummy when not shuffling."""
-    if not task.hyperparameters.state_regime.shuffle:
-        return np.zeros((len(task.setups), 1, 1), dtype=np.int32)
-    orders = np.zeros((len(task.setups), task.schedule.total_epochs, n_rows), dtype=np.int32)
-    for repeat, setup in enumerate(task.setups):
-        for epoch, order in enumerate(setup.orders):
-            orders[repeat, epoch, : len(order)] = order
-    return orders
+def _shuffle_seeds(task: EngineTask, shape: GraphShape) -> np.ndarray:
+    """Each repeat's shuffle seed, padded like the weights (see :mod:`tuner.shuffling`)."""
+    seeds = [setup.shuffle_seed for setup in task.setups]
+    return np.array(seeds + [seeds[-1]] * (shape.repeats - len(seeds)), dtype=np.uint64)
+
+
+_TRACED_KEYS: set[tuple[bool, bool]] = set()
 
 
 @functools.cache
-def _trial_function(
-    tf: ModuleType, regime: Regime, batch_size: int, record_states: bool, jit_compile: bool
-) -> Any:
-    """Build (once per process) the compiled trial for one regime and batch size.
+def _trial_function(tf: ModuleType, record_states: bool, jit_compile: bool) -> Any:
+    """Build (once per process) the compiled trial function.
 
-    Shapes (repeats, rows, lag, units) are static, as XLA needs: a new shape traces anew;
-    epochs, sizes and step counts are tensors, so changing them does not retrace.
+    Shapes (repeats, rows, batch lanes, lag or timesteps, units) are static, as
+    XLA needs, and trace anew when they change; the regime, batch size, epochs,
+    sizes and step counts are tensors, so changing them does not.
     """
-    graph = _TrialGraph(tf, regime, batch_size)
+    _TRACED_KEYS.add((record_states, jit_compile))
+    graph = _TrialGraph(tf)
     run = functools.partial(graph.run, record_states=record_states)
     return tf.function(run, jit_compile=jit_compile, autograph=False)
 
 
 class _TrialGraph:
-    """The trial's computation, written with TensorFlow ops for one regime and batch size.
+    """The trial's computation, written with TensorFlow ops.
 
     Weights are a tuple ``(kernel, recurrent_kernel, bias, dense_kernel, dense_bias)``
-    with a leading repeat axis; the state is ``(h, c)``, each ``(repeats, batch, units)``.
+    with a leading repeat axis; the state is ``(h, c)``, each ``(repeats, lanes, units)``.
+    A batch occupies the first ``batch_size`` of a fixed number of lanes: the other
+    lanes read clamped rows, are left out of the loss and are discarded, and as
+    an LSTM's lanes never mix, they change nothing. The regime arrives as flags
+    (see :func:`_regime_flags`) and selects between computed alternatives, so it
+    never changes the graph.
     """
 
-    def __init__(self, tf: ModuleType, regime: Regime, batch_size: int) -> None:
+    def __init__(self, tf: ModuleType) -> None:
         self.tf = tf
-        self.regime = regime
-        self.batch_size = batch_size
 
     def run(
         self,
         inputs: Tensor,
         targets: Tensor,
         weights: Weights,
-        orders: Tensor,
+        masks: Weights,
+        seeds: Tensor,
+        flags: Tensor,
+        lanes: Tensor,
+        batch_size: Tensor,
+        first_time_step: Tensor,
         n_train: Tensor,
         epochs: Tensor,
         update_epochs: Tensor,
@@ -143,9 +243,19 @@ class _TrialGraph:
     ) -> tuple[Tensor, Tensor]:
         """Train, seed, then walk the test rows forward; return forecasts and states."""
         tf = self.tf
-        self.inputs, self.targets, self.orders = inputs, targets, orders
+        self.inputs, self.targets, self.masks, self.seeds = inputs, targets, masks, seeds
+        self.first_time_step = first_time_step
+        self.batch_size, self.lanes = batch_size, lanes
+        self.lane_weights = tf.cast(lanes, tf.float32) / tf.cast(batch_size, tf.float32)
+        (
+            self.stateful,
+            self.reset_after_epoch,
+            self.seed_with_training,
+            self.reset_after_forecast,
+            self.shuffle,
+        ) = tf.unstack(flags)
         repeats = weights[0].shape[0]
-        zero = tf.zeros((repeats, self.batch_size, weights[1].shape[1]))
+        zero = tf.zeros((repeats, lanes.shape[0], weights[1].shape[1]))
         self.zero_state = (zero, zero)
         optimizer = (
             tuple(tf.zeros_like(w) for w in weights),
@@ -159,7 +269,7 @@ class _TrialGraph:
             carry, forecasts, states = walk
             weights, optimizer, state, epoch = carry
             if record_states:
-                states = states.write(step, tf.stack(state))
+                states = tf.tensor_scatter_nd_update(states, [[step]], tf.stack(state)[None])
             start = n_train + step * self.batch_size
             forecast, state = self._forecast(weights, state, start)
             carry = (weights, optimizer, state, epoch)
@@ -171,22 +281,21 @@ class _TrialGraph:
                 ),
                 lambda: carry,
             )
-            return carry, forecasts.write(step, forecast), states
+            forecasts = tf.tensor_scatter_nd_update(forecasts, [[step]], forecast[None])
+            return carry, forecasts, states
 
+        # At most one step per row: fixed-size buffers, so the step count is no shape.
+        max_steps = inputs.shape[0]
         _, forecasts, states = self._loop(
             n_steps,
             walk_step,
             (
                 carry,
-                tf.TensorArray(tf.float32, size=n_steps),
-                tf.TensorArray(tf.float32, size=n_steps if record_states else 0),
+                tf.zeros((max_steps, *zero.shape[:2])),
+                tf.zeros((max_steps if record_states else 0, 2, *zero.shape)),
             ),
         )
-        forecasts = tf.reshape(tf.transpose(forecasts.stack(), (1, 0, 2)), (repeats, -1))
-        if not record_states:
-            return forecasts, tf.zeros((0,))
-        # (steps, 2, repeats, batch, units) -> (repeats, steps, 2, batch, units)
-        return forecasts, tf.transpose(states.stack(), (2, 0, 1, 3, 4))
+        return forecasts, states
 
     def _loop(self, count: Tensor, body: Callable[[Tensor, Any], Any], carry: Any) -> Any:
         """``for i in range(count): carry = body(i, carry)`` as a graph while-loop."""
@@ -198,34 +307,49 @@ class _TrialGraph:
         )
         return carry
 
+    def _where(self, condition: Tensor, state: State, otherwise: State) -> State:
+        """``state`` where the scalar ``condition`` holds, else ``otherwise``."""
+        return tuple(self.tf.where(condition, a, b) for a, b in zip(state, otherwise, strict=True))
+
+    def _starting(self, state: State) -> State:
+        """The state a batch starts from: the carried one if stateful, else zero."""
+        return self._where(self.stateful, state, self.zero_state)
+
     def _train(self, carry: Carry, epochs: Tensor, n_rows: Tensor) -> Carry:
         """Train ``epochs`` epochs on the first ``n_rows`` rows, resetting as the regime says."""
+        tf = self.tf
+        reset = tf.logical_or(self.reset_after_epoch, tf.logical_not(self.stateful))
 
         def epoch_step(_: Tensor, carry: Carry) -> Carry:
             weights, optimizer, state, epoch = carry
+            order = self._epoch_order(epoch, n_rows)
 
             def batch_step(batch: Tensor, inner: tuple) -> tuple:
                 weights, optimizer, state = inner
-                rows = self._training_rows(epoch, batch)
-                start_state = state if self.regime.stateful else self.zero_state
-                return self._train_step(weights, optimizer, start_state, rows)
+                rows = tf.gather(order, self._lane_rows(batch * self.batch_size, n_rows), axis=1)
+                return self._train_step(weights, optimizer, self._starting(state), rows)
 
             weights, optimizer, state = self._loop(
                 n_rows // self.batch_size, batch_step, (weights, optimizer, state)
             )
-            if self.regime.reset_after_epoch or not self.regime.stateful:
-                state = self.zero_state
-            return weights, optimizer, state, epoch + 1
+            return weights, optimizer, self._where(reset, self.zero_state, state), epoch + 1
 
         return self._loop(epochs, epoch_step, carry)
 
-    def _training_rows(self, epoch: Tensor, batch: Tensor) -> Tensor:
-        """Row indices of one training batch, ``(repeats, batch)``: consecutive or shuffled."""
+    def _lane_rows(self, start: Tensor, n_rows: Tensor) -> Tensor:
+        """Rows of the batch starting at ``start``, one per lane; unused lanes clamped."""
         tf = self.tf
-        consecutive = batch * self.batch_size + tf.range(self.batch_size)
-        if self.regime.shuffle:
-            return tf.gather(tf.gather(self.orders, epoch, axis=1), consecutive, axis=1)
-        return tf.broadcast_to(consecutive, (self.orders.shape[0], self.batch_size))
+        return tf.minimum(start + tf.range(self.lanes.shape[0]), n_rows - 1)
+
+    def _epoch_order(self, epoch: Tensor, n_rows: Tensor) -> Tensor:
+        """Row order of one epoch, ``(repeats, rows)``: shuffled, or the rows as they are."""
+        tf = self.tf
+        repeats, max_rows = self.seeds.shape[0], self.inputs.shape[0]
+        return tf.cond(
+            self.shuffle,
+            lambda: shuffle_orders_tf(tf, self.seeds, epoch, n_rows, max_rows),
+            lambda: tf.broadcast_to(tf.range(max_rows), (repeats, max_rows)),
+        )
 
     def _train_step(
         self, weights: Weights, optimizer: tuple, state: State, rows: Tensor
@@ -236,8 +360,9 @@ class _TrialGraph:
         with tf.GradientTape() as tape:
             tape.watch(weights)
             forecast, new_state = self._forward(weights, state, x)
-            loss = tf.reduce_sum(tf.reduce_mean(tf.square(y - forecast), axis=1))
+            loss = tf.reduce_sum(tf.square(y - forecast) * self.lane_weights)
         gradients = tape.gradient(loss, weights)
+        gradients = tuple(g * m for g, m in zip(gradients, self.masks, strict=True))
         weights, optimizer = self._adam(weights, optimizer, gradients)
         return weights, optimizer, new_state
 
@@ -263,27 +388,34 @@ class _TrialGraph:
         return weights, (momentums, velocities, step)
 
     def _forward(self, weights: Weights, state: State, x: Tensor) -> tuple[Tensor, State]:
-        """Keras's fused LSTM cell over the time steps, then Dense(1): ``(repeats, batch)``."""
+        """Keras's fused LSTM cell over the time steps, then Dense(1): ``(repeats, batch)``.
+
+        Time steps before ``first_time_step`` are padding (a shorter lag in the
+        ``timesteps`` framing) and leave the state as it was.
+        """
         tf = self.tf
         kernel, recurrent_kernel, bias, dense_kernel, dense_bias = weights
         h, c = state
-        for time in range(x.shape[2]):
-            z = tf.matmul(x[:, :, time, :], kernel)
+        for step in range(x.shape[2]):
+            z = tf.matmul(x[:, :, step, :], kernel)
             z = z + tf.matmul(h, recurrent_kernel)
             z = z + bias[:, None, :]
             z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
-            c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
-            h = tf.sigmoid(z_o) * tf.tanh(c)
+            new_c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
+            new_h = tf.sigmoid(z_o) * tf.tanh(new_c)
+            if x.shape[2] == 1:
+                h, c = new_h, new_c
+            else:
+                h, c = self._where(step >= self.first_time_step, (new_h, new_c), (h, c))
         forecast = tf.matmul(h, dense_kernel)[:, :, 0] + dense_bias
         return forecast, (h, c)
 
     def _seed(self, carry: Carry, n_rows: Tensor) -> Carry:
         """A seeding regime forecasts the first ``n_rows`` rows batch by batch."""
-        if not self.regime.seed_with_training:
-            return carry
+        tf = self.tf
         weights, optimizer, state, epoch = carry
         state = self._loop(
-            n_rows // self.batch_size,
+            tf.where(self.seed_with_training, n_rows // self.batch_size, 0),
             lambda batch, state: self._forecast(weights, state, batch * self.batch_size)[1],
             state,
         )
@@ -292,12 +424,10 @@ class _TrialGraph:
     def _forecast(self, weights: Weights, state: State, start: Tensor) -> tuple[Tensor, State]:
         """Forecast rows ``start .. start + batch``; return forecasts and the next state."""
         tf = self.tf
-        rows = start + tf.range(self.batch_size)
+        rows = self._lane_rows(start, self.inputs.shape[0])
         repeats = weights[0].shape[0]
         x = tf.gather(self.inputs, rows)[None]
-        x = tf.broadcast_to(x, (repeats, self.batch_size, *self.inputs.shape[1:]))
-        start_state = state if self.regime.stateful else self.zero_state
-        forecast, state = self._forward(weights, start_state, x)
-        if self.regime.reset_after_forecast or not self.regime.stateful:
-            state = self.zero_state
-        return forecast, state
+        x = tf.broadcast_to(x, (repeats, *rows.shape, *self.inputs.shape[1:]))
+        forecast, state = self._forward(weights, self._starting(state), x)
+        reset = tf.logical_or(self.reset_after_forecast, tf.logical_not(self.stateful))
+        return forecast, self._where(reset, self.zero_state, state)

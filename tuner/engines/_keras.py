@@ -59,7 +59,8 @@ class _KerasRepeat:
         self.batch_size = hp.batch_size
         self.framing = hp.framing
         self.report = report
-        self.orders = iter(setup.orders)
+        self.setup = setup
+        self.epoch = 0
         inputs = keras.Input(batch_shape=(hp.batch_size, *input_shape(task.lag, hp.framing)))
         self.lstm = keras.layers.LSTM(hp.neurons, stateful=self.regime.stateful)
         outputs = keras.layers.Dense(1)(self.lstm(inputs))
@@ -87,7 +88,10 @@ class _KerasRepeat:
 
     def _train(self, rows: np.ndarray, epochs: int) -> None:
         for _ in range(epochs):
-            epoch_rows = rows[next(self.orders)] if self.regime.shuffle else rows
+            epoch_rows = rows
+            if self.regime.shuffle:
+                epoch_rows = rows[self.setup.order(self.epoch, len(rows))]
+            self.epoch += 1
             self.model.fit(
                 shape_inputs(epoch_rows[:, :-1], self.framing).astype(np.float32),
                 epoch_rows[:, -1].astype(np.float32),

@@ -1,0 +1,180 @@
+"""Benchmark: where a whole study's time goes, with 1 and 2 workers.
+
+Runs the shipped studies (``studies/shampoo.toml`` and ``studies/airline.toml``,
+unchanged) on a fresh SQLite file with 1 and 2 worker processes, each running
+``tuner worker`` instrumented in this script only. The study is created first
+and not timed. Every worker reports:
+
+- its wall time, and the part spent importing TensorFlow;
+- the time in the fast engine (the fits), and the part of it that built a new
+  graph (``compile_seconds``: an engine run that traced counts whole);
+- the time its main thread spent in the database (statements and commits,
+  :func:`workers.time_database_work`);
+- the time drawing the trials' plots, and confirming on the holdout (a study
+  with a holdout confirms its best configurations once its budget is met).
+
+Printed per run: wall time, finished trials per second, the shares of the
+workers' time spent compiling and in the database, the per-trial overhead beyond
+the fits (worker time less import, fits and confirmation, per finished trial)
+and the speed-up in trials per second against one worker. ``--trials N`` replaces
+the studies' budgets (``--only shampoo --trials 1000`` is the long run).
+
+Usage: .venv/bin/python benchmarks/study.py [--only shampoo|airline] [--trials N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDIES = {
+    "shampoo": ROOT / "studies" / "shampoo.toml",
+    "airline": ROOT / "studies" / "airline.toml",
+}
+
+
+def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
+    """Run ``tuner worker`` in this process with timers around its parts; write them."""
+    from workers import time_database_work
+
+    spent = {"import": 0.0, "fits": 0.0, "compile": 0.0, "plots": 0.0, "confirm": 0.0}
+    wall = time.perf_counter()
+    from tuner.engines import _tensorflow
+
+    _tensorflow.import_tensorflow()
+    spent["import"] = time.perf_counter() - wall
+
+    from tuner import artifacts, worker
+    from tuner.cli import main
+    from tuner.engines import FastEngine
+
+    def timed(function, key):
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - started
+
+        return run
+
+    engine_run = FastEngine.run
+
+    def run_engine(self, task, progress=None):
+        result = timed(engine_run, "fits")(self, task, progress)
+        spent["compile"] += result.compile_seconds
+        return result
+
+    FastEngine.run = run_engine
+    artifacts.save_trial_artifacts = timed(artifacts.save_trial_artifacts, "plots")
+    worker._confirm = timed(worker._confirm, "confirm")
+    database = time_database_work()
+    status = main(["worker", name, "--storage", url, "--worker-index", str(index), "--quiet"])
+    spent["db"] = database["seconds"]
+    spent["wall"] = time.perf_counter() - wall
+    Path(report).write_text(json.dumps(spent))
+    sys.exit(status)
+
+
+def run(study: Path, workers: int, trials: int | None, scratch: Path) -> dict[str, float]:
+    """Create ``study`` in a fresh SQLite file, run ``workers`` workers, return the figures."""
+    import optuna
+
+    text = study.read_text()
+    if trials is not None:
+        text = re.sub(r"(?m)^trials = \d+", f"trials = {trials}", text)
+    study_file = scratch / study.name
+    study_file.write_text(text)
+    name = re.search(r'(?m)^name = "([^"]+)"', text).group(1)
+    url = f"sqlite:///{scratch}/tuner.db"
+    tuner = [sys.executable, "-m", "tuner"]
+    subprocess.run(
+        [*tuner, "create", str(study_file), "--storage", url], check=True, stdout=subprocess.DEVNULL
+    )
+    reports = [scratch / f"worker-{index}.json" for index in range(workers)]
+    env = {**os.environ, "TUNER_ARTIFACTS": str(scratch / "artifacts")}
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", name, url, str(index), str(report)], env=env
+        )
+        for index, report in enumerate(reports)
+    ]
+    if any(process.wait() != 0 for process in processes):
+        raise SystemExit("a worker failed")
+    wall = time.perf_counter() - started
+    parts = [json.loads(report.read_text()) for report in reports]
+    total = {key: sum(part[key] for part in parts) for key in parts[0]}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    finished = sum(
+        t.state.is_finished() for t in optuna.load_study(study_name=name, storage=url).trials
+    )
+    searched = total["wall"] - total["import"] - total["confirm"]
+    return {
+        "wall": wall,
+        "per_second": finished / wall,
+        "compile": total["compile"] / total["wall"],
+        "db": total["db"] / total["wall"],
+        "overhead": (searched - total["fits"]) / finished,
+        "plots": total["plots"] / finished,
+        "import": total["import"] / workers,
+        "confirm": total["confirm"],
+        "finished": finished,
+    }
+
+
+def main() -> None:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(STUDIES), help="one study (default: both)")
+    parser.add_argument("--trials", type=int, help="replace the studies' budgets")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="(1 2)")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        name, url, index, report = args.worker
+        instrumented_worker(name, url, int(index), report)
+    header = (
+        "workers",
+        "trials",
+        "wall s",
+        "trials/s",
+        "compile",
+        "DB",
+        "overhead",
+        "plots",
+        "import",
+        "confirm",
+        "speed-up",
+    )
+    print("".join(f"{title:>9}" for title in ("study", *header)))
+    for study in [args.only] if args.only else list(STUDIES):
+        single = None
+        for workers in args.workers:
+            with tempfile.TemporaryDirectory() as scratch:
+                f = run(STUDIES[study], workers, args.trials, Path(scratch))
+            single = single or f["per_second"]
+            print(
+                f"{study:>9}{workers:>9}{f['finished']:>9}{f['wall']:>9.1f}{f['per_second']:>9.2f}"
+                f"{f['compile']:>9.1%}{f['db']:>9.1%}{f['overhead']:>8.2f}s{f['plots']:>8.2f}s"
+                f"{f['import']:>8.1f}s{f['confirm']:>8.1f}s{f['per_second'] / single:>9.2f}",
+                flush=True,
+            )
+    print(
+        "\ncompile, DB: shares of the workers' summed wall time; overhead: worker time per "
+        "finished trial beyond the fits, TensorFlow's import and the confirmation (plots, "
+        "database, sampling); plots: its drawing part; import: TensorFlow's, per worker; "
+        "confirm: refitting the best on the holdout, once per study"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""One compiled graph per study: padding changes no number, and traces are counted.
+
+A study pads every trial to its largest units, lag, rows, batch and chunk of
+repeats, and passes the regime, epochs and shuffle orders as data (docs/method.md, section 11).
+These tests hold the padded engine to the unpadded one and to the Keras reference,
+and count the graphs a study traces.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+import optuna
+import pytest
+
+from tests.conftest import engine_task
+from tests.test_engine_equality import TOLERANCE
+from tuner.engines import FastEngine, GraphShape, KerasEngine, _fast
+from tuner.objective import Objective
+from tuner.preparation import Preparation, prepare
+from tuner.regimes import REGIME_NAMES
+from tuner.studyfile import parse_study_text
+from tuner.windows import prepare_for_study
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+_task = functools.partial(engine_task, epochs=3, seed=5, update_epochs=2, repeats=2)
+
+PADDED = GraphShape(repeats=3, rows=19, lag=4, units=5, batch=4)
+"""Larger than every task below in each size: repeats, rows, inputs, units and lanes."""
+
+
+@pytest.fixture(scope="module")
+def engines():
+    return FastEngine(jit_compile=True), KerasEngine()
+
+
+@pytest.fixture(scope="module")
+def tiny(shampoo):
+    return {
+        lag: prepare(shampoo, Preparation(lag=lag, test_size=4, train_size=8)) for lag in (1, 2)
+    }
+
+
+def _assert_same(result, reference, tolerance=TOLERANCE):
+    assert result.forecasts.shape == reference.forecasts.shape
+    assert result.states.shape == reference.states.shape
+    np.testing.assert_allclose(result.forecasts, reference.forecasts, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(result.states, reference.states, rtol=0, atol=tolerance)
+
+
+QUICK = {"seeded", "stateless_shuffle", "reset_epoch_and_forecast"}
+
+
+@pytest.mark.parametrize(
+    "regime",
+    [pytest.param(r, marks=() if r in QUICK else pytest.mark.slow) for r in REGIME_NAMES],
+)
+@pytest.mark.parametrize(("lag", "framing"), [(1, "features"), (2, "timesteps")])
+def test_a_padded_task_gives_the_unpadded_and_the_keras_forecasts(
+    engines, tiny, regime, lag, framing
+):
+    fast, keras_engine = engines
+    task = _task(tiny[lag], regime=regime, batch_size=2, framing=framing)
+    padded = fast.run(dataclasses.replace(task, shape=PADDED))
+    _assert_same(padded, fast.run(task), tolerance=1e-6)
+    _assert_same(padded, keras_engine.run(task))
+
+
+def test_unmasked_padding_would_be_caught(engines, tiny, monkeypatch):
+    """Negative control: padded units that are not zero change the forecasts."""
+    fast, _ = engines
+    task = dataclasses.replace(
+        _task(tiny[1], regime="seeded", batch_size=2, framing="features"), shape=PADDED
+    )
+    exact = fast.run(task).forecasts
+    padded_weights = _fast._padded_weights
+
+    def woken(task, shape):
+        weights, masks = padded_weights(task, shape)
+        return [w + 0.1 * (1 - m) for w, m in zip(weights, masks, strict=True)], masks
+
+    monkeypatch.setattr(_fast, "_padded_weights", woken)
+    assert np.abs(fast.run(task).forecasts - exact).max() > 100 * TOLERANCE
+
+
+TRACE_STUDY = """
+name = "traces"
+trials = {trials}
+repeats = 3
+seed = 4
+[data]
+series = "shampoo"
+test_size = 4
+train_size = 8
+[search]
+epochs = {{ low = 1, high = 6 }}
+neurons = {{ low = 1, high = 4 }}
+batch_size = [1, 2]
+regimes = {regimes}
+update_epochs = [0, 1, 2]
+lag = {{ low = 1, high = 3 }}
+framing = ["features", "timesteps"]
+[sampler]
+n_startup_trials = {trials}
+[pruner]
+enabled = true
+checkpoints = 2
+"""
+
+
+def test_a_study_traces_one_graph_per_framing():
+    trials = 48
+    config = parse_study_text(
+        TRACE_STUDY.format(trials=trials, regimes=list(REGIME_NAMES)).replace("'", '"')
+    )
+    objective = Objective(config, prepare_for_study(config))
+    study = optuna.create_study(
+        sampler=optuna.samplers.RandomSampler(seed=2), pruner=optuna.pruners.NopPruner()
+    )
+    engine = FastEngine()
+    before = engine.tracing_count()
+    study.optimize(objective, n_trials=trials)
+    traced = engine.tracing_count() - before
+    sampled = {name: {t.params[name] for t in study.trials} for name in study.trials[0].params}
+    assert sampled["regime"] == set(REGIME_NAMES)
+    assert len(sampled["neurons"]) == 4 and len(sampled["epochs"]) > 3
+    assert sampled["lag"] == {1, 2, 3} and sampled["update_epochs"] == {0, 1, 2}
+    assert sampled["batch_size"] == {1, 2} and len(sampled["framing"]) == 2
+    assert traced == 2
+    compiled = [t.number for t in study.trials if t.user_attrs["compile_seconds"] > 0]
+    assert len(compiled) == 2, "the trials that built a graph say so, and no others"
