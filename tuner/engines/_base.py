@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from tuner.model import InitialWeights
 from tuner.protocol import Hyperparameters, RepeatSetup, WalkForward
 
 __all__ = ["Engine", "EngineResult", "EngineTask", "Progress"]
@@ -30,6 +31,9 @@ class EngineTask:
         hyperparameters: The configuration every repeat uses.
         setups: One :class:`RepeatSetup` (initial weights, shuffle orders) per repeat.
         record_states: Also return the LSTM state before each forecast step.
+        keep_final: Also return each repeat's weights and LSTM state at the end of
+            the task, to forecast beyond it (docs/method.md, section 11). A task with
+            no test rows is a refit: training (and seeding) only.
     """
 
     train: np.ndarray
@@ -37,6 +41,7 @@ class EngineTask:
     hyperparameters: Hyperparameters
     setups: Sequence[RepeatSetup]
     record_states: bool = False
+    keep_final: bool = False
 
     @property
     def lag(self) -> int:
@@ -58,10 +63,17 @@ class EngineResult:
         states: With ``record_states``, the LSTM state ``[h, c]`` just before each
             forecast step, shape ``(repeats, n_steps, 2, batch_size, neurons)``
             (zeros for a stateless regime); otherwise ``None``.
+        final_weights: With ``keep_final``, each repeat's weights at the end of the
+            task (after training, seeding and the walk-forward); otherwise ``None``.
+        final_states: With ``keep_final``, each repeat's LSTM state ``[h, c]`` at the
+            end of the task, shape ``(repeats, 2, batch_size, neurons)``; otherwise
+            ``None``.
     """
 
     forecasts: np.ndarray
     states: np.ndarray | None = None
+    final_weights: list[InitialWeights] | None = None
+    final_states: np.ndarray | None = None
 
 
 class Engine(abc.ABC):

@@ -26,7 +26,7 @@ import numpy as np
 
 from tuner.engines._base import Engine, EngineResult, EngineTask, Progress
 from tuner.engines._tensorflow import import_tensorflow
-from tuner.model import shape_inputs
+from tuner.model import InitialWeights, shape_inputs
 from tuner.regimes import Regime
 
 __all__ = ["FastEngine"]
@@ -67,7 +67,7 @@ class FastEngine(Engine):
         trial = _trial_function(
             tf, hp.state_regime, hp.batch_size, task.record_states, self.jit_compile
         )
-        forecasts, states = trial(
+        forecasts, states, final_weights, final_states = trial(
             tf.constant(shape_inputs(rows[:, :-1], hp.framing)),
             tf.constant(rows[:, -1]),
             tuple(tf.constant(np.stack(arrays)) for arrays in _stacked_weights(task)),
@@ -82,6 +82,8 @@ class FastEngine(Engine):
         return EngineResult(
             forecasts=forecasts.numpy().astype(np.float64),
             states=states.numpy().astype(np.float64) if task.record_states else None,
+            final_weights=_unstacked_weights(final_weights) if task.keep_final else None,
+            final_states=final_states.numpy() if task.keep_final else None,
         )
 
 
@@ -90,6 +92,12 @@ def _stacked_weights(task: EngineTask) -> list[list[np.ndarray]]:
     return [
         list(arrays) for arrays in zip(*(s.weights.as_list() for s in task.setups), strict=True)
     ]
+
+
+def _unstacked_weights(weights: Weights) -> list[InitialWeights]:
+    """Each repeat's weights, from weights with a leading repeat axis."""
+    arrays = [w.numpy() for w in weights]
+    return [InitialWeights(*(a[repeat] for a in arrays)) for repeat in range(len(arrays[0]))]
 
 
 def _stacked_orders(task: EngineTask, n_rows: int) -> np.ndarray:
@@ -140,8 +148,12 @@ class _TrialGraph:
         update_epochs: Tensor,
         n_steps: Tensor,
         record_states: bool,
-    ) -> tuple[Tensor, Tensor]:
-        """Train, seed, then walk the test rows forward; return forecasts and states."""
+    ) -> tuple[Tensor, Tensor, Weights, Tensor]:
+        """Train, seed, then walk the test rows forward.
+
+        Returns forecasts, the states before each step, and the final weights and
+        state ``(repeats, 2, batch, units)``.
+        """
         tf = self.tf
         self.inputs, self.targets, self.orders = inputs, targets, orders
         repeats = weights[0].shape[0]
@@ -173,20 +185,21 @@ class _TrialGraph:
             )
             return carry, forecasts.write(step, forecast), states
 
-        _, forecasts, states = self._loop(
+        (weights, _, state, _), forecasts, states = self._loop(
             n_steps,
             walk_step,
             (
                 carry,
-                tf.TensorArray(tf.float32, size=n_steps),
+                tf.TensorArray(tf.float32, size=n_steps, element_shape=(repeats, self.batch_size)),
                 tf.TensorArray(tf.float32, size=n_steps if record_states else 0),
             ),
         )
         forecasts = tf.reshape(tf.transpose(forecasts.stack(), (1, 0, 2)), (repeats, -1))
+        final = (weights, tf.transpose(tf.stack(state), (1, 0, 2, 3)))
         if not record_states:
-            return forecasts, tf.zeros((0,))
+            return forecasts, tf.zeros((0,)), *final
         # (steps, 2, repeats, batch, units) -> (repeats, steps, 2, batch, units)
-        return forecasts, tf.transpose(states.stack(), (2, 0, 1, 3, 4))
+        return forecasts, tf.transpose(states.stack(), (2, 0, 1, 3, 4)), *final
 
     def _loop(self, count: Tensor, body: Callable[[Tensor, Any], Any], carry: Any) -> Any:
         """``for i in range(count): carry = body(i, carry)`` as a graph while-loop."""
