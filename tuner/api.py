@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tuner.engines import Progress
-    from tuner.forecasting import Forecast
+    from tuner.forecasting import Forecast, ForecastPlan
     from tuner.runner import Evaluation, EvaluationConfig
 
 __all__ = [
@@ -29,9 +29,10 @@ __all__ = [
     "create_study",
     "evaluate_export",
     "forecast",
-    "forecast_document",
     "open_study",
+    "plan_forecast",
     "prepare_export",
+    "run_forecast",
     "run_study",
 ]
 
@@ -138,9 +139,10 @@ class TunedStudy:
         progress: Progress | None = None,
     ) -> pd.DataFrame:
         """Forecast with the study's configuration of ``rank``; see :func:`forecast`."""
-        document = self.export(rank)
-        source = f"study {self.name!r}"
-        return forecast_document(document, source, rank, horizon, repeats, output, progress).table()
+        plan = plan_forecast(
+            self.export(rank), f"study {self.name!r}", rank, horizon, repeats, output
+        )
+        return run_forecast(plan, output, progress).table()
 
 
 def _config_error(message: str) -> TunerError:
@@ -319,34 +321,46 @@ def forecast(
     """
     from tuner.export import load_export
 
-    return forecast_document(
-        load_export(path), str(path), rank, horizon, repeats, output, progress
-    ).table()
+    plan = plan_forecast(load_export(path), str(path), rank, horizon, repeats, output)
+    return run_forecast(plan, output, progress).table()
 
 
-def forecast_document(
+def plan_forecast(
     document: dict,
     source: str,
     rank: int = 1,
     horizon: int | None = None,
     repeats: int | None = None,
     output: str | Path | None = None,
-    progress: Progress | None = None,
-) -> Forecast:
-    """Forecast with a configuration of an export document, and write its files.
+) -> ForecastPlan:
+    """Check a forecast from an export document, and its output directory, before any work.
 
-    ``tuner forecast`` and :func:`forecast` both come here. The output directory
-    is checked before the refit and written all at once after it.
+    ``tuner forecast`` and :func:`forecast` both come here, then run the plan with
+    :func:`run_forecast`.
 
     Raises:
         ConfigError, DataError: As :func:`forecast`.
     """
-    from tuner.forecast_files import check_output, write_forecast
-    from tuner.forecasting import forecast_exported
+    from tuner.forecast_files import check_output
+    from tuner.forecasting import plan_exported
 
+    plan = plan_exported(document, source, rank, horizon, repeats)
     if output is not None:
         check_output(output)
-    result = forecast_exported(document, source, rank, horizon, repeats, progress)
+    return plan
+
+
+def run_forecast(
+    plan: ForecastPlan, output: str | Path | None = None, progress: Progress | None = None
+) -> Forecast:
+    """Refit and forecast as ``plan`` says; write the files into ``output`` if given.
+
+    Raises:
+        ConfigError: ``output`` cannot be written.
+    """
+    from tuner.forecast_files import write_forecast
+
+    result = plan.run(progress)
     if output is not None:
         write_forecast(result, output)
     return result

@@ -565,8 +565,8 @@ def _forecast(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from tuner.api import forecast_document, open_study
-    from tuner.export import load_export, pick_configuration
+    from tuner.api import open_study, plan_forecast, run_forecast
+    from tuner.export import load_export
 
     require_int("--rank", args.rank, 1)
     if args.horizon is not None:
@@ -582,18 +582,16 @@ def _forecast(args: argparse.Namespace) -> int:
         _warn_of_visible_password(args)
         document = open_study(args.study, args.storage).export(args.rank)
         source = f"study {args.study!r}"
-    config, _ = pick_configuration(document, args.rank, args.repeats)
     output = Path(args.output or Path("storage") / "forecasts" / f"{document['study']}-{args.rank}")
+    plan = plan_forecast(document, source, args.rank, args.horizon, args.repeats, output)
     with tqdm(
-        total=config.repeats * config.hyperparameters.epochs,
+        total=plan.total_epochs,
         desc="refitting",
         unit="epoch",
         file=sys.stderr,
         disable=args.no_progress,
     ) as bar:
-        result = forecast_document(
-            document, source, args.rank, args.horizon, args.repeats, output, bar.update
-        )
+        result = run_forecast(plan, output, bar.update)
     print(_forecast_text(result, output))
     return 0
 

@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 __all__ = [
     "QUANTILES",
     "Forecast",
+    "ForecastPlan",
     "Refit",
+    "SlotStepper",
     "forecast",
-    "forecast_exported",
     "future_dates",
     "lstm_step",
+    "plan_exported",
     "refit",
     "scale_inputs",
     "training_rows",
@@ -192,15 +194,40 @@ def forecast(
     )
 
 
-def forecast_exported(
+@dataclass(frozen=True)
+class ForecastPlan:
+    """A forecast checked and ready to run: the series, the configuration, the horizon.
+
+    Attributes:
+        series: The series as it is now.
+        config: The configuration to refit (over the whole series).
+        horizon: Steps to forecast.
+        new_observations: Observations the series gained since the export.
+    """
+
+    series: Series
+    config: EvaluationConfig
+    horizon: int
+    new_observations: int = 0
+
+    @property
+    def total_epochs(self) -> int:
+        """Repeat-epochs the refit trains: the unit of its progress."""
+        return self.config.repeats * self.config.hyperparameters.epochs
+
+    def run(self, progress: Progress | None = None) -> Forecast:
+        """Refit and forecast (see :func:`forecast`)."""
+        return forecast(self.series, self.config, self.horizon, progress, self.new_observations)
+
+
+def plan_exported(
     document: dict[str, object],
     source: str,
     rank: int = 1,
     horizon: int | None = None,
     repeats: int | None = None,
-    progress: Progress | None = None,
-) -> Forecast:
-    """Forecast with the exported configuration of ``rank`` on its series as it is now.
+) -> ForecastPlan:
+    """Check a forecast with the exported configuration of ``rank`` before any work.
 
     Args:
         document: An export document (see :mod:`tuner.export`).
@@ -208,21 +235,24 @@ def forecast_exported(
         rank: Which configuration (1 = best).
         horizon: Steps to forecast (default: the configuration's ``test_size``).
         repeats: Fits (default: the exported repeats).
-        progress: Receives repeat-epochs of the refit as they finish.
 
     Raises:
         ConfigError: No configuration has that rank, ``horizon`` or ``repeats`` is
             not a positive integer, or the export has no series.
-        DataError: The series' past changed since the export, or it is unusable.
+        DataError: The series' past changed since the export, it is too short, or
+            its dates have no frequency to continue.
     """
     from tuner.export import new_observations, pick_configuration
 
     config, _ = pick_configuration(document, rank, repeats)
     config = whole_series_config(config)
+    steps = config.preparation.test_size if horizon is None else horizon
+    require_int("horizon", steps, 1)
     series = config.source.load()
     added = new_observations(document, series, source)
-    steps = config.preparation.test_size if horizon is None else horizon
-    return forecast(series, config, steps, progress, new_observations=added)
+    training_rows(series, config)
+    future_dates(series, steps)
+    return ForecastPlan(series, config, steps, added)
 
 
 def future_dates(series: Series, horizon: int) -> list[str]:
@@ -251,28 +281,65 @@ def future_dates(series: Series, horizon: int) -> list[str]:
 def _step_forward(fitted: Refit, horizon: int) -> np.ndarray:
     """Forecast each repeat ``horizon`` steps recursively (docs/method.md, section 11).
 
-    Step ``h`` runs in batch slot ``h mod batch_size`` from that slot's state, so
-    the steps continue the slots exactly as the walk-forward would have; the
-    other slots are untouched. Its forecast, inverted, is appended to the series,
-    and the next step's inputs are the differences of the series so extended.
+    Each step's forecast, inverted, is appended to the series, and the next
+    step's inputs are the last ``lag`` differences of the series so extended.
     """
     config = fitted.config
-    lag, framing = config.preparation.lag, config.hyperparameters.framing
-    batch_size = config.hyperparameters.batch_size
+    lag = config.preparation.lag
     forecasts = np.zeros((len(fitted.weights), horizon))
-    for repeat, weights in enumerate(fitted.weights):
+    for repeat in range(len(fitted.weights)):
+        stepper = SlotStepper.of(fitted, repeat)
         values = list(fitted.series.values[-(lag + 1) :])
-        state = fitted.states[repeat].copy()
-        for step in range(horizon):
-            slot = step % batch_size
-            inputs = scale_inputs(fitted.scaler, np.diff(values[-(lag + 1) :]))
-            x = shape_inputs(inputs[None], framing)[0].astype(np.float32)
-            scaled, h, c = lstm_step(weights, x, state[0, slot], state[1, slot])
-            if fitted.carries_state:
-                state[0, slot], state[1, slot] = h, c
+        for _ in range(horizon):
+            scaled = stepper.step(scale_inputs(fitted.scaler, np.diff(values[-(lag + 1) :])))
             values.append(values[-1] + unscale_target(fitted.scaler, scaled))
         forecasts[repeat] = values[lag + 1 :]
     return forecasts
+
+
+@dataclass
+class SlotStepper:
+    """One repeat's model forecasting one step at a time, as its batch slots dictate.
+
+    Step ``h`` (from 0) runs in batch slot ``h mod batch_size``, from that slot's
+    state: the steps continue the slots exactly as the walk-forward would have
+    forecast the same rows a batch at a time (docs/method.md, section 11). With
+    ``carry_state`` the step's new state replaces the slot's; otherwise (a
+    stateless regime, or one that resets after every forecast) the slot keeps it.
+
+    Attributes:
+        weights: The repeat's weights.
+        states: ``[h, c]`` per slot, ``(2, batch_size, units)``; updated in place.
+        carry_state: Whether a step's state carries to its slot's next step.
+        framing: ``features`` or ``timesteps`` (see :func:`tuner.model.input_shape`).
+        steps: Steps taken so far.
+    """
+
+    weights: InitialWeights
+    states: np.ndarray
+    carry_state: bool
+    framing: str
+    steps: int = 0
+
+    @classmethod
+    def of(cls, fitted: Refit, repeat: int) -> SlotStepper:
+        """The stepper of ``repeat`` of a refit, from the state its training left."""
+        return cls(
+            weights=fitted.weights[repeat],
+            states=fitted.states[repeat].astype(np.float32),
+            carry_state=fitted.carries_state,
+            framing=fitted.config.hyperparameters.framing,
+        )
+
+    def step(self, inputs: np.ndarray) -> float:
+        """Forecast one step from its ``lag`` scaled inputs; return the scaled forecast."""
+        slot = self.steps % self.states.shape[1]
+        x = shape_inputs(np.asarray(inputs)[None], self.framing)[0].astype(np.float32)
+        forecast, h, c = lstm_step(self.weights, x, self.states[0, slot], self.states[1, slot])
+        if self.carry_state:
+            self.states[0, slot], self.states[1, slot] = h, c
+        self.steps += 1
+        return forecast
 
 
 def scale_inputs(scaler: MinMaxScaler, differences: np.ndarray) -> np.ndarray:
