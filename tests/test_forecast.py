@@ -302,3 +302,53 @@ def test_prepare_rows_match_training_rows_on_the_tutorial_split(shampoo, shampoo
     rows = training_rows(shampoo, config)
     assert len(rows) == 20
     assert np.allclose(trimmed.scaler.inverse_transform(trimmed.train)[-19:], rows[:19])
+
+
+def _readme_block(marker: str) -> str:
+    """The fenced code block that follows ``marker`` in the README."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    after = readme.split(marker, 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_the_readme_notebook_example_runs_as_written(tmp_path):
+    import shutil
+
+    root = Path(__file__).parent.parent
+    (tmp_path / "studies").mkdir()
+    shutil.copy(root / "studies" / "shampoo.toml", tmp_path / "studies" / "shampoo.toml")
+    code = _readme_block("<!-- notebook-example -->")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "re-evaluated: mean RMSE" in result.stdout
+    table = pd.read_csv(tmp_path / "notebook-forecast" / "forecast.csv")
+    assert len(table) == 6 and np.isfinite(table["mean"]).all()
+    assert (tmp_path / "notebook.db").exists()
+
+
+def test_an_opened_study_shows_its_trials_and_best_configurations(small_study):
+    import tuner
+
+    study = tuner.open_study("small", storage=small_study["url"])
+    trials = study.trials()
+    assert len(trials) == 4 and set(trials["state"]) == {"COMPLETE"}
+    complete = study.optuna_study().get_trials(deepcopy=False)
+    for trial in complete:
+        row = trials[trials["number"] == trial.number].iloc[0]
+        assert row["mean_rmse"] == trial.value
+        assert row["std"] == trial.user_attrs["std"] and row["repeats"] == 3
+        assert row["epochs"] == trial.params["epochs"]
+    (best,) = study.best(1)
+    winner = min(complete, key=lambda t: t.value)
+    assert best.hyperparameters.epochs == winner.params["epochs"]
+    assert study.confirmed().empty  # no holdout: nothing to confirm
+    with pytest.raises(tuner.TunerError, match="no study 'nope'"):
+        tuner.open_study("nope", storage=small_study["url"])
