@@ -60,6 +60,15 @@ def test_shampoo_forecast_from_an_export(cli, exported, small_study, tmp_path):
     assert preparation["last_observations"][-1] == series.values[-1]
     assert preparation["forecast_dates"] == list(table["date"])
     _reproduce_first_step_in_a_fresh_process(out, values[0])
+    readme = subprocess.run(
+        [sys.executable, "-c", _readme_block("<!-- keras-example -->")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert readme.returncode == 0, readme.stderr
+    assert float(readme.stdout.strip().splitlines()[-1]) == pytest.approx(values[0, 0], rel=1e-5)
 
 
 FIRST_STEP = """

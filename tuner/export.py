@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tomllib
 from pathlib import Path
 
@@ -39,6 +40,8 @@ __all__ = [
     "pick_configuration",
 ]
 
+logger = logging.getLogger(__name__)
+
 FORMATS = ("json", "yaml", "toml")
 KIND = "lstm-tuner export"
 VERSION = 3
@@ -55,9 +58,6 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
     if not best:
         raise StorageError(f"study {study.study_name!r} has no complete trial to export yet")
     attrs = study.user_attrs
-    from tuner.windows import study_series
-
-    series = study_series(parse_study_text(attrs[STUDY_FILE_ATTR], f"study {study.study_name!r}"))
     confirmed = {
         record["trial"]: record
         for record in (attrs.get(CONFIRMATION_ATTR) or {}).get("configurations", [])
@@ -72,13 +72,26 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
             _record(rank, trial, confirmed.get(trial.number))
             for rank, trial in enumerate(best, start=1)
         ],
-        "series": _series_record(series),
+        "series": _series_record(study),
     }
     return _without_none(document)
 
 
-def _series_record(series: Series) -> dict[str, object]:
-    """The whole series as exported: its name, dates and values, and their checksum."""
+def _series_record(study: optuna.Study) -> dict[str, object] | None:
+    """The study's whole series: its name, dates and values, and their checksum.
+
+    A series that cannot be loaded here (its file lives on another machine) is
+    left out with a warning: the export still re-evaluates elsewhere, and
+    ``tuner forecast`` says it needs an export with its series.
+    """
+    from tuner.windows import study_series
+
+    config = parse_study_text(study.user_attrs[STUDY_FILE_ATTR], f"study {study.study_name!r}")
+    try:
+        series = study_series(config)
+    except DataError as error:
+        logger.warning("the export holds no series, so it cannot be forecast from: %s", error)
+        return None
     record = {
         "name": series.name,
         "dates": [date_label(label) for label in series.index],
