@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import engine_task, run_tuner
 from tuner.data import load_series
-from tuner.engines import KerasEngine
+from tuner.engines import EngineTask, KerasEngine
 from tuner.forecasting import SlotStepper, forecast, future_dates, training_rows
 from tuner.preparation import Preparation, prepare
 from tuner.protocol import Hyperparameters
@@ -361,3 +361,29 @@ def test_an_opened_study_shows_its_trials_and_best_configurations(small_study):
     assert study.confirmed().empty  # no holdout: nothing to confirm
     with pytest.raises(tuner.TunerError, match="no study 'nope'"):
         tuner.open_study("nope", storage=small_study["url"])
+
+
+@pytest.mark.parametrize("regime", ["seeded", "never_reset", "stateless_shuffle"])
+def test_both_engines_end_a_refit_with_the_same_weights_and_states(shampoo_20, regime):
+    """A task without test rows (a refit) keeps its final weights and state alike in both."""
+    from tuner.engines import FastEngine
+    from tuner.protocol import WalkForward, repeat_setups
+
+    hp = Hyperparameters(epochs=3, batch_size=2, neurons=2, regime=regime)
+    schedule = WalkForward.of(shampoo_20.n_train, 0, hp)
+    task = EngineTask(
+        train=shampoo_20.train,
+        test=np.zeros((0, 2)),
+        hyperparameters=hp,
+        setups=repeat_setups(4, 2, hp, 1, schedule),
+        keep_final=True,
+    )
+    fast, keras = FastEngine().run(task), KerasEngine().run(task)
+    assert fast.forecasts.shape == keras.forecasts.shape == (2, 0)
+    assert fast.final_states.shape == (2, 2, 2, 2)
+    assert np.allclose(fast.final_states, keras.final_states, atol=1e-5)
+    for mine, theirs in zip(fast.final_weights, keras.final_weights, strict=True):
+        for a, b in zip(mine.as_list(), theirs.as_list(), strict=True):
+            assert np.allclose(a, b, atol=1e-5)
+    moved = fast.final_weights[0].kernel - task.setups[0].weights.kernel
+    assert np.abs(moved).max() > 0  # training changed the weights
