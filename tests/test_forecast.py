@@ -387,3 +387,10 @@ def test_both_engines_end_a_refit_with_the_same_weights_and_states(shampoo_20, r
             assert np.allclose(a, b, atol=1e-5)
     moved = fast.final_weights[0].kernel - task.setups[0].weights.kernel
     assert np.abs(moved).max() > 0  # training changed the weights
+
+
+def test_a_study_handle_never_shows_the_password():
+    import tuner
+
+    study = tuner.TunedStudy("x", "postgresql+psycopg://user:hunter2@host:5432/db")
+    assert "hunter2" not in repr(study) and "user:***@host" in repr(study)

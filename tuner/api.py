@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuner.exceptions import TunerError
+from tuner.exceptions import ConfigError
 
 if TYPE_CHECKING:
     import optuna
@@ -46,11 +46,16 @@ class TunedStudy:
 
     Attributes:
         name: The study's name.
-        url: Its database URL (shown masked in every message).
+        url: Its database URL (its password masked wherever it is shown).
     """
 
     name: str
     url: str
+
+    def __repr__(self) -> str:
+        from tuner.storage import mask
+
+        return f"TunedStudy(name={self.name!r}, storage={mask(self.url)!r})"
 
     def optuna_study(self) -> optuna.Study:
         """The Optuna study itself.
@@ -127,7 +132,7 @@ class TunedStudy:
             try:
                 Path(path).write_text(text, encoding="utf-8")
             except OSError as error:
-                raise _config_error(f"cannot write {str(path)!r}: {error.strerror}") from None
+                raise ConfigError(f"cannot write {str(path)!r}: {error.strerror}") from None
         return document
 
     def forecast(
@@ -143,12 +148,6 @@ class TunedStudy:
             self.export(rank), f"study {self.name!r}", rank, horizon, repeats, output
         )
         return run_forecast(plan, output, progress).table()
-
-
-def _config_error(message: str) -> TunerError:
-    from tuner.exceptions import ConfigError
-
-    return ConfigError(message)
 
 
 def create_study(
@@ -259,7 +258,7 @@ def prepare_export(
     config, fingerprint = pick_configuration(load_export(path), rank, repeats, holdout=holdout)
     prepared = load_and_prepare(config)
     if prepared.fingerprint != fingerprint:
-        raise _config_error(
+        raise ConfigError(
             f"{path}: the data no longer matches the exported configuration (series "
             f"{config.source.data!r} or its preparation changed since the export)"
         )

@@ -21,7 +21,7 @@ from sklearn.preprocessing import MinMaxScaler
 from tuner._checks import require_int
 from tuner.data import Series, date_label
 from tuner.engines import EngineTask, Progress, get_engine
-from tuner.exceptions import DataError
+from tuner.exceptions import DataError, DivergedError
 from tuner.model import InitialWeights, shape_inputs
 from tuner.preparation import supervised_rows
 from tuner.protocol import WalkForward, repeat_setups
@@ -182,16 +182,17 @@ def forecast(
     Raises:
         ConfigError: ``horizon`` is not a positive integer.
         DataError: The series is too short, or its dates have no frequency to continue.
+        DivergedError: A repeat's forecasts are not finite.
     """
     require_int("horizon", horizon, 1)
     dates = future_dates(series, horizon)
     fitted = refit(series, config, progress)
-    return Forecast(
-        refit=fitted,
-        dates=dates,
-        values=_step_forward(fitted, horizon),
-        new_observations=new_observations,
-    )
+    values = _step_forward(fitted, horizon)
+    diverged = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if diverged.size:
+        repeats = ", ".join(map(str, diverged))
+        raise DivergedError(f"the refit diverged: repeat(s) {repeats} forecast NaN or infinity")
+    return Forecast(refit=fitted, dates=dates, values=values, new_observations=new_observations)
 
 
 @dataclass(frozen=True)
