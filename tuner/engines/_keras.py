@@ -38,8 +38,9 @@ class KerasEngine(Engine):
             repeat_forecasts, repeat_states = repeat.walk_forward()
             forecasts.append(repeat_forecasts)
             states.append(repeat_states)
-            final_weights.append(InitialWeights(*repeat.model.get_weights()))
-            final_states.append(repeat.state())
+            if task.keep_final:
+                final_weights.append(InitialWeights(*repeat.model.get_weights()))
+                final_states.append(repeat.state())
             keras.backend.clear_session()
         return EngineResult(
             forecasts=np.stack(forecasts),
