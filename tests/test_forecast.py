@@ -188,6 +188,10 @@ def _damage_series(document: dict) -> None:
     document["series"]["values"][0] += 1
 
 
+def _drop_series(document: dict) -> None:
+    del document["series"]  # as exported before the series was recorded
+
+
 def _edit_epochs(document: dict) -> None:
     document["configurations"][0]["config"]["epochs"] += 1
 
@@ -201,6 +205,7 @@ def _edit_epochs(document: dict) -> None:
         (("--repeats", "0"), "--repeats must be an integer >= 1; got 0"),
         ((_damage_series,), "the exported series was edited or damaged"),
         ((_edit_epochs,), "configuration of rank 1 was edited or damaged"),
+        ((_drop_series,), "the export has no series to check the data against"),
         (("-o", "{file}/out"), "cannot write the output directory"),
         (("-o", "{occupied}"), "exists and holds no earlier forecast"),
         (("--study", "small"), "give an exported configurations FILE or --study NAME"),
@@ -394,3 +399,16 @@ def test_a_study_handle_never_shows_the_password():
 
     study = tuner.TunedStudy("x", "postgresql+psycopg://user:hunter2@host:5432/db")
     assert "hunter2" not in repr(study) and "user:***@host" in repr(study)
+
+
+def test_an_export_without_its_series_file_still_exports(cli, small_study, tmp_path, caplog):
+    csv = small_study["csv"]
+    moved = csv.with_suffix(".away")
+    csv.rename(moved)
+    try:
+        status, text, _ = cli("export", "small", "--storage", small_study["url"])
+    finally:
+        moved.rename(csv)
+    assert status == 0
+    assert "series" not in json.loads(text)
+    assert "the export holds no series" in caplog.text
