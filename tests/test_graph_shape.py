@@ -130,3 +130,30 @@ def test_a_study_traces_one_graph_per_framing():
     assert traced == 2
     compiled = [t.number for t in study.trials if t.user_attrs["compile_seconds"] > 0]
     assert len(compiled) == 2, "the trials that built a graph say so, and no others"
+
+
+@pytest.mark.parametrize("regime", ["seeded_never_reset", "stateless_shuffle"])
+def test_padded_weights_stay_exactly_zero_and_the_real_ones_match(
+    engines, tiny, regime, monkeypatch
+):
+    """After training (Adam included), every padded weight is still exactly 0.0."""
+    fast, _ = engines
+    task = dataclasses.replace(
+        _task(tiny[2], regime=regime, batch_size=2, framing="features"), keep_final=True
+    )
+    seen = {}
+    unpad = _fast._unpadded_weights
+
+    def keep(task, shape, padded):
+        seen["padded"], seen["masks"] = padded, _fast._padded_weights(task, shape)[1]
+        return unpad(task, shape, padded)
+
+    monkeypatch.setattr(_fast, "_unpadded_weights", keep)
+    padded = fast.run(dataclasses.replace(task, shape=PADDED))
+    for weight, mask in zip(seen["padded"], seen["masks"], strict=True):
+        assert not np.any(weight.numpy() * (1 - mask)), "a padded weight moved"
+    alone = fast.run(task)
+    for mine, reference in zip(padded.final_weights, alone.final_weights, strict=True):
+        for a, b in zip(mine.as_list(), reference.as_list(), strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(padded.final_states, alone.final_states, rtol=0, atol=1e-6)

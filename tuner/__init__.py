@@ -4,8 +4,9 @@ The public API is re-exported here; the modules behind it are named for one idea
 each: :mod:`tuner.data` (loading), :mod:`tuner.preparation` (differencing,
 framing, scaling), :mod:`tuner.regimes` (state resets), :mod:`tuner.protocol`
 (batch sizes, schedule, seeds), :mod:`tuner.model` (network and initial weights),
-:mod:`tuner.engines` (how fits are computed) and :mod:`tuner.runner` (how a
-configuration is scored).
+:mod:`tuner.engines` (how fits are computed), :mod:`tuner.runner` (how a
+configuration is scored) and :mod:`tuner.api` (studies, exports and forecasts
+for notebooks: the functions the command line calls).
 
 Names are imported on first use, so ``import tuner`` (and ``tuner --help``) stays
 instant while pandas, scikit-learn and TensorFlow load only when work needs them.
@@ -23,6 +24,12 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 _EXPORTS: dict[str, str] = {
+    "TunedStudy": "tuner.api",
+    "create_study": "tuner.api",
+    "evaluate_export": "tuner.api",
+    "forecast": "tuner.api",
+    "open_study": "tuner.api",
+    "run_study": "tuner.api",
     "BUILTIN_SERIES": "tuner.data",
     "Series": "tuner.data",
     "load_series": "tuner.data",

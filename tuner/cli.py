@@ -25,6 +25,7 @@ from tuner.regimes import REGIME_NAMES
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from tuner.forecasting import Forecast
     from tuner.preparation import Preparation
     from tuner.runner import DataSource, Evaluation, EvaluationConfig
     from tuner.study import StudyStatus
@@ -89,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         _add_export_file_options,
         _add_data_options,
         _add_training_options,
+    )
+    _add_command(
+        commands,
+        "forecast",
+        "Refit an exported (or a study's) configuration on the whole series and forecast "
+        "past its end: forecast.csv, forecast.png, the Keras models and preparation.json.",
+        _forecast,
+        _add_forecast_options,
     )
     _add_command(
         commands,
@@ -266,6 +275,23 @@ def _add_export_file_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_forecast_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file", nargs="?", help="an exported configurations file (from 'tuner export')"
+    )
+    parser.add_argument("--study", help="a study's name, instead of a FILE")
+    _add_storage_option(parser)
+    parser.add_argument("--rank", type=int, default=1, help="which configuration (1: the best)")
+    parser.add_argument(
+        "--horizon", type=int, help="steps to forecast (default: the configuration's test_size)"
+    )
+    parser.add_argument("--repeats", type=int, help="independent fits (default: the export's)")
+    parser.add_argument(
+        "-o", "--output", help="directory to write (default: storage/forecasts/STUDY-RANK)"
+    )
+    _add_progress_option(parser)
+
+
 def _add_export_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=1, help="how many configurations (1)")
     parser.add_argument("--format", default="json", help="json, yaml or toml (json)")
@@ -300,27 +326,22 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
-def _create_from_file(args: argparse.Namespace) -> tuple[str, str, bool]:
-    """Create the study named in ``args.study_file``; return its name, URL and whether new."""
-    from tuner._checks import require_int
-    from tuner.study import create_study
-    from tuner.studyfile import load_study_file
+def _create(args: argparse.Namespace) -> int:
+    from tuner.api import create_study
+    from tuner.storage import mask
 
+    _check_study_file_options(args)
+    study, created = create_study(args.study_file, args.trials, args.storage)
+    print(f"study {study.name!r} {'created' if created else 'already exists'} in {mask(study.url)}")
+    return 0
+
+
+def _check_study_file_options(args: argparse.Namespace) -> None:
+    """Check ``--trials`` by its option name; quiet Optuna; warn of a visible password."""
     if args.trials is not None:
         require_int("--trials", args.trials, 1)
     _optuna_verbosity(quiet=True)
-    config, text = load_study_file(args.study_file)
-    url = _storage_url(args, config.storage)
-    created = create_study(config, text, url, budget=args.trials)
-    return config.name, url, created
-
-
-def _create(args: argparse.Namespace) -> int:
-    from tuner.storage import mask
-
-    name, url, created = _create_from_file(args)
-    print(f"study {name!r} {'created' if created else 'already exists'} in {mask(url)}")
-    return 0
+    _warn_of_visible_password(args)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -336,13 +357,17 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _storage_url(args: argparse.Namespace, study_file_storage: str | None = None) -> str:
-    """The database URL (see :func:`tuner.storage.resolve_url`), warning of a visible password.
+def _storage_url(args: argparse.Namespace) -> str:
+    """The database URL (see :func:`tuner.storage.resolve_url`), warning of a visible password."""
+    from tuner.storage import resolve_url
 
-    Every user of the machine can read a command line (``ps``), so a password
-    given with ``--storage`` is exposed for as long as the command runs.
-    """
-    from tuner.storage import ENVIRONMENT_VARIABLE, has_password, resolve_url
+    _warn_of_visible_password(args)
+    return resolve_url(args.storage)
+
+
+def _warn_of_visible_password(args: argparse.Namespace) -> None:
+    """Every user of the machine can read a command line (``ps``), so say when it has one."""
+    from tuner.storage import ENVIRONMENT_VARIABLE, has_password
 
     if args.storage and has_password(args.storage):
         logging.getLogger("tuner").warning(
@@ -350,7 +375,6 @@ def _storage_url(args: argparse.Namespace, study_file_storage: str | None = None
             "set %s instead",
             ENVIRONMENT_VARIABLE,
         )
-    return resolve_url(args.storage, study_file_storage)
 
 
 def _trial_artifacts(args: argparse.Namespace) -> Path | None:
@@ -371,19 +395,43 @@ def _optuna_verbosity(quiet: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tuner._checks import require_int
-    from tuner.pool import run_local_workers
+    from tuner.api import run_study
     from tuner.study import study_status
 
     require_int("--workers", args.workers, 1)
     artifacts = _trial_artifacts(args)
-    name, url, _ = _create_from_file(args)
-    with _progress_bar(name, "trial", args.no_progress) as show:
-        status = run_local_workers(name, url, artifacts, args.workers, show)
-    if status == 0:
-        _confirm_with_progress(name, url, args.no_progress)
-    print(_status_text(study_status(name, url)))
+    _check_study_file_options(args)
+    with contextlib.ExitStack() as bars:
+        trials = bars.enter_context(_progress_bar("trials", "trial", args.no_progress))
+        confirmation = _deferred_progress_bar(
+            bars, "confirming on the holdout", "configuration", args.no_progress
+        )
+        study, status = run_study(
+            args.study_file,
+            args.workers,
+            args.trials,
+            args.storage,
+            artifacts,
+            save_artifacts=artifacts is not None,
+            on_trials=trials,
+            on_confirmation=confirmation,
+        )
+    print(_status_text(study_status(study.name, study.url)))
     return status
+
+
+def _deferred_progress_bar(
+    bars: contextlib.ExitStack, desc: str, unit: str, disabled: bool
+) -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback that opens its progress bar on its first call."""
+    shown: list[Callable[[int, int], None]] = []
+
+    def show(done: int, total: int) -> None:
+        if not shown:
+            shown.append(bars.enter_context(_progress_bar(desc, unit, disabled)))
+        shown[0](done, total)
+
+    return show
 
 
 def _confirm(args: argparse.Namespace) -> int:
@@ -493,17 +541,16 @@ def _baseline(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from tuner.api import prepare_export
     from tuner.runner import evaluate, load_and_prepare, plan
 
     if args.holdout and not args.file:
         raise ConfigError("--holdout needs an exported configurations FILE (from 'tuner export')")
-    config, fingerprint = _exported_config(args) if args.file else (_evaluation_config(args), None)
-    prepared = load_and_prepare(config)
-    if fingerprint is not None and prepared.fingerprint != fingerprint:
-        raise ConfigError(
-            f"{args.file}: the data no longer matches the exported configuration (series "
-            f"{config.source.data!r} or its preparation changed since the export)"
-        )
+    if args.file:
+        config, prepared = prepare_export(args.file, args.rank, args.repeats, args.holdout)
+    else:
+        config = _evaluation_config(args)
+        prepared = load_and_prepare(config)
     total = config.repeats * plan(prepared, config.hyperparameters).total_epochs
     with tqdm(
         total=total, desc="training", unit="epoch", file=sys.stderr, disable=args.no_progress
@@ -513,11 +560,57 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exported_config(args: argparse.Namespace) -> tuple[EvaluationConfig, str]:
-    from tuner.export import load_export, pick_configuration
+def _forecast(args: argparse.Namespace) -> int:
+    from pathlib import Path
 
-    document = load_export(args.file)
-    return pick_configuration(document, args.rank, args.repeats, holdout=args.holdout)
+    from tqdm import tqdm
+
+    from tuner.api import open_study, plan_forecast, run_forecast
+    from tuner.export import load_export
+
+    require_int("--rank", args.rank, 1)
+    if args.horizon is not None:
+        require_int("--horizon", args.horizon, 1)
+    if args.repeats is not None:
+        require_int("--repeats", args.repeats, 1)
+    if (args.file is None) == (args.study is None):
+        raise ConfigError("give an exported configurations FILE or --study NAME (one of them)")
+    if args.file is not None:
+        document, source = load_export(args.file), args.file
+    else:
+        _optuna_verbosity(quiet=True)
+        _warn_of_visible_password(args)
+        document = open_study(args.study, args.storage).export(args.rank)
+        source = f"study {args.study!r}"
+    output = Path(args.output or Path("storage") / "forecasts" / f"{document['study']}-{args.rank}")
+    plan = plan_forecast(document, source, args.rank, args.horizon, args.repeats, output)
+    with tqdm(
+        total=plan.total_epochs,
+        desc="refitting",
+        unit="epoch",
+        file=sys.stderr,
+        disable=args.no_progress,
+    ) as bar:
+        result = run_forecast(plan, output, bar.update)
+    print(_forecast_text(result, output))
+    return 0
+
+
+def _forecast_text(result: Forecast, output: Path) -> str:
+    """What was refitted on which data, the forecast's mean and spread, and the files."""
+    fitted = result.refit
+    series = fitted.series
+    table = result.table()[["date", "mean", "q05", "q95"]]
+    return "\n".join(
+        [
+            f"refitted {fitted.config.repeats} repeat(s) on {fitted.n_rows} rows of "
+            f"{series.name} ({len(series)} observations, {result.new_observations} new since "
+            "the export)",
+            table.to_string(index=False, float_format=lambda value: f"{value:.3f}"),
+            f"wrote {output}: forecast.csv, forecast.png, preparation.json and "
+            f"{len(fitted.weights)} Keras model(s)",
+        ]
+    )
 
 
 def _export(args: argparse.Namespace) -> int:

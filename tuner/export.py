@@ -5,12 +5,18 @@ re-run it (the full evaluation settings, seed included), its scores, the data
 fingerprint and the library versions, but never the database URL. Each record
 carries a checksum of its own content, so an edited or damaged file is refused
 rather than re-run as something it no longer describes.
+
+An export also records its whole series (dates and values, with a checksum of
+their own), so that a forecast from it can accept the series grown since and
+refuse one whose past changed, naming the first date that differs (README,
+"Forecasting").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tomllib
 from pathlib import Path
 
@@ -18,16 +24,28 @@ import optuna
 import tomli_w
 import yaml
 
-from tuner.exceptions import ConfigError, StorageError
+from tuner.data import Series, date_label
+from tuner.exceptions import ConfigError, DataError, StorageError
 from tuner.findings import CONFIRMATION_ATTR, NO_HOLDOUT
 from tuner.runner import EvaluationConfig
-from tuner.study import complete_trials
+from tuner.study import STUDY_FILE_ATTR, complete_trials
+from tuner.studyfile import parse_study_text
 
-__all__ = ["FORMATS", "dump_export", "export_best", "load_export", "pick_configuration"]
+__all__ = [
+    "FORMATS",
+    "dump_export",
+    "export_best",
+    "load_export",
+    "new_observations",
+    "pick_configuration",
+]
+
+logger = logging.getLogger(__name__)
 
 FORMATS = ("json", "yaml", "toml")
 KIND = "lstm-tuner export"
-VERSION = 2
+VERSION = 3
+"""3 added the ``series`` block; 2 had only the configurations."""
 
 
 def export_best(study: optuna.Study, top: int) -> dict[str, object]:
@@ -54,8 +72,69 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
             _record(rank, trial, confirmed.get(trial.number))
             for rank, trial in enumerate(best, start=1)
         ],
+        "series": _series_record(study),
     }
     return _without_none(document)
+
+
+def _series_record(study: optuna.Study) -> dict[str, object] | None:
+    """The study's whole series: its name, dates and values, and their checksum.
+
+    A series that cannot be loaded here (its file lives on another machine) is
+    left out with a warning: the export still re-evaluates elsewhere, and
+    ``tuner forecast`` says it needs an export with its series.
+    """
+    from tuner.windows import study_series
+
+    config = parse_study_text(study.user_attrs[STUDY_FILE_ATTR], f"study {study.study_name!r}")
+    try:
+        series = study_series(config)
+    except DataError as error:
+        logger.warning("the export holds no series, so it cannot be forecast from: %s", error)
+        return None
+    record = {
+        "name": series.name,
+        "dates": [date_label(label) for label in series.index],
+        "values": [float(value) for value in series.values],
+    }
+    return {**record, "checksum": _checksum(record)}
+
+
+def new_observations(document: dict[str, object], series: Series, path: str | Path) -> int:
+    """How many observations ``series`` has beyond the exported one it must extend.
+
+    A series that grew since the export (a new month arrived) is the usual case
+    and is accepted; one whose past changed would refit a model on data its
+    configuration was never chosen on, so it is refused.
+
+    Raises:
+        ConfigError: The export has no series (made by an older lstm-tuner).
+        DataError: The series is shorter than the exported one, or an exported
+            date or value differs (the first such date is named).
+    """
+    exported = document.get("series")
+    if not isinstance(exported, dict):
+        raise ConfigError(
+            f"{path}: the export has no series to check the data against (it was made by an "
+            f"lstm-tuner before export version {VERSION}); export it again with 'tuner export'"
+        )
+    dates, values = exported["dates"], exported["values"]
+    current = [date_label(label) for label in series.index]
+    for position, (date, value) in enumerate(zip(dates, values, strict=False)):
+        if position >= len(current):
+            break
+        if current[position] != date or series.values[position] != value:
+            raise DataError(
+                f"{series.name}: the series' past changed since the export: the first differing "
+                f"date is {date} (exported {date} = {value!r}; now {current[position]} = "
+                f"{float(series.values[position])!r}); export again to forecast from it"
+            )
+    if len(current) < len(dates):
+        raise DataError(
+            f"{series.name}: has {len(current)} observations, ending {current[-1]}; the export "
+            f"has {len(dates)}, ending {dates[-1]}; the series must extend the exported one"
+        )
+    return len(current) - len(dates)
 
 
 def _holdout(confirmed: dict[str, object] | None) -> dict[str, object] | None:
@@ -133,15 +212,25 @@ def load_export(path: str | Path) -> dict[str, object]:
     if not isinstance(records, list) or not records:
         raise ConfigError(f"{path} holds no configurations")
     for record in records:
-        if not isinstance(record, dict) or record.get("checksum") != _checksum(
-            {k: v for k, v in record.items() if k != "checksum"}
-        ):
+        if not _intact(record):
             rank = record.get("rank", "?") if isinstance(record, dict) else "?"
             raise ConfigError(
                 f"{path}: configuration of rank {rank} was edited or damaged (checksum mismatch); "
                 "export it again with 'tuner export'"
             )
+    if "series" in document and not _intact(document["series"]):
+        raise ConfigError(
+            f"{path}: the exported series was edited or damaged (checksum mismatch); "
+            "export it again with 'tuner export'"
+        )
     return document
+
+
+def _intact(record: object) -> bool:
+    """Whether ``record`` is a table whose checksum matches the rest of it."""
+    return isinstance(record, dict) and record.get("checksum") == _checksum(
+        {k: v for k, v in record.items() if k != "checksum"}
+    )
 
 
 def pick_configuration(

@@ -15,7 +15,13 @@ from matplotlib.figure import Figure
 
 from tuner.data import Series
 
-__all__ = ["median_repeat", "save_bar_chart", "save_box_plot", "save_forecast_plot"]
+__all__ = [
+    "median_repeat",
+    "save_bar_chart",
+    "save_box_plot",
+    "save_forecast_plot",
+    "save_future_plot",
+]
 
 HISTORY_SHOWN = 24
 """Observations before the test period drawn for context."""
@@ -60,6 +66,47 @@ def save_forecast_plot(
     axes.set_xticks(ticks, [str(series.index[i]) for i in ticks], rotation=30, fontsize=8)
     axes.set_ylabel(series.value_column)
     axes.set_title("walk-forward forecasts over the test period")
+    axes.legend(fontsize=8, loc="upper left")
+    figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.2)
+    _save(figure, path)
+
+
+def save_future_plot(
+    series: Series, table: pd.DataFrame, path: Path | BinaryIO, history: int = 36
+) -> None:
+    """The last ``history`` observations, then the mean forecast with the repeats' band.
+
+    Args:
+        series: The series the forecast continues.
+        table: The forecast: ``date``, ``mean``, ``q05`` and ``q95`` columns, one row per step.
+        path: Where to write the PNG (a file or a binary stream).
+        history: Observations drawn before the forecast, for context.
+    """
+    from tuner.data import date_label
+
+    past = min(history, len(series))
+    steps = len(table)
+    positions = np.arange(past + steps)
+    labels = [date_label(label) for label in series.index[-past:]] + list(table["date"])
+    figure = Figure(figsize=(7, 3.5))
+    axes = figure.subplots()
+    axes.plot(positions[:past], series.values[-past:], color="black", marker=".", label="observed")
+    future = positions[past - 1 :]
+    axes.fill_between(
+        future[1:], table["q05"], table["q95"], alpha=0.25, label="5%-95% of the repeats"
+    )
+    axes.plot(
+        future,
+        np.concatenate([[series.values[-1]], table["mean"]]),
+        marker="o",
+        markersize=3,
+        label="mean forecast",
+    )
+    axes.axvline(past - 0.5, color="grey", linestyle=":")
+    ticks = positions[:: max(1, len(positions) // 8)]
+    axes.set_xticks(ticks, [labels[i] for i in ticks], rotation=30, fontsize=8)
+    axes.set_ylabel(series.value_column)
+    axes.set_title(f"forecast of the next {steps} steps")
     axes.legend(fontsize=8, loc="upper left")
     figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.2)
     _save(figure, path)

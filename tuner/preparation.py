@@ -23,7 +23,7 @@ from tuner._checks import require_int
 from tuner.data import Series
 from tuner.exceptions import ConfigError, DataError
 
-__all__ = ["Preparation", "PreparedData", "prepare"]
+__all__ = ["Preparation", "PreparedData", "prepare", "supervised_rows"]
 
 
 @dataclass(frozen=True)
@@ -162,8 +162,16 @@ def _supervised_rows(series: Series, preparation: Preparation) -> np.ndarray:
             f"need at least {needed} (lag + test_size + 1 training row + 1 lost to "
             f"differencing); {advice}"
         )
-    differences = np.diff(series.values)
-    return sliding_window_view(differences, preparation.lag + 1).copy()
+    return supervised_rows(series.values, lag)
+
+
+def supervised_rows(values: np.ndarray, lag: int) -> np.ndarray:
+    """Difference ``values`` and frame them as rows ``[lag inputs..., target]``, unscaled.
+
+    Steps 2 and 3 of docs/method.md, section 1; a forecast (section 12) frames the
+    whole series with them too.
+    """
+    return sliding_window_view(np.diff(values), lag + 1).copy()
 
 
 def _trim(train: np.ndarray, train_size: int | None) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from tuner.model import InitialWeights
 from tuner.protocol import Hyperparameters, RepeatSetup, WalkForward
 
 __all__ = ["Engine", "EngineResult", "EngineTask", "GraphShape", "Progress"]
@@ -66,6 +67,9 @@ class EngineTask:
         record_states: Also return the LSTM state before each forecast step.
         shape: Sizes the engine may pad to (see :class:`GraphShape`); results are
             the same whatever it is.
+        keep_final: Also return each repeat's weights and LSTM state at the end of
+            the task, to forecast beyond it (docs/method.md, section 12). A task with
+            no test rows is a refit: training (and seeding) only.
     """
 
     train: np.ndarray
@@ -74,6 +78,7 @@ class EngineTask:
     setups: Sequence[RepeatSetup]
     record_states: bool = False
     shape: GraphShape = GraphShape()
+    keep_final: bool = False
 
     @property
     def lag(self) -> int:
@@ -97,11 +102,18 @@ class EngineResult:
             (zeros for a stateless regime); otherwise ``None``.
         compile_seconds: Wall time of this run spent building a new graph (the
             whole run when it traced one, else 0): what a study pays for shapes.
+        final_weights: With ``keep_final``, each repeat's weights at the end of the
+            task (after training, seeding and the walk-forward); otherwise ``None``.
+        final_states: With ``keep_final``, each repeat's LSTM state ``[h, c]`` at the
+            end of the task, shape ``(repeats, 2, batch_size, neurons)``; otherwise
+            ``None``.
     """
 
     forecasts: np.ndarray
     states: np.ndarray | None = None
     compile_seconds: float = 0.0
+    final_weights: list[InitialWeights] | None = None
+    final_states: np.ndarray | None = None
 
 
 class Engine(abc.ABC):

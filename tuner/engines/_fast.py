@@ -27,7 +27,7 @@ import numpy as np
 
 from tuner.engines._base import Engine, EngineResult, EngineTask, GraphShape, Progress
 from tuner.engines._tensorflow import import_tensorflow
-from tuner.model import shape_inputs
+from tuner.model import InitialWeights, shape_inputs
 from tuner.regimes import Regime
 from tuner.shuffling import shuffle_orders_tf
 
@@ -76,7 +76,7 @@ class FastEngine(Engine):
         weights, masks = _padded_weights(task, shape)
         trial = _trial_function(tf, task.record_states, self.jit_compile)
         traces, started = trial.experimental_get_tracing_count(), time.perf_counter()
-        forecasts, states = trial(
+        forecasts, states, final_weights, final_states = trial(
             tf.constant(inputs),
             tf.constant(targets),
             tuple(tf.constant(array) for array in weights),
@@ -109,6 +109,13 @@ class FastEngine(Engine):
                 else None
             ),
             compile_seconds=time.perf_counter() - started if traced else 0.0,
+            final_weights=(
+                _unpadded_weights(task, shape, final_weights) if task.keep_final else None
+            ),
+            final_states=(
+                # (repeats, 2, lanes, units) -> (repeats, 2, batch, units)
+                final_states.numpy()[:repeats, :, :batch, : hp.neurons] if task.keep_final else None
+            ),
         )
 
     def tracing_count(self) -> int:
@@ -155,6 +162,37 @@ def _padded_weights(task: EngineTask, shape: GraphShape) -> tuple[list[np.ndarra
     round-off can ever wake them. Extra repeats copy the last one and are
     discarded.
     """
+    places, sizes = _weight_places(task, shape)
+    setups = [*task.setups] + [task.setups[-1]] * (shape.repeats - len(task.setups))
+    weights, masks = [], []
+    for index, (place, size) in enumerate(zip(places, sizes, strict=True)):
+        stacked = np.zeros((len(setups), *size), dtype=np.float32)
+        stacked[(slice(None), *place)] = [setup.weights.as_list()[index] for setup in setups]
+        mask = np.zeros(size, dtype=np.float32)
+        mask[place] = 1.0
+        weights.append(stacked)
+        masks.append(mask)
+    return weights, masks
+
+
+def _unpadded_weights(task: EngineTask, shape: GraphShape, padded: Weights) -> list[InitialWeights]:
+    """Each real repeat's weights, cut out of the padded ones (the inverse of the padding)."""
+    places, _ = _weight_places(task, shape)
+    arrays = [
+        weight.numpy()[(slice(None, len(task.setups)), *place)]
+        for weight, place in zip(padded, places, strict=True)
+    ]
+    return [
+        InitialWeights(*(array[repeat] for array in arrays)) for repeat in range(len(task.setups))
+    ]
+
+
+def _weight_places(task: EngineTask, shape: GraphShape) -> tuple[list[tuple], list[tuple]]:
+    """Where each of a repeat's weights sits in its padded array, and the padded sizes.
+
+    Real inputs take the last rows of the kernel (as they take the last input
+    places), real units the first places of each gate.
+    """
     hp = task.hyperparameters
     features, padded_features = (task.lag, shape.lag) if hp.framing == "features" else (1, 1)
     units, padded_units = hp.neurons, shape.units
@@ -174,16 +212,7 @@ def _padded_weights(task: EngineTask, shape: GraphShape) -> tuple[list[np.ndarra
         (padded_units, 1),
         (1,),
     ]
-    setups = [*task.setups] + [task.setups[-1]] * (shape.repeats - len(task.setups))
-    weights, masks = [], []
-    for index, (place, size) in enumerate(zip(places, sizes, strict=True)):
-        stacked = np.zeros((len(setups), *size), dtype=np.float32)
-        stacked[(slice(None), *place)] = [setup.weights.as_list()[index] for setup in setups]
-        mask = np.zeros(size, dtype=np.float32)
-        mask[place] = 1.0
-        weights.append(stacked)
-        masks.append(mask)
-    return weights, masks
+    return places, sizes
 
 
 def _shuffle_seeds(task: EngineTask, shape: GraphShape) -> np.ndarray:
@@ -240,8 +269,13 @@ class _TrialGraph:
         update_epochs: Tensor,
         n_steps: Tensor,
         record_states: bool,
-    ) -> tuple[Tensor, Tensor]:
-        """Train, seed, then walk the test rows forward; return forecasts and states."""
+    ) -> tuple[Tensor, Tensor, Weights, Tensor]:
+        """Train, seed, then walk the test rows forward.
+
+        Returns the forecasts ``(steps, repeats, lanes)`` and the states before each
+        step (fixed-size buffers, of which the first ``n_steps`` are written), and
+        the final weights and state ``(repeats, 2, lanes, units)``.
+        """
         tf = self.tf
         self.inputs, self.targets, self.masks, self.seeds = inputs, targets, masks, seeds
         self.first_time_step = first_time_step
@@ -286,7 +320,7 @@ class _TrialGraph:
 
         # At most one step per row: fixed-size buffers, so the step count is no shape.
         max_steps = inputs.shape[0]
-        _, forecasts, states = self._loop(
+        (weights, _, state, _), forecasts, states = self._loop(
             n_steps,
             walk_step,
             (
@@ -295,7 +329,7 @@ class _TrialGraph:
                 tf.zeros((max_steps if record_states else 0, 2, *zero.shape)),
             ),
         )
-        return forecasts, states
+        return forecasts, states, weights, tf.transpose(tf.stack(state), (1, 0, 2, 3))
 
     def _loop(self, count: Tensor, body: Callable[[Tensor, Any], Any], carry: Any) -> Any:
         """``for i in range(count): carry = body(i, carry)`` as a graph while-loop."""

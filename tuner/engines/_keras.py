@@ -14,7 +14,7 @@ import numpy as np
 
 from tuner.engines._base import Engine, EngineResult, EngineTask, Progress
 from tuner.engines._tensorflow import import_keras
-from tuner.model import input_shape, shape_inputs
+from tuner.model import InitialWeights, input_shape, shape_inputs
 from tuner.protocol import RepeatSetup
 
 __all__ = ["KerasEngine"]
@@ -32,16 +32,21 @@ class KerasEngine(Engine):
         """Run every repeat of ``task`` with a fresh stateful (or stateless) Keras model."""
         keras = self.keras
         report = progress or _no_progress
-        forecasts, states = [], []
+        forecasts, states, final_weights, final_states = [], [], [], []
         for setup in task.setups:
             repeat = _KerasRepeat(keras, task, setup, report)
             repeat_forecasts, repeat_states = repeat.walk_forward()
             forecasts.append(repeat_forecasts)
             states.append(repeat_states)
+            if task.keep_final:
+                final_weights.append(InitialWeights(*repeat.model.get_weights()))
+                final_states.append(repeat.state())
             keras.backend.clear_session()
         return EngineResult(
             forecasts=np.stack(forecasts),
             states=np.stack(states) if task.record_states else None,
+            final_weights=final_weights if task.keep_final else None,
+            final_states=np.stack(final_states) if task.keep_final else None,
         )
 
 
@@ -78,13 +83,14 @@ class _KerasRepeat:
         for step in range(schedule.n_steps):
             rows = self.task.test[step * self.batch_size : (step + 1) * self.batch_size]
             if self.task.record_states:
-                states.append(self._state())
+                states.append(self.state())
             forecasts.append(self._forecast(rows))
             if schedule.update_epochs and step < schedule.n_steps - 1:
                 train = np.concatenate([train, rows])
                 self._train(train, schedule.update_epochs)
                 self._seed(train)
-        return np.concatenate(forecasts), np.stack(states) if states else None
+        forecasts = np.concatenate(forecasts) if forecasts else np.zeros(0)
+        return forecasts, np.stack(states) if states else None
 
     def _train(self, rows: np.ndarray, epochs: int) -> None:
         for _ in range(epochs):
@@ -116,7 +122,8 @@ class _KerasRepeat:
             self.lstm.reset_states()
         return forecast
 
-    def _state(self) -> np.ndarray:
+    def state(self) -> np.ndarray:
+        """The LSTM state ``[h, c]`` now, ``(2, batch, units)``; zeros when stateless."""
         if not self.regime.stateful:
             return np.zeros((2, self.batch_size, self.lstm.units))
         return np.stack([np.asarray(variable) for variable in self.lstm.states])

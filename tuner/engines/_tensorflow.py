@@ -2,7 +2,8 @@
 
 TensorFlow takes seconds to import and prints start-up notices from native code
 (oneDNN, missing CUDA) that would bury the tool's own output. Engines call
-:func:`import_keras`; nothing else in the package imports TensorFlow.
+:func:`import_keras`, as does the writing of a forecast's model files; nothing
+else in the package imports TensorFlow.
 """
 
 from __future__ import annotations

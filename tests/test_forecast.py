@@ -1,0 +1,413 @@
+"""tuner forecast: refit on the whole series, recursive forecast, saved models, the slot rule."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import engine_task, run_tuner
+from tuner.data import load_series
+from tuner.engines import EngineTask, KerasEngine
+from tuner.forecasting import SlotStepper, forecast, future_dates, training_rows
+from tuner.preparation import Preparation, prepare
+from tuner.protocol import Hyperparameters
+from tuner.runner import DataSource, EvaluationConfig
+
+
+@pytest.fixture
+def exported(small_study, cli, tmp_path) -> Path:
+    path = tmp_path / "best.json"
+    status, _, err = cli("export", "small", "--storage", small_study["url"], "-o", str(path))
+    assert status == 0, err
+    return path
+
+
+def test_shampoo_forecast_from_an_export(cli, exported, small_study, tmp_path):
+    out = tmp_path / "forecast"
+    status, said, err = cli("forecast", str(exported), "--horizon", "12", "-o", str(out))
+    assert status == 0, err
+    assert "refitting" in err  # the progress bar
+    assert "0 new since the export" in said
+    table = pd.read_csv(out / "forecast.csv", dtype={"date": str})
+    repeats = json.loads(exported.read_text())["configurations"][0]["repeats"]
+    assert list(table.columns) == [
+        "date",
+        *(f"repeat_{r}" for r in range(repeats)),
+        "mean",
+        "q05",
+        "q95",
+    ]
+    series = load_series(small_study["csv"])
+    last = series.index[-1]
+    assert list(table["date"]) == [
+        f"{(last + k).year:04d}-{(last + k).month:02d}" for k in range(1, 13)
+    ]
+    values = table[[f"repeat_{r}" for r in range(repeats)]].to_numpy()
+    assert np.isfinite(values).all()
+    assert np.allclose(table["mean"], values.mean(axis=1))
+    assert (table["q05"] <= table["mean"]).all() and (table["mean"] <= table["q95"]).all()
+    assert (out / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.glob("*.keras")) == [
+        f"repeat_{r}.keras" for r in range(repeats)
+    ]
+    preparation = json.loads((out / "preparation.json").read_text())
+    assert preparation["last_observations"][-1] == series.values[-1]
+    assert preparation["forecast_dates"] == list(table["date"])
+    _reproduce_first_step_in_a_fresh_process(out, values[0])
+    readme = subprocess.run(
+        [sys.executable, "-c", _readme_block("<!-- keras-example -->")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert readme.returncode == 0, readme.stderr
+    assert float(readme.stdout.strip().splitlines()[-1]) == pytest.approx(values[0, 0], rel=1e-5)
+
+
+FIRST_STEP = """
+import json, sys
+import numpy as np
+import keras
+
+out = sys.argv[1]
+prep = json.load(open(out + "/preparation.json"))
+lag = prep["lag"]
+low, high = np.array(prep["scaler"]["data_min"]), np.array(prep["scaler"]["data_max"])
+width = np.where(high > low, high - low, 1.0)
+last = np.array(prep["last_observations"])
+inputs = (np.diff(last)[-lag:] - low[:lag]) / width[:lag] * 2 - 1
+firsts = []
+for entry in prep["models"]:
+    model = keras.models.load_model(out + "/" + entry["file"])
+    x = inputs.reshape([1, *prep["input_shape"]]).astype("float32")
+    h = np.array(entry["h"][0], dtype="float32")[None]
+    c = np.array(entry["c"][0], dtype="float32")[None]
+    scaled = float(np.asarray(model.predict([x, h, c], verbose=0)[0])[0, 0])
+    firsts.append(last[-1] + (scaled + 1) / 2 * width[-1] + low[-1])
+print(json.dumps(firsts))
+"""
+
+
+def _reproduce_first_step_in_a_fresh_process(out: Path, expected: np.ndarray) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_STEP, str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr
+    firsts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert firsts == pytest.approx(list(expected), rel=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [2, 4])
+@pytest.mark.parametrize("regime", ["seeded", "never_reset", "seeded_reset_forecast", "stateless"])
+def test_stepping_slot_by_slot_reproduces_the_keras_walk_forward(shampoo_20, regime, batch_size):
+    """The slot rule, fed the actual inputs, gives the reference engine's forecasts."""
+    task = engine_task(shampoo_20, regime, batch_size=batch_size, repeats=1, neurons=3)
+    task = dataclasses.replace(task, keep_final=True)
+    result = KerasEngine().run(task)
+    hp = task.hyperparameters
+    carry = hp.state_regime.stateful and not hp.state_regime.reset_after_forecast
+    stepper = SlotStepper(
+        weights=result.final_weights[0],
+        states=result.states[0, 0].astype(np.float32),  # the state before the first step
+        carry_state=carry,
+        framing=hp.framing,
+    )
+    stepped = [stepper.step(row[:-1]) for row in shampoo_20.test]
+    assert stepped == pytest.approx(list(result.forecasts[0]), abs=1e-5)
+    if carry:  # the walk's final state is the stepper's, slot for slot
+        assert np.allclose(stepper.states, result.final_states[0], atol=1e-5)
+
+
+def test_refit_rows_are_the_newest_whole_batches(shampoo):
+    config = EvaluationConfig(
+        source=DataSource("shampoo"),
+        preparation=Preparation(train_size=None),
+        hyperparameters=Hyperparameters(epochs=1, batch_size=4, neurons=1, regime="seeded"),
+    )
+    rows = training_rows(shampoo, config)
+    assert len(rows) == 32  # 34 supervised rows, the oldest 2 dropped
+    assert np.allclose(rows[-1], np.diff(shampoo.values)[-2:])
+
+
+def test_dates_continue_a_daily_series(write_csv):
+    days = pd.date_range("2024-01-01", periods=30, freq="D")
+    path = write_csv("day,value\n" + "".join(f"{d.date()},{i}\n" for i, d in enumerate(days)))
+    assert future_dates(load_series(path), 2) == ["2024-01-31 00:00:00", "2024-02-01 00:00:00"]
+
+
+def test_a_forecast_of_a_constant_series_stays_constant(write_csv):
+    path = write_csv("month,value\n" + "".join(f"2000-{m:02d},5\n" for m in range(1, 13)))
+    config = EvaluationConfig(
+        source=DataSource(path),
+        preparation=Preparation(test_size=2),
+        hyperparameters=Hyperparameters(epochs=2, batch_size=1, neurons=1, regime="stateless"),
+        repeats=2,
+    )
+    result = forecast(load_series(path), config, horizon=3)
+    assert result.dates == ["2001-01", "2001-02", "2001-03"]
+    assert np.isfinite(result.values).all()
+
+
+def test_a_grown_series_is_accepted_and_a_changed_past_refused(
+    cli, exported, small_study, tmp_path
+):
+    csv = small_study["csv"]
+    original = csv.read_text()
+    out = tmp_path / "grown"
+    try:
+        csv.write_text(original.rstrip("\n") + '\n"4-01",700.0\n')
+        status, said, err = cli(
+            "forecast", str(exported), "--horizon", "2", "--repeats", "1", "-o", str(out)
+        )
+        assert status == 0, err
+        assert "1 new since the export" in said
+        assert pd.read_csv(out / "forecast.csv")["date"].tolist() == ["0004-02", "0004-03"]
+        csv.write_text(original.replace("266.0", "267.0"))
+        changed = tmp_path / "changed"
+        status, said, err = cli("forecast", str(exported), "-o", str(changed))
+    finally:
+        csv.write_text(original)
+    assert status == 2 and said == ""
+    assert "past changed since the export: the first differing date is 0001-01" in err
+    assert err.count("\n") == 1
+    assert not changed.exists()
+
+
+def _damage_series(document: dict) -> None:
+    document["series"]["values"][0] += 1
+
+
+def _drop_series(document: dict) -> None:
+    del document["series"]  # as exported before the series was recorded
+
+
+def _edit_epochs(document: dict) -> None:
+    document["configurations"][0]["config"]["epochs"] += 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (("--horizon", "0"), "--horizon must be an integer >= 1; got 0"),
+        (("--horizon", "two"), "argument --horizon: invalid int value: 'two'"),
+        (("--rank", "7"), "rank must be one of 1; got 7"),
+        (("--repeats", "0"), "--repeats must be an integer >= 1; got 0"),
+        ((_damage_series,), "the exported series was edited or damaged"),
+        ((_edit_epochs,), "configuration of rank 1 was edited or damaged"),
+        ((_drop_series,), "the export has no series to check the data against"),
+        (("-o", "{file}/out"), "cannot write the output directory"),
+        (("-o", "{occupied}"), "exists and holds no earlier forecast"),
+        (("--study", "small"), "give an exported configurations FILE or --study NAME"),
+    ],
+)
+def test_bad_forecast_input_is_one_line_and_writes_nothing(cli, exported, tmp_path, argv, expected):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "occupied").mkdir()
+    (tmp_path / "occupied" / "notes.txt").write_text("mine")
+    path, arguments = str(exported), []
+    for arg in argv:
+        if callable(arg):
+            document = json.loads(exported.read_text())
+            arg(document)
+            path = str(tmp_path / "edited.json")
+            Path(path).write_text(json.dumps(document))
+        else:
+            arguments.append(arg.format(file=tmp_path / "file", occupied=tmp_path / "occupied"))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status, said, err = cli("forecast", path, *arguments)
+    assert status == 2, err
+    assert said == "" and err.count("\n") == 1 and expected in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "occupied" / "notes.txt").read_text() == "mine"
+
+
+def test_forecast_from_a_study_by_rank(small_study, tmp_path):
+    out = tmp_path / "by-study"
+    result = run_tuner(
+        "forecast",
+        "--study",
+        "small",
+        "--rank",
+        "2",
+        "--horizon",
+        "3",
+        "--repeats",
+        "2",
+        "--storage",
+        small_study["url"],
+        "-o",
+        str(out),
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out / "forecast.csv")
+    assert len(table) == 3 and {"repeat_0", "repeat_1"} <= set(table.columns)
+    preparation = json.loads((out / "preparation.json").read_text())
+    assert preparation["config"]["repeats"] == 2
+
+
+def test_the_api_forecast_matches_the_command(exported, tmp_path, cli):
+    import tuner
+
+    table = tuner.forecast(exported, horizon=3, repeats=2)
+    assert (
+        cli(
+            "forecast", str(exported), "--horizon", "3", "--repeats", "2", "-o", str(tmp_path / "o")
+        )[0]
+        == 0
+    )
+    written = pd.read_csv(tmp_path / "o" / "forecast.csv", dtype={"date": str})
+    assert table["date"].tolist() == written["date"].tolist()
+    assert np.allclose(table["mean"], written["mean"])
+
+
+def test_an_export_keeps_its_series(exported, small_study):
+    document = json.loads(exported.read_text())
+    series = load_series(small_study["csv"])
+    assert document["series"]["values"] == list(series.values)
+    assert len(document["series"]["dates"]) == len(series)
+
+
+def test_the_one_step_model_is_what_the_forecast_steps(shampoo):
+    """The saved Keras model and the stepper agree over a whole recursive forecast."""
+    from tuner.forecast_files import one_step_model
+
+    config = EvaluationConfig(
+        source=DataSource("shampoo"),
+        preparation=Preparation(lag=2, train_size=20),
+        hyperparameters=Hyperparameters(
+            epochs=3, batch_size=2, neurons=2, regime="never_reset", framing="timesteps"
+        ),
+        repeats=1,
+    )
+    result = forecast(shampoo, config, horizon=5)
+    fitted = result.refit
+    model = one_step_model(fitted.weights[0], fitted)
+    states = fitted.states[0].copy()
+    values = list(shampoo.values[-3:])
+    for step in range(5):
+        slot = step % 2
+        d = np.diff(values[-3:])
+        x = (d * fitted.scaler.scale_[:-1] + fitted.scaler.min_[:-1]).reshape(1, 2, 1)
+        y, h, c = model.predict([x, states[0, slot][None], states[1, slot][None]], verbose=0)
+        states[0, slot], states[1, slot] = h[0], c[0]
+        values.append(values[-1] + (y[0, 0] - fitted.scaler.min_[-1]) / fitted.scaler.scale_[-1])
+    assert values[3:] == pytest.approx(list(result.values[0]), rel=1e-5)
+
+
+def test_prepare_rows_match_training_rows_on_the_tutorial_split(shampoo, shampoo_20):
+    config = EvaluationConfig(
+        source=DataSource("shampoo"),
+        preparation=Preparation(train_size=20),
+        hyperparameters=Hyperparameters(epochs=1, batch_size=4, neurons=1, regime="seeded"),
+    )
+    trimmed = prepare(shampoo, Preparation(test_size=1, train_size=19))
+    rows = training_rows(shampoo, config)
+    assert len(rows) == 20
+    assert np.allclose(trimmed.scaler.inverse_transform(trimmed.train)[-19:], rows[:19])
+
+
+def _readme_block(marker: str) -> str:
+    """The fenced code block that follows ``marker`` in the README."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    after = readme.split(marker, 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_the_readme_notebook_example_runs_as_written(tmp_path):
+    import shutil
+
+    root = Path(__file__).parent.parent
+    (tmp_path / "studies").mkdir()
+    shutil.copy(root / "studies" / "shampoo.toml", tmp_path / "studies" / "shampoo.toml")
+    code = _readme_block("<!-- notebook-example -->")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "re-evaluated: mean RMSE" in result.stdout
+    table = pd.read_csv(tmp_path / "notebook-forecast" / "forecast.csv")
+    assert len(table) == 6 and np.isfinite(table["mean"]).all()
+    assert (tmp_path / "notebook.db").exists()
+
+
+def test_an_opened_study_shows_its_trials_and_best_configurations(small_study):
+    import tuner
+
+    study = tuner.open_study("small", storage=small_study["url"])
+    trials = study.trials()
+    assert len(trials) == 4 and set(trials["state"]) == {"COMPLETE"}
+    complete = study.optuna_study().get_trials(deepcopy=False)
+    for trial in complete:
+        row = trials[trials["number"] == trial.number].iloc[0]
+        assert row["mean_rmse"] == trial.value
+        assert row["std"] == trial.user_attrs["std"] and row["repeats"] == 3
+        assert row["epochs"] == trial.params["epochs"]
+    (best,) = study.best(1)
+    winner = min(complete, key=lambda t: t.value)
+    assert best.hyperparameters.epochs == winner.params["epochs"]
+    assert study.confirmed().empty  # no holdout: nothing to confirm
+    with pytest.raises(tuner.TunerError, match="no study 'nope'"):
+        tuner.open_study("nope", storage=small_study["url"])
+
+
+@pytest.mark.parametrize("regime", ["seeded", "never_reset", "stateless_shuffle"])
+def test_both_engines_end_a_refit_with_the_same_weights_and_states(shampoo_20, regime):
+    """A task without test rows (a refit) keeps its final weights and state alike in both."""
+    from tuner.engines import FastEngine
+    from tuner.protocol import repeat_setups
+
+    hp = Hyperparameters(epochs=3, batch_size=2, neurons=2, regime=regime)
+    task = EngineTask(
+        train=shampoo_20.train,
+        test=np.zeros((0, 2)),
+        hyperparameters=hp,
+        setups=repeat_setups(4, 2, hp, 1),
+        keep_final=True,
+    )
+    fast, keras = FastEngine().run(task), KerasEngine().run(task)
+    assert fast.forecasts.shape == keras.forecasts.shape == (2, 0)
+    assert fast.final_states.shape == (2, 2, 2, 2)
+    assert np.allclose(fast.final_states, keras.final_states, atol=1e-5)
+    for mine, theirs in zip(fast.final_weights, keras.final_weights, strict=True):
+        for a, b in zip(mine.as_list(), theirs.as_list(), strict=True):
+            assert np.allclose(a, b, atol=1e-5)
+    moved = fast.final_weights[0].kernel - task.setups[0].weights.kernel
+    assert np.abs(moved).max() > 0  # training changed the weights
+
+
+def test_a_study_handle_never_shows_the_password():
+    import tuner
+
+    study = tuner.TunedStudy("x", "postgresql+psycopg://user:hunter2@host:5432/db")
+    assert "hunter2" not in repr(study) and "user:***@host" in repr(study)
+
+
+def test_an_export_without_its_series_file_still_exports(cli, small_study, tmp_path, caplog):
+    csv = small_study["csv"]
+    moved = csv.with_suffix(".away")
+    csv.rename(moved)
+    try:
+        status, text, _ = cli("export", "small", "--storage", small_study["url"])
+    finally:
+        moved.rename(csv)
+    assert status == 0
+    assert "series" not in json.loads(text)
+    assert "the export holds no series" in caplog.text
