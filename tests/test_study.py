@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import optuna
 import optuna_dashboard
 import pytest
@@ -135,3 +137,15 @@ def test_an_unknown_study_and_a_bad_name_are_different_errors(tmp_path):
         study_status("nope", url)
     with pytest.raises(ConfigError, match=r"got '\.nope'"):
         study_status(".nope", url)
+
+
+def test_sqlite_studies_are_journalled_ahead(tmp_path):
+    """Commits append to a write-ahead log instead of syncing a rollback journal each time."""
+    import sqlite3
+
+    from tuner.storage import open_storage
+
+    database = tmp_path / "tuner.db"
+    open_storage(f"sqlite:///{database}").engine.dispose()
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
