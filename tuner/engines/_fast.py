@@ -297,31 +297,33 @@ class _TrialGraph:
             tf.constant(0.0),
         )
         carry = (weights, optimizer, self.zero_state, tf.constant(0))
-        carry = self._seed(self._train(carry, epochs, n_train), n_train)
 
         def walk_step(step: Tensor, walk: tuple[Carry, Tensor, Tensor]) -> tuple:
+            # One training phase per step, so the graph holds the training loop once:
+            # the initial epochs before step 0, then an update (if any) before each later
+            # step, on the rows known by then; then seeding, as after every phase.
             carry, forecasts, states = walk
-            weights, optimizer, state, epoch = carry
-            if record_states:
-                states = tf.tensor_scatter_nd_update(states, [[step]], tf.stack(state)[None])
             start = n_train + step * self.batch_size
-            forecast, state = self._forecast(weights, state, start)
-            carry = (weights, optimizer, state, epoch)
-            carry = tf.cond(
-                tf.logical_and(update_epochs > 0, step < n_steps - 1),
-                lambda: self._seed(
-                    self._train(carry, update_epochs, start + self.batch_size),
-                    start + self.batch_size,
-                ),
-                lambda: carry,
-            )
-            forecasts = tf.tensor_scatter_nd_update(forecasts, [[step]], forecast[None])
-            return carry, forecasts, states
+            phase_epochs = tf.where(step == 0, epochs, update_epochs)
+            carry = self._train(carry, phase_epochs, start)
+            carry = self._seed(carry, tf.where(phase_epochs > 0, start, 0))
+
+            def forecast() -> tuple:
+                weights, optimizer, state, epoch = carry
+                recorded = states
+                if record_states:
+                    recorded = tf.tensor_scatter_nd_update(states, [[step]], tf.stack(state)[None])
+                forecast, state = self._forecast(weights, state, start)
+                written = tf.tensor_scatter_nd_update(forecasts, [[step]], forecast[None])
+                return (weights, optimizer, state, epoch), written, recorded
+
+            # A refit (no test rows) runs the first phase and forecasts nothing.
+            return tf.cond(step < n_steps, forecast, lambda: (carry, forecasts, states))
 
         # At most one step per row: fixed-size buffers, so the step count is no shape.
         max_steps = inputs.shape[0]
         (weights, _, state, _), forecasts, states = self._loop(
-            n_steps,
+            tf.maximum(n_steps, 1),
             walk_step,
             (
                 carry,
