@@ -232,7 +232,7 @@ def open_study(name: str, url: str) -> tuple[optuna.Study, StudyConfig]:
     return optuna.load_study(study_name=name, storage=storage), config
 
 
-def load_study_config(name: str, url: str) -> tuple[StudyConfig, optuna.storages.RDBStorage]:
+def load_study_config(name: str, url: str) -> tuple[StudyConfig, optuna.storages.BaseStorage]:
     """The study file stored with study ``name``, and the opened storage.
 
     Raises:

@@ -52,6 +52,7 @@ from tuner.storage import (
     exclusive,
     mask,
     open_storage,
+    release_connections,
 )
 from tuner.study import BUDGET_ATTR, count_slots, load_study_config
 from tuner.studyfile import StudyConfig
@@ -101,7 +102,7 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
         KeyboardInterrupt: The worker was interrupted; its trial was queued again.
     """
     config, first = load_study_config(name, url)
-    first.engine.dispose()  # the worker's storage needs the study's heartbeat settings
+    release_connections(first)  # the worker's storage needs the study's heartbeat settings
     prepared = prepare_for_study(config)
     series = next(iter(prepared.values())).series
     objective = Objective(config, prepared, _plots_saver(artifacts, series))
@@ -132,7 +133,7 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
                 f"{slots.last_failure}); see the log, and workers.max_consecutive_failures"
             )
         if claim == _Claim.DONE:
-            storage.engine.dispose()  # its connections are not needed by the confirmation
+            release_connections(storage)  # the confirmation needs none of them
             _confirm(name, url)
             break
         if claim == _Claim.WAIT:
@@ -210,7 +211,7 @@ class _Slots:
     def __init__(
         self,
         study: optuna.Study,
-        storage: optuna.storages.RDBStorage,
+        storage: optuna.storages.BaseStorage,
         url: str,
         config: StudyConfig,
         objective: Objective,
