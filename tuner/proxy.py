@@ -84,6 +84,7 @@ def start_proxy(url: str, host: str, port: int) -> grpc.Server:
             ("grpc.keepalive_time_ms", KEEPALIVE_MS),
             ("grpc.keepalive_timeout_ms", KEEPALIVE_MS),
             ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.so_reuseport", 0),  # a second proxy on the same port is refused, not shared
         ],
     )
     api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(cached), server)
