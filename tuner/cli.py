@@ -147,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_command(
         commands,
+        "proxy",
+        "Serve the study database to workers through Optuna's gRPC storage proxy, so "
+        "many workers share a few database connections (localhost only by default).",
+        _proxy,
+        _add_proxy_options,
+    )
+    _add_command(
+        commands,
         "confirm",
         "Score a study's best configurations on its holdout with fresh seeds (once; "
         "'tuner run' and the last worker do it by themselves).",
@@ -310,6 +318,16 @@ def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, default=8080, help="port (8080)")
     _add_artifacts_option(parser)
+
+
+def _add_proxy_options(parser: argparse.ArgumentParser) -> None:
+    from tuner.proxy import DEFAULT_PORT
+
+    _add_storage_option(parser)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)"
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
 
 
 def _add_progress_option(parser: argparse.ArgumentParser) -> None:
@@ -667,6 +685,32 @@ def _dashboard(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"cannot serve on {args.host}:{args.port}: {error.strerror}; choose another --port"
         ) from None
+    return 0
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from tuner.proxy import start_proxy
+    from tuner.storage import mask, proxy_address
+
+    if not 1 <= args.port <= 65535:
+        raise ConfigError(f"--port must be between 1 and 65535; got {args.port}")
+    url = _storage_url(args)
+    if proxy_address(url) is not None:
+        raise ConfigError(
+            f"the proxy serves a database, not another proxy; got storage {url!r}, expected "
+            "sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:port/db"
+        )
+    _optuna_verbosity(quiet=True)
+    server = start_proxy(url, args.host, args.port)
+    print(
+        f"tuner proxy for {mask(url)} at grpc://{args.host}:{args.port} "
+        "(workers: --storage grpc://HOST:PORT; Ctrl-C stops it)",
+        flush=True,
+    )
+    try:
+        server.wait_for_termination()
+    finally:
+        server.stop(grace=None)
     return 0
 
 

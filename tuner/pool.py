@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 
 from tuner.storage import ENVIRONMENT_VARIABLE, connection_lost, open_storage
-from tuner.study import BUDGET_ATTR, SlotCounts
+from tuner.study import BUDGET_ATTR, count_slots
 
 __all__ = ["exit_status", "run_local_workers", "sigterm_interrupts"]
 
@@ -142,7 +142,7 @@ def _report_progress(
 ) -> None:
     """Pass the finished count on; skip the update while the database is unreachable."""
     try:
-        counts = SlotCounts.of(study.get_trials(deepcopy=False))
+        counts = count_slots(study._storage, study._study_id)
     except Exception as error:  # re-raised unless the connection was lost
         if not connection_lost(url, error):
             raise

@@ -4,7 +4,9 @@ The database URL is resolved here, in one place: ``--storage`` beats the
 ``TUNER_STORAGE`` environment variable, which beats the study file's
 ``storage`` key, which beats the default SQLite file ``storage/tuner.db``.
 SQLite suits workers on one machine; PostgreSQL (``postgresql+psycopg://...``)
-suits many. URLs are masked (password hidden) in every message.
+suits many; ``grpc://HOST:PORT`` reaches a database through ``tuner proxy``
+(:mod:`tuner.proxy`), for more workers than the database has connections. URLs
+are masked (password hidden) in every message.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import functools
 import logging
 import os
 import types
+import urllib.parse
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,13 +39,16 @@ __all__ = [
     "has_password",
     "mask",
     "open_storage",
+    "proxy_address",
     "redact",
+    "release_connections",
     "resolve_url",
 ]
 
 logger = logging.getLogger(__name__)
 
 ENVIRONMENT_VARIABLE = "TUNER_STORAGE"
+PROXY_SCHEME = "grpc"
 SQLITE_TIMEOUT_SECONDS = 120
 """Long enough that local workers wait for each other's writes instead of failing."""
 
@@ -57,8 +63,31 @@ def resolve_url(option: str | None, study_file_storage: str | None = None) -> st
     return option or os.environ.get(ENVIRONMENT_VARIABLE) or study_file_storage or default_url()
 
 
+def proxy_address(url: str) -> tuple[str, int] | None:
+    """The host and port of a ``grpc://HOST:PORT`` URL (a ``tuner proxy``); None for a database.
+
+    Raises:
+        StorageError: A ``grpc://`` URL without a host and a port, or with more.
+    """
+    if not url.startswith(f"{PROXY_SCHEME}://"):
+        return None
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or parts.path or parts.query or parts.username:
+        raise StorageError(
+            f"storage {url!r} is not a proxy address; expected grpc://HOST:PORT, as "
+            "'tuner proxy' prints it"
+        )
+    return parts.hostname, port
+
+
 def mask(url: str) -> str:
     """The URL with its password replaced by ``***`` (or the text as is if it is no URL)."""
+    if url.startswith(f"{PROXY_SCHEME}://"):
+        return url  # a proxy address carries no credentials
     try:
         return _parse(url).render_as_string(hide_password=True)
     except StorageError:
@@ -67,7 +96,7 @@ def mask(url: str) -> str:
 
 def has_password(url: str) -> bool:
     """Whether ``url`` carries a password."""
-    return _parse(url).password is not None
+    return proxy_address(url) is None and _parse(url).password is not None
 
 
 def redact(text: str, url: str | None) -> str:
@@ -92,18 +121,26 @@ class Heartbeat:
     max_retry: int
 
 
-def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storages.RDBStorage:
+def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storages.BaseStorage:
     """Open (creating tables if needed) the study database at ``url``.
 
     Args:
-        url: SQLite or PostgreSQL URL.
+        url: SQLite or PostgreSQL URL, or the ``grpc://HOST:PORT`` of a ``tuner proxy``.
         heartbeat: With it, a trial whose worker stops beating is failed after
             the grace period and retried.
 
+    Returns:
+        An Optuna ``RDBStorage``, or for a proxy a :class:`tuner.proxy.ProxyStorage`.
+
     Raises:
-        StorageError: The URL is malformed or unsupported, or the database cannot
-            be reached (host and port named, password masked).
+        StorageError: The URL is malformed or unsupported, or the database (or the
+            proxy) cannot be reached (host and port named, password masked).
     """
+    address = proxy_address(url)
+    if address is not None:
+        from tuner.proxy import connect
+
+        return connect(*address, heartbeat)
     parsed = _parse(url)
     beats: dict[str, object] = {}
     if heartbeat is not None:
@@ -120,6 +157,12 @@ def open_storage(url: str, heartbeat: Heartbeat | None = None) -> optuna.storage
         return _Storage(url, engine_kwargs=_engine_kwargs(parsed), **beats)
     except sqlalchemy.exc.SQLAlchemyError as error:
         raise _unreachable(parsed, error) from None
+
+
+def release_connections(storage: optuna.storages.BaseStorage) -> None:
+    """Close the database connections ``storage`` keeps open (a proxy's are the proxy's)."""
+    if isinstance(storage, optuna.storages.RDBStorage):
+        storage.engine.dispose()
 
 
 class _Storage(optuna.storages.RDBStorage):
@@ -146,13 +189,18 @@ class ExclusiveLock:
     Creating a study and taking a trial slot happen under it, so concurrent
     ``tuner create`` calls make one study and workers never overrun the budget.
     PostgreSQL uses an advisory lock (works across machines); SQLite, a lock file
-    beside the database (SQLite is for one machine anyway). Use it as a context
+    beside the database (SQLite is for one machine anyway); through ``tuner
+    proxy``, the proxy takes the database's lock for this process and holds it
+    while the process keeps its call open (:func:`tuner.proxy.hold_lock`), so
+    workers behind a proxy and workers on the database exclude each other. Use it as a context
     manager; :meth:`release` may be called earlier, inside the block, and
     :meth:`acquire` takes it again; releasing twice is harmless.
     """
 
     def __init__(self, url: str, name: str) -> None:
-        self.parsed = _parse(url)
+        self.proxy = proxy_address(url)
+        self.parsed = None if self.proxy else _parse(url)
+        self.name = name
         self.url = url
         self.key = zlib.crc32(name.encode())
         self._release: Callable[[], None] | None = None
@@ -165,7 +213,11 @@ class ExclusiveLock:
         """Wait for the lock and take it (no-op if this object holds it already)."""
         if self._release is not None:
             return
-        if self.parsed.get_backend_name() == "sqlite":
+        if self.proxy is not None:
+            from tuner.proxy import hold_lock
+
+            self._release = hold_lock(*self.proxy, self.name)
+        elif self.parsed.get_backend_name() == "sqlite":
             self._release = _lock_file(Path(f"{self.parsed.database}.lock"))
         else:
             self._release = self._lock_postgres()
@@ -210,8 +262,17 @@ def connection_lost(url: str, error: BaseException) -> bool:
     """Whether ``error`` is a lost PostgreSQL connection, worth reconnecting after.
 
     A restarting or unreachable server, or a dropped connection, passes once the
-    server is back; an SQLite error (a read-only file, a full disk) does not.
+    server is back; an SQLite error (a read-only file, a full disk) does not. Behind
+    a proxy, an unreachable proxy counts, and so does a database the proxy lost.
     """
+    if proxy_address(url) is not None:
+        import grpc
+
+        call = _in_chain(error, grpc.RpcError)
+        return call is not None and (
+            call.code() == grpc.StatusCode.UNAVAILABLE
+            or "OperationalError" in (call.details() or "")
+        )
     lost = sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
     return _parse(url).get_backend_name() == "postgresql" and _in_chain(error, lost) is not None
 
@@ -222,6 +283,12 @@ def database_failure(error: BaseException) -> str | None:
     SQLAlchemy's and Optuna's storage errors carry the driver's message; its first
     line names what failed (never the password, which drivers do not echo).
     """
+    import grpc
+
+    call = _in_chain(error, grpc.RpcError)
+    if call is not None and isinstance(call, grpc.Call):
+        details = (call.details() or call.code().name).strip().splitlines()[0]
+        return f"the proxy failed: {details}"
     cause = _in_chain(error, sqlalchemy.exc.SQLAlchemyError)
     if cause is None:
         return None
@@ -249,7 +316,9 @@ def _lock_file(path: Path) -> Callable[[], None]:
 
 @functools.cache
 def _lock_engine(url: str) -> sqlalchemy.engine.Engine:
-    return sqlalchemy.create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+    # One connection per lock held at once: one in a worker, one per study and kind
+    # of lock in a proxy, which holds them for its workers.
+    return sqlalchemy.create_engine(url, pool_size=1, max_overflow=-1, pool_pre_ping=True)
 
 
 def _parse(url: str) -> URL:

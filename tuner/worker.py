@@ -52,8 +52,9 @@ from tuner.storage import (
     exclusive,
     mask,
     open_storage,
+    release_connections,
 )
-from tuner.study import BUDGET_ATTR, SlotCounts, load_study_config
+from tuner.study import BUDGET_ATTR, count_slots, load_study_config
 from tuner.studyfile import StudyConfig
 from tuner.windows import prepare_for_study
 
@@ -64,6 +65,7 @@ RECONNECT_PAUSE_SECONDS = 5
 RECONNECT_SECONDS = 300
 """How long a worker keeps trying to get a lost PostgreSQL connection back."""
 FAIL_REASON_ATTR = "fail_reason"
+GRID_CURSOR_ATTR = "grid_cursor"
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
         KeyboardInterrupt: The worker was interrupted; its trial was queued again.
     """
     config, first = load_study_config(name, url)
-    first.engine.dispose()  # the worker's storage needs the study's heartbeat settings
+    release_connections(first)  # the worker's storage needs the study's heartbeat settings
     prepared = prepare_for_study(config)
     series = next(iter(prepared.values())).series
     objective = Objective(config, prepared, _plots_saver(artifacts, series))
@@ -131,7 +133,7 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
                 f"{slots.last_failure}); see the log, and workers.max_consecutive_failures"
             )
         if claim == _Claim.DONE:
-            storage.engine.dispose()  # its connections are not needed by the confirmation
+            release_connections(storage)  # the confirmation needs none of them
             _confirm(name, url)
             break
         if claim == _Claim.WAIT:
@@ -209,7 +211,7 @@ class _Slots:
     def __init__(
         self,
         study: optuna.Study,
-        storage: optuna.storages.RDBStorage,
+        storage: optuna.storages.BaseStorage,
         url: str,
         config: StudyConfig,
         objective: Objective,
@@ -235,7 +237,7 @@ class _Slots:
                 if end.number is None or not self._taken_over(end.number):
                     raise
                 end.claim = _Claim.TAKEN_OVER
-            if end.requeue:
+            if end.requeue and end.claim != _Claim.TAKEN_OVER:  # else retried by the other
                 lock.acquire()  # held while queued again: no worker counts the FAIL meanwhile
                 self._requeue(end.number)
             if end.claim == _Claim.TAKEN_OVER:
@@ -258,12 +260,16 @@ class _Slots:
         run past a budget that was lowered. In a grid study the reservation is the
         next configuration no trial has taken, so every configuration runs once
         however many workers share the grid, and the grid's size caps the budget.
+
+        Its database work does not grow with the study: Optuna's stale check reads
+        the RUNNING trials only, the counts are two aggregate queries
+        (:func:`tuner.study.count_slots`), and only WAITING trials are read.
         """
         study = self.study
         optuna.storages.fail_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        counts = SlotCounts.of(trials)
-        budget = study.user_attrs[BUDGET_ATTR]
+        counts = count_slots(self.storage, study._study_id)
+        attrs = study.user_attrs
+        budget = attrs[BUDGET_ATTR]
         if self.grid is not None:
             budget = min(budget, len(self.grid))
         if counts.finished >= budget:
@@ -271,10 +277,30 @@ class _Slots:
         if counts.finished + counts.running >= budget:
             return _Claim.WAIT
         if not counts.waiting:
-            params = {} if self.grid is None else _untaken(self.grid, trials)
+            params = {} if self.grid is None else self._next_grid_point(attrs.get(GRID_CURSOR_ATTR))
             study.enqueue_trial(params, user_attrs={"reserved": True})
         self._beat_for_the_next_ask()
         return _Claim.RAN
+
+    def _next_grid_point(self, cursor: dict[str, object] | None) -> dict[str, object]:
+        """The first grid configuration that no trial has taken, moving the study's cursor on.
+
+        The cursor (study attribute ``grid_cursor``) holds the index of the next
+        configuration and the later ones that trials queued otherwise already took
+        (the tutorial's, which ``tuner create`` queues), so a reservation reads no
+        trial. It is built from every trial once: on the study's first reservation,
+        and should it point past the grid, which only a worker that died between
+        moving it and queuing its trial leaves behind; the rebuilt cursor finds the
+        configuration that worker skipped.
+        """
+        assert self.grid is not None
+        index = None if cursor is None else _free_index(cursor)
+        if index is None or index >= len(self.grid):
+            cursor = _grid_cursor(self.grid, self.study.get_trials(deepcopy=False))
+            index = _free_index(cursor)
+        skip = [taken for taken in cursor["skip"] if taken > index]
+        self.study.set_user_attr(GRID_CURSOR_ATTR, {"next": index + 1, "skip": skip})
+        return self.grid[index]
 
     def _beat_for_the_next_ask(self) -> None:
         """Give the trial that ``ask`` will take (the oldest WAITING one) a heartbeat now.
@@ -283,7 +309,9 @@ class _Slots:
         trial that never beat is never found stale: a worker killed in between
         would leave its trial RUNNING forever, and the study one slot short.
         """
-        (oldest, *_) = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        (oldest, *_) = self.storage.get_all_trials(
+            self.study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+        )
         self.storage.record_heartbeat(oldest._trial_id)
 
     def _wrapped(self, lock: ExclusiveLock, end: _TrialEnd) -> Callable[[optuna.Trial], float]:
@@ -320,7 +348,11 @@ class _Slots:
         return run
 
     def _trial(self, number: int) -> FrozenTrial:
-        return self.study.get_trials(deepcopy=False)[number]
+        """Trial ``number`` alone (two lookups, however many trials the study holds)."""
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+            self.study._study_id, number
+        )
+        return self.storage.get_trial(trial_id)
 
     def _taken_over(self, number: int) -> bool:
         """Whether trial ``number`` was finished by someone else (its tell was refused)."""
@@ -350,10 +382,25 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _untaken(grid: list[dict[str, object]], trials: list[FrozenTrial]) -> dict[str, object]:
-    """The first grid configuration that no trial has taken (run, running or queued)."""
-    taken = [{**t.system_attrs.get("fixed_params", {}), **t.params} for t in trials]
-    return next(point for point in grid if all(point.items() - t.items() for t in taken))
+def _grid_cursor(grid: list[dict[str, object]], trials: list[FrozenTrial]) -> dict[str, object]:
+    """A grid cursor built from every trial: the first free index, and the later taken ones."""
+    index = {tuple(point.items()): number for number, point in enumerate(grid)}
+    taken = set()
+    for trial in trials:
+        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        key = tuple((name, params.get(name)) for name in grid[0])
+        if key in index:
+            taken.add(index[key])
+    first = next(number for number in range(len(grid)) if number not in taken)
+    return {"next": first, "skip": sorted(number for number in taken if number > first)}
+
+
+def _free_index(cursor: dict[str, object]) -> int:
+    """The cursor's next index, past the configurations already taken."""
+    index, skip = cursor["next"], set(cursor["skip"])
+    while index in skip:
+        index += 1
+    return index
 
 
 def _sampler(
