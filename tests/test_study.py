@@ -93,7 +93,7 @@ def test_a_study_whose_largest_trial_cannot_fit_is_refused_before_anything_is_wr
     assert status == 2
     assert err.startswith(
         "tuner create: error: a trial of study 'unit' at repeats=1000, neurons=1024, "
-        "epochs=1000, lag=1 needs about 125.9 GiB of memory, mostly for its weights; "
+        "epochs=1000, lag=1 needs about 125.3 GiB of memory, mostly for its weights; "
         "this machine allows 4.0 GiB per trial (50% of 8.0 GiB); lower repeats and "
         "search.neurons"
     )
