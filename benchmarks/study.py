@@ -7,14 +7,15 @@ and not timed. Every worker reports:
 
 - its wall time, and the part spent importing TensorFlow;
 - the time in the fast engine (the fits), and the part of it that built a new
-  graph (``compile_seconds``: an engine run that traced counts whole);
+  graph (``compile_seconds``: an engine run that traced counts whole), both
+  for the search only;
 - the time its main thread spent in the database (statements and commits,
   :func:`workers.time_database_work`);
 - the time drawing the trials' plots, and confirming on the holdout (a study
   with a holdout confirms its best configurations once its budget is met).
 
 Printed per run: wall time, finished trials per second, the shares of the
-workers' time spent compiling and in the database, the per-trial overhead beyond
+workers' time spent compiling (for the search) and in the database, the per-trial overhead beyond
 the fits (worker time less import, fits and confirmation, per finished trial)
 and the speed-up in trials per second against one worker. ``--trials N`` replaces
 the studies' budgets (``--only shampoo --trials 1000`` is the long run).
@@ -66,16 +67,23 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
 
         return run
 
-    engine_run = FastEngine.run
+    engine_run, confirm = FastEngine.run, worker._confirm
+    confirming = []
 
     def run_engine(self, task, progress=None):
+        if confirming:  # the confirmation's fits and compiles count as confirmation
+            return engine_run(self, task, progress)
         result = timed(engine_run, "fits")(self, task, progress)
         spent["compile"] += result.compile_seconds
         return result
 
+    def confirm_timed(*args):
+        confirming.append(True)
+        timed(confirm, "confirm")(*args)
+
     FastEngine.run = run_engine
     artifacts.save_trial_artifacts = timed(artifacts.save_trial_artifacts, "plots")
-    worker._confirm = timed(worker._confirm, "confirm")
+    worker._confirm = confirm_timed
     database = time_database_work()
     status = main(["worker", name, "--storage", url, "--worker-index", str(index), "--quiet"])
     spent["db"] = database["seconds"]
