@@ -45,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -247,20 +246,6 @@ def connections_held(url: str, proxied: bool, scratch: Path) -> int:
     return max(counts)
 
 
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"tuner_claims_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> None:
     """Print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -277,7 +262,11 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent.parent))
     rows = {}
     held = {}
-    with fresh_database(args.url) as url, tempfile.TemporaryDirectory() as scratch:
+    from workers import postgres_database
+
+    with postgres_database(args.url) as url, tempfile.TemporaryDirectory() as scratch:
+        if url is None:
+            raise SystemExit(1)
         for size in args.sizes:
             for proxied in (False, True):
                 rows[size, proxied] = claim_costs(url, size, proxied, args, Path(scratch))

@@ -125,9 +125,12 @@ def run(url: str, workers: int, trials: int, scratch: Path) -> dict[str, float]:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str | None]:
-    """A fresh PostgreSQL database URL, or None (with a message) if none answers."""
-    admin = sqlalchemy.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+def postgres_database(admin_url: str = POSTGRES) -> Iterator[str | None]:
+    """A fresh PostgreSQL database URL on ``admin_url``'s server, dropped afterwards.
+
+    None (with a message) if no server answers.
+    """
+    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     name = f"tuner_bench_{uuid.uuid4().hex[:8]}"
     try:
         with admin.connect() as connection:
@@ -137,7 +140,7 @@ def postgres_database() -> Iterator[str | None]:
         yield None
         return
     try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
