@@ -28,6 +28,7 @@ import numpy as np
 from tuner.engines._base import Engine, EngineResult, EngineTask, GraphShape, Progress
 from tuner.engines._tensorflow import import_tensorflow
 from tuner.model import InitialWeights, shape_inputs
+from tuner.protocol import RepeatSetup
 from tuner.regimes import Regime
 from tuner.shuffling import shuffle_orders_tf
 
@@ -163,7 +164,7 @@ def _padded_weights(task: EngineTask, shape: GraphShape) -> tuple[list[np.ndarra
     discarded.
     """
     places, sizes = _weight_places(task, shape)
-    setups = [*task.setups] + [task.setups[-1]] * (shape.repeats - len(task.setups))
+    setups = _padded_setups(task, shape)
     weights, masks = [], []
     for index, (place, size) in enumerate(zip(places, sizes, strict=True)):
         stacked = np.zeros((len(setups), *size), dtype=np.float32)
@@ -215,10 +216,14 @@ def _weight_places(task: EngineTask, shape: GraphShape) -> tuple[list[tuple], li
     return places, sizes
 
 
+def _padded_setups(task: EngineTask, shape: GraphShape) -> list[RepeatSetup]:
+    """The task's repeat setups, the last one copied up to ``shape.repeats``."""
+    return [*task.setups] + [task.setups[-1]] * (shape.repeats - len(task.setups))
+
+
 def _shuffle_seeds(task: EngineTask, shape: GraphShape) -> np.ndarray:
     """Each repeat's shuffle seed, padded like the weights (see :mod:`tuner.shuffling`)."""
-    seeds = [setup.shuffle_seed for setup in task.setups]
-    return np.array(seeds + [seeds[-1]] * (shape.repeats - len(seeds)), dtype=np.uint64)
+    return np.array([setup.shuffle_seed for setup in _padded_setups(task, shape)], dtype=np.uint64)
 
 
 _TRACED_KEYS: set[tuple[bool, bool]] = set()
