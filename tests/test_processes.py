@@ -445,6 +445,36 @@ def test_exit_status_never_hides_a_failure_behind_a_success():
     assert exit_status([-signal.SIGTERM, 2]) == 143
 
 
+def test_a_signal_while_tuner_run_loads_its_study_still_stops_every_worker(monkeypatch):
+    """SIGINT landing after the workers started but before the poll loop stops them all."""
+    from tuner import pool
+
+    started: list[subprocess.Popen] = []
+    popen = subprocess.Popen
+
+    def sleeper(command, env):
+        process = popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        started.append(process)
+        return process
+
+    def interrupted_load(**kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return object()
+
+    monkeypatch.setattr(pool.subprocess, "Popen", sleeper)
+    monkeypatch.setattr(pool.optuna, "load_study", interrupted_load)
+    monkeypatch.setattr(pool, "open_storage", lambda url: None)
+    monkeypatch.setattr(pool, "_report_progress", lambda *args: None)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pool.run_local_workers("s", "sqlite://", None, 2, lambda done, total: None)
+        assert [process.poll() for process in started] == [-signal.SIGTERM] * 2
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
+
+
 @pytest.mark.slow
 def test_the_password_is_never_in_sight(postgres_url, tmp_path, monkeypatch):
     from sqlalchemy.engine import make_url

@@ -104,12 +104,14 @@ def run_local_workers(
     command = [sys.executable, "-m", "tuner", "worker", name, "--quiet"]
     command += ["--no-artifacts"] if artifacts is None else ["--artifacts", str(artifacts)]
     environment = {**os.environ, ENVIRONMENT_VARIABLE: url}
-    processes = [
-        subprocess.Popen([*command, "--worker-index", str(index)], env=environment)
-        for index in range(workers)
-    ]
-    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    # The flag handlers go in before any worker starts: a signal that arrived while
+    # the study was still loading would otherwise raise past workers never stopped.
     with _stop_requests() as stop:
+        processes = [
+            subprocess.Popen([*command, "--worker-index", str(index)], env=environment)
+            for index in range(workers)
+        ]
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
         while any(process.poll() is None for process in processes) and not stop.is_set():
             _report_progress(study, url, on_progress)
             stop.wait(POLL_SECONDS)
