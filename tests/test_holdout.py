@@ -158,7 +158,9 @@ def test_the_worker_that_meets_the_budget_confirms_the_best_on_the_holdout(tmp_p
     note = "".join(str(value) for key, value in sorted(system.items()) if "note" in key)
     assert note.index("Confirmed on the holdout") < note.index("**Data**")
     _, text, _ = cli("status", "air", "--storage", url)
-    assert text.splitlines()[1].startswith(f"confirmed trial {records[0]['trial']}: holdout RMSE")
+    assert text.splitlines()[1].startswith(
+        f"confirmed trial {records[0]['trial']}: holdout mean RMSE"
+    )
 
 
 def test_confirmation_happens_once_however_many_ask_at_once(tmp_path, monkeypatch):

@@ -41,7 +41,9 @@ def _objective(pruning: bool) -> Objective:
 def test_running_repeats_in_chunks_gives_the_same_scores(shampoo_20):
     config = shampoo_config(epochs=30, repeats=5, seed=9)
     seen = []
-    chunked = evaluate(shampoo_20, config, chunks=3, after_chunk=lambda r: seen.append(len(r)))
+    chunked = evaluate(
+        shampoo_20, config, chunks=3, after_chunk=lambda so_far: seen.append(len(so_far.rmses))
+    )
     whole = evaluate(shampoo_20, config)
     np.testing.assert_allclose(chunked.rmses, whole.rmses, rtol=1e-6)
     assert seen == [2, 4]

@@ -68,11 +68,13 @@ class TunedStudy:
         return open_stored(self.name, self.url)[0]
 
     def trials(self) -> pd.DataFrame:
-        """One row per trial: number, state, mean RMSE, the repeats' statistics and parameters.
+        """One row per trial: number, state, value, both scores, repeat statistics, parameters.
 
-        The repeat statistics (``repeats``, ``std``, ``min``, ``median``, ``max``) and
-        ``skill`` against persistence are those stored with each complete trial;
-        other trials leave them empty.
+        ``value`` is the trial's score under the study's objective; ``mean_rmse`` and
+        ``ensemble_rmse`` are both scores (a trial stored before ensembles were
+        scored has the mean only). The repeat statistics (``repeats``, ``std``,
+        ``min``, ``median``, ``max``) and ``skill`` against persistence are those
+        stored with each complete trial; other trials leave them empty.
         """
         import pandas as pd
 
@@ -83,7 +85,9 @@ class TunedStudy:
                 {
                     "number": trial.number,
                     "state": trial.state.name,
-                    "mean_rmse": trial.value,
+                    "value": trial.value,
+                    "mean_rmse": attrs.get("mean_rmse", trial.value),
+                    "ensemble_rmse": attrs.get("ensemble_rmse"),
                     "repeats": len(attrs["rmses"]) if "rmses" in attrs else None,
                     **{key: attrs.get(key) for key in ("std", "min", "median", "max", "skill")},
                     "seconds": attrs.get("seconds"),

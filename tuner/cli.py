@@ -496,7 +496,7 @@ def _status(args: argparse.Namespace) -> int:
 def _status_text(status: StudyStatus) -> str:
     """Counts, then the findings: holdout scores first, validation beside them, baselines."""
     from tuner.findings import NO_HOLDOUT
-    from tuner.metrics import skill
+    from tuner.metrics import OBJECTIVE_LABELS, skill
 
     counts = status.counts
     lines = [
@@ -504,17 +504,13 @@ def _status_text(status: StudyStatus) -> str:
         f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed; "
         f"{counts.running} running, {counts.waiting} waiting, {counts.retried} retried)",
     ]
+    label = OBJECTIVE_LABELS[status.objective]
     for row in status.confirmed:
-        holdout = row["holdout_rmse"]
-        lines.append(
-            f"confirmed trial {row['trial']}: holdout RMSE "
-            + ("n/a" if holdout is None else f"{holdout:.3f} (std {row['holdout_std']:.3f})")
-            + f", validation RMSE {row['validation_rmse']:.3f}"
-        )
+        lines.append(f"confirmed trial {row['trial']}: {_confirmed_scores(row, status.objective)}")
     if status.best_value is not None:
         params = " ".join(f"{key}={value}" for key, value in status.best_params.items())
         lines.append(
-            f"best validation RMSE {status.best_value:.3f} (skill "
+            f"best validation {label} {status.best_value:.3f} (skill "
             f"{_number(skill(status.best_value, status.persistence_rmse))} vs persistence, "
             f"{_number(skill(status.best_value, status.best_baseline_validation_rmse))} vs the "
             f"best baseline): {params}"
@@ -533,6 +529,22 @@ def _status_text(status: StudyStatus) -> str:
     if status.trials_per_minute is not None:
         lines.append(f"throughput {status.trials_per_minute:.1f} trials per minute")
     return "\n".join(lines)
+
+
+def _confirmed_scores(row: dict[str, object], objective: str) -> str:
+    """A confirmed configuration's holdout score under the objective, the other beside it."""
+    from tuner.metrics import OBJECTIVE_LABELS
+
+    label = OBJECTIVE_LABELS[objective]
+    other = next(name for name in OBJECTIVE_LABELS if name != objective)
+    holdout = row["holdout_rmse"]
+    scores = (
+        "n/a"
+        if holdout is None
+        else f"{holdout:.3f} (std {_number(row['holdout_std'])} over the repeats; "
+        f"{OBJECTIVE_LABELS[other]} {_number(row[f'holdout_{other}'])})"
+    )
+    return f"holdout {label} {scores}, validation {label} {row['validation_rmse']:.3f}"
 
 
 def _number(value: float | None) -> str:
@@ -773,6 +785,7 @@ def _evaluation_table(evaluation: Evaluation) -> str:
             settings,
             f"test RMSE over {evaluation.config.repeats} repeats:",
             *rows,
+            f"ensemble RMSE     {evaluation.ensemble_rmse:.3f}  (of the repeats' mean forecast)",
             f"persistence RMSE  {evaluation.persistence_rmse:.3f}",
             f"skill             {'n/a' if skill is None else f'{skill:.3f}'}"
             "  (1 - mean / persistence; above 0 beats persistence)",

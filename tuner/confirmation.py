@@ -4,11 +4,12 @@ The search chose its best configurations on the validation window, so their
 validation scores are optimistic. Confirmation reruns the top ``confirm.top``
 complete configurations with fresh seeds and ``confirm.repeats`` fits each,
 trained on every observation before the holdout and walked forward over it
-(README, "Three windows"). It runs once per study, under the study's lock: the
-worker that finds the budget met, ``tuner run`` and ``tuner confirm`` may all ask
-for it, and all but the first find it done. Its results are stored in one
-attribute, written once at the end, so an interrupted confirmation leaves nothing
-half-written.
+(README, "Three windows"). Each is scored by the study's objective, as the
+search ranked it, with the other score beside it. It runs once per study, under
+the study's lock: the worker that finds the budget met, ``tuner run`` and
+``tuner confirm`` may all ask for it, and all but the first find it done. Its
+results are stored in one attribute, written once at the end, so an interrupted
+confirmation leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def confirm_study(
             on_progress(len(best), len(best))
         confirmation = {
             "holdout": study_holdout(config),
+            "objective": config.objective,
             "repeats": config.confirm.repeats,
             "configurations": records,
         }
@@ -114,6 +116,8 @@ def _confirm(
         "trial": trial.number,
         "params": trial.params,
         "validation_rmse": trial.value,
+        "validation_mean_rmse": trial.user_attrs.get("mean_rmse", trial.value),
+        "validation_ensemble_rmse": trial.user_attrs.get("ensemble_rmse"),
         "validation_std": trial.user_attrs.get("std"),
         "holdout_config": holdout_config.to_dict(),
         "holdout_fingerprint": prepared.fingerprint,
@@ -127,7 +131,9 @@ def _confirm(
     std = float(np.std(rmses, ddof=1)) if len(rmses) > 1 else 0.0
     return {
         **record,
-        "holdout_rmse": evaluation.mean,
+        "holdout_rmse": evaluation.score(config.objective),
+        "holdout_mean_rmse": evaluation.mean,
+        "holdout_ensemble_rmse": evaluation.ensemble_rmse,
         "holdout_std": std if math.isfinite(std) else None,
         "holdout_rmses": rmses,
     }

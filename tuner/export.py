@@ -26,7 +26,7 @@ import yaml
 
 from tuner.data import Series, date_label
 from tuner.exceptions import ConfigError, DataError, StorageError
-from tuner.findings import CONFIRMATION_ATTR, NO_HOLDOUT
+from tuner.findings import CONFIRMATION_ATTR, NO_HOLDOUT, objective_of
 from tuner.runner import EvaluationConfig
 from tuner.study import STUDY_FILE_ATTR, complete_trials
 from tuner.studyfile import parse_study_text
@@ -51,6 +51,10 @@ VERSION = 3
 def export_best(study: optuna.Study, top: int) -> dict[str, object]:
     """The best ``top`` complete trials of ``study`` as an export document.
 
+    They are ranked by the study's ``objective``, which the document names; each
+    record's ``validation_value`` (and its holdout's ``value``) is the score under
+    it, with both scores beside.
+
     Raises:
         StorageError: The study has no complete trial.
     """
@@ -67,6 +71,7 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
         "version": VERSION,
         "study": study.study_name,
         "windows": attrs.get("windows"),
+        "objective": objective_of(attrs),
         "note": None if attrs.get("holdout") else NO_HOLDOUT,
         "configurations": [
             _record(rank, trial, confirmed.get(trial.number))
@@ -142,7 +147,9 @@ def _holdout(confirmed: dict[str, object] | None) -> dict[str, object] | None:
     if confirmed is None or confirmed.get("holdout_rmse") is None:
         return None
     return {
-        "mean_rmse": confirmed["holdout_rmse"],
+        "value": confirmed["holdout_rmse"],
+        "mean_rmse": confirmed.get("holdout_mean_rmse", confirmed["holdout_rmse"]),
+        "ensemble_rmse": confirmed.get("holdout_ensemble_rmse"),
         "std_rmse": confirmed["holdout_std"],
         "rmses": confirmed["holdout_rmses"],
         "data_fingerprint": confirmed["holdout_fingerprint"],
@@ -164,8 +171,10 @@ def _record(
         "rank": rank,
         "trial": trial.number,
         "holdout": _holdout(confirmed),
-        "validation_mean_rmse": trial.value,
-        "mean_rmse": trial.value,
+        "validation_value": trial.value,
+        "validation_mean_rmse": attrs.get("mean_rmse", trial.value),
+        "validation_ensemble_rmse": attrs.get("ensemble_rmse"),
+        "mean_rmse": attrs.get("mean_rmse", trial.value),
         "std_rmse": attrs["std"],
         "repeats": len(attrs["rmses"]),
         "skill": attrs["skill"],

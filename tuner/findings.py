@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tuner.metrics import skill
+from tuner.metrics import DEFAULT_OBJECTIVE, OBJECTIVE_LABELS, skill
 
 __all__ = [
     "BASELINES_ATTR",
@@ -21,6 +21,7 @@ __all__ = [
     "best_baseline_rmse",
     "confirmed_table",
     "findings_markdown",
+    "objective_of",
 ]
 
 NO_HOLDOUT = (
@@ -39,7 +40,12 @@ def best_baseline_rmse(attrs: Mapping[str, object], window: str) -> float | None
 
 
 def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
-    """One row per confirmed configuration: holdout first, validation beside it, skills."""
+    """One row per confirmed configuration: holdout first, validation beside it, skills.
+
+    ``holdout_rmse`` and ``validation_rmse`` are the study's objective (what ranked
+    the configurations); both holdout scores are beside them. A confirmation
+    stored before ensembles were scored has the mean only.
+    """
     confirmation = attrs.get(CONFIRMATION_ATTR) or {}
     persistence = attrs.get("holdout_persistence_rmse")
     best = best_baseline_rmse(attrs, "holdout")
@@ -51,6 +57,8 @@ def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
                 "trial": record["trial"],
                 "holdout_rmse": holdout,
                 "holdout_std": record.get("holdout_std"),
+                "holdout_mean_rmse": record.get("holdout_mean_rmse", holdout),
+                "holdout_ensemble_rmse": record.get("holdout_ensemble_rmse"),
                 "validation_rmse": record["validation_rmse"],
                 "skill_vs_persistence": None
                 if holdout is None or persistence is None
@@ -62,6 +70,23 @@ def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def objective_of(attrs: Mapping[str, object]) -> str:
+    """The objective a study ranks by, from its stored confirmation or study file.
+
+    Read from the confirmation when there is one (it names the objective its
+    scores use), else from the stored study file; a study made before objectives
+    existed ranks by the mean.
+    """
+    confirmation = attrs.get(CONFIRMATION_ATTR) or {}
+    if "objective" in confirmation:  # type: ignore[operator]
+        return confirmation["objective"]  # type: ignore[index]
+    from tuner.study import STUDY_FILE_ATTR
+    from tuner.studyfile import parse_study_text
+
+    text = attrs.get(STUDY_FILE_ATTR)
+    return parse_study_text(text).objective if isinstance(text, str) else DEFAULT_OBJECTIVE
 
 
 def baseline_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
@@ -87,10 +112,12 @@ def findings_markdown(attrs: Mapping[str, object], best_validation: float | None
     if not attrs.get("holdout"):
         parts.append(f"**No holdout.** {NO_HOLDOUT}")
     elif rows:
+        label = OBJECTIVE_LABELS[objective_of(attrs)]
         parts.append(
             f"**Confirmed on the holdout** ({attrs.get('holdout')} observations the search "
-            "never saw; fresh seeds). Holdout RMSE first, the validation RMSE that selected "
-            "the configuration beside it:"
+            f"never saw; fresh seeds). Holdout {label} first (the study's objective), both "
+            f"holdout scores beside it, then the validation {label} that selected the "
+            "configuration:"
         )
         parts.append(
             _markdown_table(
@@ -99,6 +126,8 @@ def findings_markdown(attrs: Mapping[str, object], best_validation: float | None
                     "trial",
                     "holdout_rmse",
                     "holdout_std",
+                    "holdout_mean_rmse",
+                    "holdout_ensemble_rmse",
                     "validation_rmse",
                     "skill_vs_persistence",
                     "skill_vs_best_baseline",

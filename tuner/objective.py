@@ -1,7 +1,8 @@
 """The Optuna objective: one trial is the repeats of one sampled configuration.
 
-A trial's value is the mean test RMSE over its repeats (computed by
-:func:`tuner.runner.evaluate`); everything else worth keeping about the trial
+A trial's value is its evaluation's score under the study's objective: the mean
+test RMSE over its repeats, or the RMSE of their mean forecast (both computed by
+:func:`tuner.runner.evaluate`, both stored); everything else worth keeping about the trial
 (each repeat's RMSE, their spread, the persistence baseline, skill, wall time,
 engine and library versions) is stored as user attributes. The objective knows
 nothing about where trials are stored: whoever runs it learns of a finished
@@ -21,6 +22,7 @@ import optuna
 from tuner.data import Series
 from tuner.engines import GraphShape
 from tuner.exceptions import DivergedError
+from tuner.metrics import OBJECTIVE_LABELS
 from tuner.preparation import Preparation, PreparedData
 from tuner.runner import Evaluation, EvaluationConfig, evaluate
 from tuner.space import SearchSpace
@@ -98,7 +100,7 @@ class Objective:
                 self.prepared[lag],
                 evaluation_config,
                 chunks=pruner.checkpoints if pruner.enabled else 1,
-                after_chunk=lambda rmses: _report(trial, rmses),
+                after_chunk=lambda so_far: _report(trial, so_far, self.config.objective),
                 shape=self.shape,
             )
         except DivergedError as error:
@@ -108,14 +110,16 @@ class Objective:
             trial.set_user_attr(key, value)
         if self.on_evaluation is not None:
             self.on_evaluation(trial, evaluation)
-        return evaluation.mean
+        return evaluation.score(self.config.objective)
 
 
-def _report(trial: optuna.Trial, rmses: np.ndarray) -> None:
-    """Report the mean RMSE of the repeats done so far; stop if the pruner says so."""
-    trial.report(float(np.mean(rmses)), step=len(rmses))
+def _report(trial: optuna.Trial, so_far: Evaluation, objective: str) -> None:
+    """Report the score of the repeats done so far; stop if the pruner says so."""
+    value, repeats = so_far.score(objective), len(so_far.rmses)
+    trial.report(value, step=repeats)
     if trial.should_prune():
-        raise optuna.TrialPruned(f"mean RMSE {np.mean(rmses):.3f} after {len(rmses)} repeats")
+        label = OBJECTIVE_LABELS[objective]
+        raise optuna.TrialPruned(f"{label} {value:.3f} after {repeats} repeats")
 
 
 def _attributes(evaluation: Evaluation) -> dict[str, object]:
@@ -123,6 +127,8 @@ def _attributes(evaluation: Evaluation) -> dict[str, object]:
     summary = evaluation.summary
     return {
         "rmses": [float(rmse) for rmse in evaluation.rmses],
+        "mean_rmse": evaluation.mean,
+        "ensemble_rmse": evaluation.ensemble_rmse,
         "std": summary["std"],
         "min": summary["min"],
         "median": summary["50%"],

@@ -18,7 +18,8 @@ from optuna.trial import FrozenTrial
 from scipy.stats import mannwhitneyu
 
 from tuner.exceptions import ConfigError, StorageError
-from tuner.findings import confirmed_table, findings_markdown
+from tuner.findings import confirmed_table, findings_markdown, objective_of
+from tuner.metrics import OBJECTIVE_LABELS
 from tuner.plots import save_bar_chart, save_box_plot, save_validation_holdout_plot
 from tuner.study import complete_trials, open_study
 
@@ -128,7 +129,8 @@ def _markdown(
             {
                 "rank": rank,
                 "trial": t.number,
-                "validation RMSE": t.value,
+                "validation mean RMSE": t.user_attrs.get("mean_rmse", t.value),
+                "validation ensemble RMSE": t.user_attrs.get("ensemble_rmse"),
                 "std": t.user_attrs["std"],
                 "skill": t.user_attrs["skill"],
                 **t.params,
@@ -150,7 +152,8 @@ def _markdown(
                 *_scatter_section(study.user_attrs),
                 f"{len(complete)} complete trials; validation RMSE of persistence "
                 f"{persistence:.3f}.",
-                f"## Best trials (top {min(TABLE_ROWS, len(complete))})",
+                f"## Best trials (top {min(TABLE_ROWS, len(complete))}, ranked by the "
+                f"{OBJECTIVE_LABELS[objective_of(study.user_attrs)]})",
                 table.to_markdown(index=False, floatfmt=".3f"),
                 "## Repeat RMSEs of the best configurations",
                 rmses.describe().to_markdown(floatfmt=".3f"),

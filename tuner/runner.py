@@ -1,8 +1,11 @@
 """How to run: one configuration, several repeats, scored under walk-forward validation.
 
 This is where a configuration's value is computed: each repeat's forecasts are
-inverted to the series' units and scored by RMSE; the mean over repeats is the
-value a trial reports (docs/method.md, section 6).
+inverted to the series' units and scored by RMSE. A study reports one of two
+scores as a trial's value (docs/method.md, section 6): the mean of the repeats'
+RMSEs (``mean_rmse``, the tutorials' protocol: how good one fit is expected to
+be), or the RMSE of the repeats' mean forecast (``ensemble_rmse``: how good the
+forecast is that uses them all, as ``tuner forecast`` does).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from sklearn.metrics import root_mean_squared_error
 
 from tuner._checks import require_choice, require_int
 from tuner.data import Series, load_series
 from tuner.engines import DEFAULT_ENGINE, ENGINES, EngineTask, GraphShape, Progress, get_engine
 from tuner.exceptions import ConfigError, DivergedError
-from tuner.metrics import skill, summarize
+from tuner.metrics import OBJECTIVES, skill, summarize
 from tuner.preparation import Preparation, PreparedData, prepare
 from tuner.protocol import Hyperparameters, WalkForward, check_batch_size, repeat_setups
 from tuner.resources import MAX_REPEATS
@@ -152,8 +156,22 @@ class Evaluation:
 
     @property
     def mean(self) -> float:
-        """Mean RMSE over repeats: the value a trial reports."""
+        """Mean RMSE over repeats: the value a ``mean_rmse`` study reports."""
         return float(np.mean(self.rmses))
+
+    @property
+    def ensemble_rmse(self) -> float:
+        """RMSE of the repeats' mean forecast: the value an ``ensemble_rmse`` study reports.
+
+        The mean is taken in the series' units, after inverting each repeat, so it
+        is the forecast a user gets from all the repeats together.
+        """
+        return float(root_mean_squared_error(self.actual, self.forecasts.mean(axis=0)))
+
+    def score(self, objective: str) -> float:
+        """The value of this evaluation under ``objective``, one of ``OBJECTIVES``."""
+        require_choice("objective", objective, OBJECTIVES)
+        return self.ensemble_rmse if objective == "ensemble_rmse" else self.mean
 
     @property
     def skill(self) -> float | None:
@@ -167,6 +185,7 @@ class Evaluation:
             "rmses": [float(rmse) for rmse in self.rmses],
             "mean": summary["mean"],
             "std": summary["std"],
+            "ensemble_rmse": self.ensemble_rmse,
             "summary": summary,
             "persistence_rmse": self.persistence_rmse,
             "skill": self.skill,
@@ -191,7 +210,7 @@ def evaluate(
     progress: Progress | None = None,
     record_states: bool = False,
     chunks: int = 1,
-    after_chunk: Callable[[np.ndarray], None] | None = None,
+    after_chunk: Callable[[Evaluation], None] | None = None,
     shape: GraphShape | None = None,
 ) -> Evaluation:
     """Fit ``config.repeats`` models and score their walk-forward forecasts.
@@ -206,8 +225,9 @@ def evaluate(
             (the last may be smaller, and is padded to the same shape), one after
             another. Each repeat's randomness depends only on the seed and its
             index, so the result is the same however the repeats are grouped.
-        after_chunk: Called with the RMSEs of the repeats done so far after each
-            group but the last; raising from it abandons the evaluation (pruning).
+        after_chunk: Called with the evaluation of the repeats done so far after
+            each group but the last; raising from it abandons the evaluation
+            (pruning).
         shape: Sizes the engine pads every group to, so that configurations of
             different sizes share one compiled graph (its ``repeats`` is the
             group size); results do not depend on it.
@@ -228,6 +248,19 @@ def evaluate(
     ]
     shape = dataclasses.replace(shape or GraphShape(), repeats=size)
     forecasts, states, rmses, seconds, compile_seconds = [], [], [], 0.0, 0.0
+
+    def so_far() -> Evaluation:
+        return Evaluation(
+            config=config,
+            rmses=np.array(rmses),
+            forecasts=np.concatenate(forecasts),
+            actual=prepared.actual,
+            persistence_rmse=prepared.persistence_rmse,
+            seconds=seconds,
+            states=np.concatenate(states) if record_states else None,
+            compile_seconds=compile_seconds,
+        )
+
     for number, group in enumerate(groups):
         task = EngineTask(
             train=prepared.train,
@@ -247,17 +280,8 @@ def evaluate(
         states.append(result.states)
         rmses.extend(prepared.rmse(repeat) for repeat in group_forecasts)
         if after_chunk is not None and number < len(groups) - 1:
-            after_chunk(np.array(rmses))
-    return Evaluation(
-        config=config,
-        rmses=np.array(rmses),
-        forecasts=np.concatenate(forecasts),
-        actual=prepared.actual,
-        persistence_rmse=prepared.persistence_rmse,
-        seconds=seconds,
-        states=np.concatenate(states) if record_states else None,
-        compile_seconds=compile_seconds,
-    )
+            after_chunk(so_far())
+    return so_far()
 
 
 def load_and_prepare(config: EvaluationConfig) -> PreparedData:

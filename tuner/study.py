@@ -262,6 +262,7 @@ class StudyStatus:
     name: str
     budget: int
     counts: SlotCounts
+    objective: str
     best_value: float | None
     best_params: dict[str, object] | None
     persistence_rmse: float
@@ -289,14 +290,18 @@ class StudyStatus:
 
 
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The study's complete trials with a finite value, best (lowest RMSE) first."""
+    """The study's complete trials with a finite value, best first.
+
+    A trial's value is its score under the study's objective, so this is the
+    objective's ranking (lowest RMSE first).
+    """
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return sorted((t for t in trials if math.isfinite(t.value)), key=lambda t: t.value)
 
 
 def study_status(name: str, url: str) -> StudyStatus:
     """Counts by state, best trial, baseline and throughput of study ``name``."""
-    study, _ = open_study(name, url)
+    study, config = open_study(name, url)
     trials = study.get_trials(deepcopy=False)
     complete = complete_trials(study)
     best = complete[0] if complete else None
@@ -307,6 +312,7 @@ def study_status(name: str, url: str) -> StudyStatus:
         name=name,
         budget=attrs[BUDGET_ATTR],
         counts=SlotCounts.of(trials),
+        objective=config.objective,
         best_value=None if best is None else best.value,
         best_params=None if best is None else best.params,
         persistence_rmse=attrs["persistence_rmse"],

@@ -35,6 +35,7 @@ from typing import Any
 from tuner._checks import require_choice, require_int, require_study_name
 from tuner.engines import DEFAULT_ENGINE, ENGINES
 from tuner.exceptions import ConfigError
+from tuner.metrics import DEFAULT_OBJECTIVE, OBJECTIVES
 from tuner.model import FRAMINGS
 from tuner.regimes import REGIME_NAMES
 from tuner.resources import (
@@ -213,6 +214,10 @@ class StudyConfig:
         name: Study name in the storage.
         trials: Global budget of finished trials (complete, pruned or failed).
         repeats: Fits per trial, each from its own initial weights.
+        objective: A trial's value: ``mean_rmse``, the mean of its repeats' RMSEs
+            (the tutorials' protocol), or ``ensemble_rmse``, the RMSE of their
+            mean forecast (docs/method.md, section 6). Export, report, the
+            confirmation on the holdout and ``tuner forecast --study`` rank by it.
         engine: ``fast`` or ``keras``.
         seed: Seeds the sampler and, with each trial's number, the trial's repeats.
         timeout: Seconds after which a worker starts no new trial (default: none).
@@ -231,6 +236,7 @@ class StudyConfig:
     data: DataSection
     search: SearchSection
     repeats: int = 10
+    objective: str = DEFAULT_OBJECTIVE
     engine: str = DEFAULT_ENGINE
     seed: int = 0
     timeout: int | None = None
@@ -359,6 +365,7 @@ def _validate(config: StudyConfig) -> None:
     if config.timeout is not None:
         require_int("timeout", config.timeout, 1)
     require_choice("engine", config.engine, ENGINES)
+    require_choice("objective", config.objective, OBJECTIVES)
     data, search = config.data, config.search
     require_int("data.test_size", data.test_size, 1)
     if data.train_size is not None:
