@@ -36,6 +36,7 @@ from tuner._checks import require_choice, require_int, require_study_name
 from tuner.engines import DEFAULT_ENGINE, ENGINES
 from tuner.exceptions import ConfigError
 from tuner.model import FRAMINGS
+from tuner.preparation import TRANSFORMS
 from tuner.regimes import REGIME_NAMES
 from tuner.resources import (
     MAX_EPOCHS,
@@ -127,6 +128,9 @@ class SearchSection:
         lag: Past differences per input row.
         framing: Candidate framings of the lag inputs: ``features``, samples of
             shape (1, lag), or ``timesteps``, (lag, 1).
+        transform: Candidate value transforms: ``none``, ``log``, ``boxcox``.
+        seasonal_difference: Candidates for seasonal differencing: ``true`` is by
+            the season (``[data] season``, or the series' frequency).
     """
 
     epochs: IntChoice
@@ -136,6 +140,8 @@ class SearchSection:
     update_epochs: list[int] = field(default_factory=lambda: [0])
     lag: IntChoice = field(default_factory=lambda: [1])
     framing: list[str] = field(default_factory=lambda: ["features"])
+    transform: list[str] = field(default_factory=lambda: ["none"])
+    seasonal_difference: list[bool] = field(default_factory=lambda: [False])
 
 
 @dataclass(frozen=True)
@@ -384,6 +390,9 @@ def _validate(config: StudyConfig) -> None:
     for i, epochs in enumerate(search.update_epochs):
         require_int(f"search.update_epochs[{i}]", epochs, 0, MAX_UPDATE_EPOCHS)
     _validate_names("search.framing", search.framing, FRAMINGS)
+    _validate_names("search.transform", search.transform, TRANSFORMS)
+    if not search.seasonal_difference:
+        raise ConfigError("search.seasonal_difference must list at least one of false, true")
     require_choice("sampler.kind", config.sampler.kind, SAMPLERS)
     require_int("sampler.n_startup_trials", config.sampler.n_startup_trials, 0)
     if config.sampler.kind == "grid":
