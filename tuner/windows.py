@@ -237,7 +237,8 @@ def _valid_preparations(
     largest_lag = (
         len(whole) - holdout - 1 - min(differences) - data.test_size - (data.train_size or 1)
     )
-    kept = _keep(reasons, lags, transforms, differences, largest_lag)
+    unfit = {t: reason for t in transforms if (reason := _unfit(t, whole))}
+    kept = _keep(reasons, lags, transforms, differences, unfit, largest_lag)
     return tuple(preparation(*key) for key in kept)
 
 
@@ -254,6 +255,18 @@ def _seasonal_differences(
             "none (monthly, quarterly, weekly or daily do); set [data] season, or use false"
         )
     return sorted({season if wanted else 0 for wanted in seasonal})
+
+
+def _unfit(transform: str, whole: Series) -> str | None:
+    """Why ``transform`` cannot apply to the series at all (a value <= 0); ``None`` if it can."""
+    from tuner.exceptions import DataError
+    from tuner.preparation import Preparation, frame
+
+    try:
+        frame(whole, Preparation(transform=transform), 0, len(whole) - 2)
+    except DataError as error:
+        return str(error)
+    return None
 
 
 def _invalid(preparation: Preparation, whole: Series, holdout: int) -> str | None:
@@ -279,12 +292,13 @@ def _keep(
     lags: tuple[int, ...],
     transforms: tuple[str, ...],
     differences: list[int],
+    unfit: dict[str, str],
     largest_lag: int,
 ) -> list[tuple[int, str, int]]:
     """The valid candidates as a product: transforms, then seasonal differences, then lags.
 
-    A transform is kept when some candidate with it is valid (what breaks a
-    transform, a value <= 0, breaks it at every lag); a seasonal difference when
+    A transform is kept unless it does not fit the series at all (``unfit``: a
+    value <= 0 breaks it at every lag); a seasonal difference when
     some candidate with a kept transform is; a lag when every candidate with a
     kept transform and difference is (a lag and a season both cost rows). Each
     dropped value is logged with the reason of its first invalid candidate.
@@ -302,9 +316,7 @@ def _keep(
             if reason and all(key[names.index(k)] == v for k, v in fixed.items())
         )
 
-    kept_transforms = [
-        t for t in transforms if any(not reasons[(lag, t, m)] for lag in lags for m in differences)
-    ]
+    kept_transforms = [t for t in transforms if t not in unfit]
     kept_differences = [
         m
         for m in differences
@@ -313,13 +325,10 @@ def _keep(
     kept_lags = [
         lag
         for lag in lags
-        if all(not reasons[(lag, t, m)] for t in kept_transforms for m in kept_differences)
+        if kept_differences
+        and all(not reasons[(lag, t, m)] for t in kept_transforms for m in kept_differences)
     ]
-    dropped = [
-        ("search.transform", t, first_reason(transform=t))
-        for t in transforms
-        if t not in kept_transforms
-    ]
+    dropped = [("search.transform", t, unfit[t]) for t in transforms if t in unfit]
     dropped += [
         ("search.seasonal_difference", m, first_reason(m=m))
         for m in differences
@@ -328,10 +337,13 @@ def _keep(
     dropped += [
         ("search.lag", lag, first_reason(lag=lag))
         for lag in lags
-        if lag not in kept_lags and kept_differences
+        if lag not in kept_lags and kept_transforms
     ]
     if not kept_lags:
-        key, value, reason = dropped[0]
+        blamed = "search.transform" if not kept_transforms else "search.lag"
+        if kept_transforms and not kept_differences and 0 not in differences:
+            blamed = "search.seasonal_difference"
+        key, value, reason = next(entry for entry in dropped if entry[0] == blamed)
         allowed = (
             f"; allowed: search.lag from 1 to {largest_lag}"
             if largest_lag >= 1
