@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import optuna
 import pytest
 
+from tuner.preparation import Preparation
+from tuner.protocol import Hyperparameters
+from tuner.runner import DataSource, EvaluationConfig
 from tuner.study import create_study
 from tuner.studyfile import parse_study_text
 from tuner.windows import study_preparations
@@ -44,7 +48,7 @@ def _study(series: str = "airline", search: str = SEARCHED, data: str = "") -> s
     return STUDY.format(series=series, search=search, data=data)
 
 
-def test_a_study_samples_every_transform_and_seasonal_difference_and_confirms_them(tmp_path):
+def test_a_study_samples_every_transform_and_seasonal_difference_and_confirms_them(tmp_path, cli):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     text = _study()
     create_study(parse_study_text(text), text, url)
@@ -70,6 +74,32 @@ def test_a_study_samples_every_transform_and_seasonal_difference_and_confirms_th
         "log",
         "boxcox",
     }
+    path = tmp_path / "best.json"
+    assert cli("export", "prep", "--storage", url, "-o", str(path))[0] == 0
+    record = json.loads(path.read_text())["configurations"][0]
+    status, out, err = cli("evaluate", str(path), "--json", "--no-progress")
+    assert status == 0, err
+    assert json.loads(out)["mean"] == pytest.approx(record["validation_mean_rmse"], abs=1e-9)
+    evaluated = json.loads(out)["config"]
+    for key in ("lag", "transform", "seasonal_difference"):
+        assert evaluated.get(key) == record["config"].get(key)
+
+
+@pytest.mark.parametrize(
+    "preparation",
+    [Preparation(lag=13, transform="boxcox", seasonal_difference=12), Preparation(lag=2)],
+)
+def test_a_configuration_carries_its_preparation_and_an_old_one_loads_with_defaults(preparation):
+    config = EvaluationConfig(
+        source=DataSource("airline"),
+        preparation=preparation,
+        hyperparameters=Hyperparameters(epochs=1, batch_size=1, neurons=1, regime="seeded"),
+    )
+    settings = config.to_dict()
+    assert EvaluationConfig.from_dict(settings) == config
+    assert ("transform" in settings) == (preparation.transform != "none")
+    old = {k: v for k, v in settings.items() if k not in ("transform", "seasonal_difference")}
+    assert EvaluationConfig.from_dict(old).preparation == Preparation(lag=preparation.lag)
 
 
 def test_a_default_study_keeps_its_params(tmp_path):
