@@ -301,12 +301,14 @@ def _keep(
     value <= 0 breaks it at every lag); a seasonal difference when
     some candidate with a kept transform is; a lag when every candidate with a
     kept transform and difference is (a lag and a season both cost rows). Each
-    dropped value is logged with the reason of its first invalid candidate.
+    dropped value is logged with the reason of its first invalid candidate among
+    the kept transforms.
 
     Raises:
         ConfigError: Nothing is left: the first dimension emptied is named, with
             the lags the series allows (``largest_lag``) when the lags emptied.
     """
+    reasons = {key: reason for key, reason in reasons.items() if key[1] not in unfit}
 
     def first_reason(**fixed: object) -> str:
         names = ("lag", "transform", "m")
