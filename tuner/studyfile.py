@@ -36,7 +36,6 @@ from tuner._checks import require_choice, require_int, require_study_name
 from tuner.engines import DEFAULT_ENGINE, ENGINES
 from tuner.exceptions import ConfigError
 from tuner.model import FRAMINGS
-from tuner.preparation import TRANSFORMS
 from tuner.regimes import REGIME_NAMES
 from tuner.resources import (
     MAX_EPOCHS,
@@ -358,6 +357,8 @@ def _join(path: str, key: str) -> str:
 
 def _validate(config: StudyConfig) -> None:
     """Rules beyond types: sizes, ranges, names and sampler compatibility."""
+    from tuner.preparation import TRANSFORMS  # imports scikit-learn: not for --help
+
     require_study_name("name", config.name)
     require_int("trials", config.trials, 1)
     require_int("repeats", config.repeats, 1, MAX_REPEATS)
