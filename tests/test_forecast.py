@@ -78,11 +78,15 @@ import keras
 
 out = sys.argv[1]
 prep = json.load(open(out + "/preparation.json"))
-lag = prep["lag"]
+lag, m, lam = prep["lag"], prep["seasonal_difference"], prep["transform"]["lambda"]
+forward = {"none": lambda y: y, "log": np.log, "boxcox": lambda y: (y**lam - 1) / lam}
+inverse = {"none": lambda z: z, "log": np.exp, "boxcox": lambda z: (lam * z + 1) ** (1 / lam)}
 low, high = np.array(prep["scaler"]["data_min"]), np.array(prep["scaler"]["data_max"])
 width = np.where(high > low, high - low, 1.0)
-last = np.array(prep["last_observations"])
-inputs = (np.diff(last)[-lag:] - low[:lag]) / width[:lag] * 2 - 1
+z = forward[prep["transform"]["name"]](np.array(prep["last_observations"]))
+s = z[m:] - z[:-m] if m else z
+level = z[-1] + (z[-m] - z[-m - 1] if m else 0.0)
+inputs = (np.diff(s)[-lag:] - low[:lag]) / width[:lag] * 2 - 1
 firsts = []
 for entry in prep["models"]:
     model = keras.models.load_model(out + "/" + entry["file"])
@@ -90,7 +94,8 @@ for entry in prep["models"]:
     h = np.array(entry["h"][0], dtype="float32")[None]
     c = np.array(entry["c"][0], dtype="float32")[None]
     scaled = float(np.asarray(model.predict([x, h, c], verbose=0)[0])[0, 0])
-    firsts.append(last[-1] + (scaled + 1) / 2 * width[-1] + low[-1])
+    difference = (scaled + 1) / 2 * width[-1] + low[-1]
+    firsts.append(float(inverse[prep["transform"]["name"]](level + difference)))
 print(json.dumps(firsts))
 """
 
@@ -106,6 +111,46 @@ def _reproduce_first_step_in_a_fresh_process(out: Path, expected: np.ndarray) ->
     assert result.returncode == 0, result.stderr
     firsts = json.loads(result.stdout.strip().splitlines()[-1])
     assert firsts == pytest.approx(list(expected), rel=1e-5)
+
+
+@pytest.mark.parametrize("transform", ["log", "boxcox"])
+def test_a_transformed_seasonally_differenced_forecast_is_reproduced_by_plain_keras(
+    tmp_path, transform
+):
+    from tuner.forecast_files import write_forecast
+
+    airline = load_series("airline")
+    config = EvaluationConfig(
+        source=DataSource("airline"),
+        preparation=Preparation(lag=3, transform=transform, seasonal_difference=12),
+        hyperparameters=Hyperparameters(epochs=4, batch_size=4, neurons=2, regime="seeded"),
+        repeats=2,
+    )
+    result = forecast(airline, config, horizon=15)
+    assert result.values.shape == (2, 15) and np.isfinite(result.values).all()
+    assert (result.values > 0).all()  # transformed back: no log-scale numbers
+    assert result.refit.n_rows == 128  # 144 - 1 - 12 (seasonal) - 3 (lag), whole batches
+    out = write_forecast(result, tmp_path / "forecast")
+    preparation = json.loads((out / "preparation.json").read_text())
+    assert preparation["seasonal_difference"] == 12
+    assert preparation["transform"]["name"] == transform
+    assert len(preparation["last_observations"]) == 3 + 1 + 12
+    _reproduce_first_step_in_a_fresh_process(out, result.values[:, 0])
+
+
+def test_the_refit_fits_lambda_on_its_own_training_rows(shampoo):
+    config = EvaluationConfig(
+        source=DataSource("shampoo"),
+        preparation=Preparation(transform="boxcox", train_size=20),
+        hyperparameters=Hyperparameters(epochs=1, batch_size=4, neurons=1, regime="seeded"),
+        repeats=1,
+    )
+    fitted = forecast(shampoo, config, horizon=1).refit
+    from tuner.preparation import ValueTransform
+
+    # 20 rows at lag 1 use 22 observations: each row spans two differences
+    assert fitted.transform == ValueTransform.fit("boxcox", shampoo.values[-22:])
+    assert fitted.transform != ValueTransform.fit("boxcox", shampoo.values)
 
 
 @pytest.mark.parametrize("batch_size", [2, 4])

@@ -1,9 +1,15 @@
+import dataclasses
+import hashlib
+import json
+
 import numpy as np
 import pytest
+from sklearn.preprocessing import MinMaxScaler
 
 from tests.conftest import SHAMPOO_PERSISTENCE_RMSE
+from tuner.data import load_series
 from tuner.exceptions import ConfigError, DataError
-from tuner.preparation import Preparation, prepare
+from tuner.preparation import TRANSFORMS, Preparation, prepare
 
 
 def test_shampoo_persistence_rmse_is_the_tutorials(shampoo):
@@ -70,3 +76,97 @@ def test_impossible_preparations_are_refused(shampoo, settings, error, expected)
     with pytest.raises(error) as raised:
         prepare(shampoo, Preparation(**settings))
     assert expected in str(raised.value)
+
+
+@pytest.fixture(scope="module")
+def airline():
+    return load_series("airline")
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("seasonal_difference", [0, 12])
+@pytest.mark.parametrize("lag", [1, 3, 13, 24])
+def test_invert_takes_the_actual_differences_back_to_the_observations(
+    airline, transform, seasonal_difference, lag
+):
+    preparation = Preparation(lag=lag, transform=transform, seasonal_difference=seasonal_difference)
+    prepared = prepare(airline, preparation)
+    assert prepared.n_train == len(airline) - 12 - 1 - seasonal_difference - lag
+    perfect = prepared.invert(prepared.test[:, -1])
+    np.testing.assert_allclose(perfect, prepared.actual, rtol=1e-9)
+    np.testing.assert_array_equal(prepared.actual, airline.values[-12:])  # raw units
+    assert prepared.persistence_rmse == prepare(airline, Preparation(lag=lag)).persistence_rmse
+
+
+def test_a_zero_forecast_with_seasonal_difference_repeats_last_seasons_change(airline):
+    prepared = prepare(airline, Preparation(lag=2, transform="log", seasonal_difference=12))
+    zero = prepared.scaler.transform(np.zeros((1, 3)))[0, -1]
+    forecasts = prepared.invert(np.full(12, zero))
+    y = airline.values
+    expected = y[-13:-1] * y[-24:-12] / y[-25:-13]
+    np.testing.assert_allclose(forecasts, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("transform", ["log", "boxcox"])
+def test_the_transform_is_fitted_on_the_training_observations_only(airline, transform):
+    preparation = Preparation(lag=3, transform=transform, seasonal_difference=12, train_size=60)
+    original = prepare(airline, preparation)
+    values = airline.values.copy()
+    values[-12:] *= 3.0  # the test window
+    values[:20] *= 0.5  # observations that feed no kept training row
+    changed = prepare(dataclasses.replace(airline, values=values), preparation)
+    assert changed.transform == original.transform
+    np.testing.assert_array_equal(changed.scaler.data_min_, original.scaler.data_min_)
+    np.testing.assert_array_equal(changed.scaler.data_max_, original.scaler.data_max_)
+    np.testing.assert_array_equal(changed.train, original.train)
+    values[60] *= 1.1  # one that feeds a kept training row (the oldest feed from 56)
+    moved = prepare(dataclasses.replace(airline, values=values), preparation)
+    assert not np.array_equal(moved.train, original.train)
+    if transform == "boxcox":
+        assert moved.transform.lmbda != original.transform.lmbda
+
+
+def _old_fingerprint(prepared) -> str:
+    """The fingerprint as computed before preparations had a transform."""
+    old = {"lag": prepared.preparation.lag, "test_size": 12, "train_size": 20}
+    digest = hashlib.sha256(np.ascontiguousarray(prepared.series.values).tobytes())
+    digest.update(json.dumps(old, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def test_the_default_preparation_keeps_its_rows_scaler_and_fingerprint(shampoo):
+    prepared = prepare(shampoo, Preparation(lag=2, train_size=20))
+    old_rows = np.lib.stride_tricks.sliding_window_view(np.diff(shampoo.values), 3)[:-12][-20:]
+    old_scaler = MinMaxScaler(feature_range=(-1, 1)).fit(old_rows)
+    np.testing.assert_array_equal(prepared.scaler.data_min_, old_scaler.data_min_)
+    np.testing.assert_array_equal(prepared.scaler.data_max_, old_scaler.data_max_)
+    np.testing.assert_array_equal(prepared.train, old_scaler.transform(old_rows))
+    assert prepared.fingerprint == _old_fingerprint(prepared)
+    logged = prepare(shampoo, Preparation(lag=2, train_size=20, transform="log"))
+    assert logged.fingerprint != prepared.fingerprint
+
+
+@pytest.mark.parametrize("transform", ["log", "boxcox"])
+def test_a_non_positive_series_is_refused_naming_its_first_offending_row(write_csv, transform):
+    rows = [
+        f"2000-{m:02d},{v}\n" for m, v in zip(range(1, 13), [5, 4, 3, 0, -1, 6] * 2, strict=True)
+    ]
+    series = load_series(write_csv("month,value\n" + "".join(rows)))
+    with pytest.raises(DataError) as raised:
+        prepare(series, Preparation(test_size=2, transform=transform))
+    message = str(raised.value)
+    assert f"transform {transform!r} needs values > 0" in message
+    assert "the first that is not is 0 at 2000-04 (observation 4)" in message
+    assert "\n" not in message
+
+
+def test_an_unknown_transform_or_a_season_below_two_is_refused():
+    with pytest.raises(ConfigError, match="transform must be one of none, log, boxcox; got 'sqrt'"):
+        Preparation(transform="sqrt")
+    with pytest.raises(ConfigError, match="seasonal_difference must be an integer >= 2; got 1"):
+        Preparation(seasonal_difference=1)
+
+
+def test_a_seasonal_difference_needs_a_season_more_of_series(shampoo):
+    with pytest.raises(DataError, match=r"need at least 39 .* \+ 12 lost to the seasonal"):
+        prepare(shampoo, Preparation(lag=1, test_size=24, seasonal_difference=12))

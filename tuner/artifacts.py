@@ -28,7 +28,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from tuner.data import Series
 from tuner.exceptions import StorageError
 from tuner.plots import save_box_plot, save_forecast_plot
-from tuner.preparation import PreparedData
+from tuner.preparation import Preparation, PreparedData
 from tuner.runner import Evaluation
 from tuner.studyfile import StudyConfig
 
@@ -117,7 +117,7 @@ def _log_unsaved(number: int, error: OSError) -> None:
 def study_note(
     config: StudyConfig,
     text: str,
-    prepared: dict[int, PreparedData],
+    prepared: dict[Preparation, PreparedData],
     attrs: Mapping[str, object] | None = None,
 ) -> str:
     """The study's note in optuna-dashboard.
@@ -141,7 +141,8 @@ def study_note(
             f"**Data**: `{config.data.series}`, column `{series.value_column}`: {len(series)} "
             f"observations searched, from {series.index[0]} to {series.index[-1]}; the "
             f"last {first.n_test} are the validation window; {first.n_train} training rows "
-            f"at lag {first.preparation.lag}."
+            f"at {first.preparation.label()}"
+            + (f" (one of {len(prepared)} preparations searched)." if len(prepared) > 1 else ".")
             + (
                 ""
                 if not holdout

@@ -30,7 +30,7 @@ from tuner.studyfile import StudyConfig
 from tuner.windows import prepare_for_holdout, study_holdout
 
 if TYPE_CHECKING:
-    from tuner.preparation import PreparedData
+    from tuner.preparation import Preparation, PreparedData
 
 __all__ = ["confirm_study", "confirmation_seed", "stored_confirmation"]
 
@@ -94,12 +94,15 @@ def confirm_study(
 
 
 def _confirm(
-    config: StudyConfig, holdout_runs: dict[int, PreparedData], trial: optuna.trial.FrozenTrial
+    config: StudyConfig,
+    holdout_runs: dict[Preparation, PreparedData],
+    trial: optuna.trial.FrozenTrial,
 ) -> dict[str, object]:
     """Rerun one trial's configuration on the holdout; its record for the study.
 
-    ``holdout_runs`` is the whole series prepared per lag with the holdout as its
-    test window (see :func:`tuner.windows.prepare_for_holdout`).
+    ``holdout_runs`` is the whole series prepared every way the search samples,
+    with the holdout as its test window, keyed by that preparation (see
+    :func:`tuner.windows.prepare_for_holdout`).
     """
     from tuner.runner import EvaluationConfig, evaluate
 
@@ -111,7 +114,7 @@ def _confirm(
         repeats=config.confirm.repeats,
         seed=confirmation_seed(config.seed, trial.number),
     )
-    prepared = holdout_runs[searched.preparation.lag]
+    prepared = holdout_runs[holdout_config.preparation]
     record: dict[str, object] = {
         "trial": trial.number,
         "params": trial.params,

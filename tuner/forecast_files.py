@@ -37,9 +37,11 @@ KIND = "lstm-tuner forecast preparation"
 VERSION = 1
 STEP_RULE = (
     "step h (0-based) runs in batch slot h mod batch_size: its inputs are the last lag "
-    "differences of the observations (forecasts included), scaled; its state is that slot's; "
+    "differences d of the transformed observations z (forecasts included), seasonally "
+    "differenced first when seasonal_difference m > 0, scaled; its state is that slot's; "
     "with carry_state the returned state replaces that slot's, otherwise the slot keeps it; "
-    "the output, unscaled, is added to the last observation"
+    "the output, unscaled, is added to z[-1] (plus z[-m] - z[-m-1] when m > 0) and the sum "
+    "transformed back"
 )
 
 
@@ -140,11 +142,11 @@ def one_step_model(weights: InitialWeights, fitted: Refit) -> Any:
 
 
 def preparation_record(forecast: Forecast) -> dict[str, object]:
-    """What ``preparation.json`` holds: scaling, differencing, framing, regime, states."""
+    """What ``preparation.json`` holds: transform, differencing, scaling, regime, states."""
     fitted = forecast.refit
     config = fitted.config
     hp = config.hyperparameters
-    lag = config.preparation.lag
+    lag, m = config.preparation.lag, config.preparation.seasonal_difference
     series = fitted.series
     from tuner.data import date_label
 
@@ -156,7 +158,13 @@ def preparation_record(forecast: Forecast) -> dict[str, object]:
         "last_date": date_label(series.index[-1]),
         "new_observations": forecast.new_observations,
         "training_rows": fitted.n_rows,
-        "differencing": {"order": 1, "interval": 1, "rule": "d[t] = y[t+1] - y[t]"},
+        "transform": fitted.transform.to_dict(),
+        "seasonal_difference": m,
+        "differencing": {
+            "order": 1,
+            "interval": 1,
+            "rule": "s[t] = z[t] - z[t-m] (s = z when m is 0); d[t] = s[t+1] - s[t]",
+        },
         "lag": lag,
         "framing": hp.framing,
         "input_shape": list(input_shape(lag, hp.framing)),
@@ -168,7 +176,7 @@ def preparation_record(forecast: Forecast) -> dict[str, object]:
             "rule": "scaled = (x - min) / (max - min) * 2 - 1, with max - min taken as 1 "
             "where it is 0; the inverse for the target column",
         },
-        "last_observations": [float(v) for v in series.values[-(lag + 1) :]],
+        "last_observations": [float(v) for v in series.values[-(lag + config.preparation.lost) :]],
         "regime": hp.regime,
         "stateful": hp.state_regime.stateful,
         "carry_state": fitted.carries_state,

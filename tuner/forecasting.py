@@ -23,7 +23,7 @@ from tuner.data import Series, date_label
 from tuner.engines import EngineTask, Progress, get_engine
 from tuner.exceptions import DataError, DivergedError
 from tuner.model import InitialWeights, shape_inputs
-from tuner.preparation import supervised_rows
+from tuner.preparation import ValueTransform, differences, frame, level_before, row_count
 from tuner.protocol import repeat_setups
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class Refit:
         weights: Each repeat's weights at the end of training.
         states: Each repeat's LSTM state ``[h, c]`` per batch slot at the end of
             training and seeding, shape ``(repeats, 2, batch_size, neurons)``.
+        transform: The value transform, fitted on the observations of those rows.
     """
 
     config: EvaluationConfig
@@ -70,6 +71,7 @@ class Refit:
     scaler: MinMaxScaler
     weights: list[InitialWeights]
     states: np.ndarray
+    transform: ValueTransform
 
     @property
     def carries_state(self) -> bool:
@@ -114,19 +116,25 @@ def training_rows(series: Series, config: EvaluationConfig) -> np.ndarray:
     need not fit the exported batch size).
 
     Raises:
-        DataError: The series has fewer rows than one batch.
+        DataError: The series has fewer rows than one batch, or the transform
+            does not fit it.
     """
-    lag, batch_size = config.preparation.lag, config.hyperparameters.batch_size
-    rows = supervised_rows(series.values, lag) if len(series) > lag + 1 else np.zeros((0, lag + 1))
-    if config.preparation.train_size is not None:
-        rows = rows[-config.preparation.train_size :]
-    usable = len(rows) // batch_size * batch_size
+    return _training_rows(series, config)[0]
+
+
+def _training_rows(series: Series, config: EvaluationConfig) -> tuple[np.ndarray, ValueTransform]:
+    """:func:`training_rows`, and the transform fitted on exactly their observations."""
+    preparation, batch_size = config.preparation, config.hyperparameters.batch_size
+    total = row_count(len(series), preparation)
+    available = total if preparation.train_size is None else min(total, preparation.train_size)
+    usable = available // batch_size * batch_size
     if not usable:
         raise DataError(
-            f"{series.name}: has {len(rows)} supervised row(s) at lag {lag}; batch_size "
-            f"{batch_size} needs at least {batch_size}"
+            f"{series.name}: has {available} supervised row(s) at {preparation.label()}; "
+            f"batch_size {batch_size} needs at least {batch_size}"
         )
-    return rows[len(rows) - usable :]
+    rows, transform = frame(series, preparation, total - usable, total)
+    return rows[total - usable :], transform
 
 
 def refit(series: Series, config: EvaluationConfig, progress: Progress | None = None) -> Refit:
@@ -140,7 +148,7 @@ def refit(series: Series, config: EvaluationConfig, progress: Progress | None = 
     Raises:
         DataError: The series has fewer rows than one batch.
     """
-    rows = training_rows(series, config)
+    rows, transform = _training_rows(series, config)
     scaler = MinMaxScaler(feature_range=(-1, 1)).fit(rows)
     hp = config.hyperparameters
     lag = config.preparation.lag
@@ -159,6 +167,7 @@ def refit(series: Series, config: EvaluationConfig, progress: Progress | None = 
         scaler=scaler,
         weights=list(result.final_weights),
         states=np.asarray(result.final_states, dtype=np.float32),
+        transform=transform,
     )
 
 
@@ -281,19 +290,23 @@ def future_dates(series: Series, horizon: int) -> list[str]:
 def _step_forward(fitted: Refit, horizon: int) -> np.ndarray:
     """Forecast each repeat ``horizon`` steps recursively (docs/method.md, section 12).
 
-    Each step's forecast, inverted, is appended to the series, and the next
-    step's inputs are the last ``lag`` differences of the series so extended.
+    Each step's forecast, unscaled and added to the level before it (in the
+    transformed values), is appended to the transformed series, and the next
+    step's inputs are the last ``lag`` differences of the series so extended; the
+    forecasts are transformed back at the end.
     """
-    config = fitted.config
-    lag = config.preparation.lag
+    preparation = fitted.config.preparation
+    m, needed = preparation.seasonal_difference, preparation.lag + preparation.lost
     forecasts = np.zeros((len(fitted.weights), horizon))
     for repeat in range(len(fitted.weights)):
         stepper = SlotStepper.of(fitted, repeat)
-        values = list(fitted.series.values[-(lag + 1) :])
+        values = fitted.transform.forward(fitted.series.values[-needed:])
         for _ in range(horizon):
-            scaled = stepper.step(scale_inputs(fitted.scaler, np.diff(values[-(lag + 1) :])))
-            values.append(values[-1] + unscale_target(fitted.scaler, scaled))
-        forecasts[repeat] = values[lag + 1 :]
+            inputs = differences(values[-needed:], m)
+            scaled = stepper.step(scale_inputs(fitted.scaler, inputs))
+            level = level_before(values, m) + unscale_target(fitted.scaler, scaled)
+            values = np.append(values, level)
+        forecasts[repeat] = fitted.transform.inverse(values[needed:])
     return forecasts
 
 

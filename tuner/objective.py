@@ -49,7 +49,8 @@ class Objective:
 
     Args:
         config: The study file.
-        prepared: The series prepared per lag (see :func:`tuner.windows.prepare_for_study`).
+        prepared: The series prepared every way the space samples, keyed by the
+            preparation (see :func:`tuner.windows.prepare_for_study`).
         on_evaluation: Called with each complete trial and its evaluation (whose
             forecasts are too large for the database), before the value is returned.
     """
@@ -57,7 +58,7 @@ class Objective:
     def __init__(
         self,
         config: StudyConfig,
-        prepared: dict[int, PreparedData],
+        prepared: dict[Preparation, PreparedData],
         on_evaluation: EvaluationCallback | None = None,
     ) -> None:
         self.config = config
@@ -66,7 +67,7 @@ class Objective:
         self.on_evaluation = on_evaluation
         self.shape = GraphShape(
             rows=max(p.n_train + p.n_test for p in prepared.values()),
-            lag=max(prepared),
+            lag=max(p.lag for p in prepared),
             units=self.space.largest_neurons,
             batch=max(self.space.batch_sizes),
         )
@@ -75,17 +76,16 @@ class Objective:
 
     @property
     def series(self) -> Series:
-        """The study's series (the same for every lag)."""
+        """The study's series (the same for every preparation)."""
         return next(iter(self.prepared.values())).series
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Evaluate the sampled configuration; NaN (a failed trial) if the fit diverged."""
-        hyperparameters, lag = self.space.suggest(trial)
-        data = self.config.data
+        hyperparameters, preparation = self.space.suggest(trial)
         seed = trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number))
         evaluation_config = EvaluationConfig(
             source=search_source(self.config),
-            preparation=Preparation(lag, data.test_size, data.train_size),
+            preparation=preparation,
             hyperparameters=hyperparameters,
             repeats=self.config.repeats,
             seed=seed,
@@ -93,11 +93,11 @@ class Objective:
         )
         trial.set_user_attr("seed", seed)  # a retry inherits it and replays the same fits
         trial.set_user_attr("config", evaluation_config.to_dict())
-        trial.set_user_attr("data_fingerprint", self.prepared[lag].fingerprint)
+        trial.set_user_attr("data_fingerprint", self.prepared[preparation].fingerprint)
         pruner = self.config.pruner
         try:
             evaluation = evaluate(
-                self.prepared[lag],
+                self.prepared[preparation],
                 evaluation_config,
                 chunks=pruner.checkpoints if pruner.enabled else 1,
                 after_chunk=lambda so_far: _report(trial, so_far, self.config.objective),

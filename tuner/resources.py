@@ -18,7 +18,7 @@ from tuner.exceptions import ConfigError
 from tuner.model import input_shape
 
 if TYPE_CHECKING:  # they import the bounds below: imported where used, not here
-    from tuner.preparation import PreparedData
+    from tuner.preparation import Preparation, PreparedData
     from tuner.protocol import Hyperparameters
     from tuner.studyfile import StudyConfig
 
@@ -65,7 +65,7 @@ def trial_bytes(hyperparameters: Hyperparameters, repeats: int, lag: int) -> dic
 
 
 def check_fits_in_memory(
-    config: StudyConfig, prepared: dict[int, PreparedData], batch_sizes: list[int]
+    config: StudyConfig, prepared: dict[Preparation, PreparedData], batch_sizes: list[int]
 ) -> None:
     """Refuse a study whose largest trial would not fit in this machine's memory.
 
@@ -76,7 +76,7 @@ def check_fits_in_memory(
     from tuner.protocol import Hyperparameters
 
     search = config.search
-    lag = max(prepared)
+    lag = max(p.lag for p in prepared)
     largest = Hyperparameters(
         epochs=_highest(search.epochs),
         batch_size=min(batch_sizes),

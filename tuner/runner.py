@@ -65,7 +65,8 @@ class EvaluationConfig:
 
     Attributes:
         source: The series.
-        preparation: Lag, test size and training-set trimming.
+        preparation: Lag, test size, training-set trimming, value transform and
+            seasonal difference.
         hyperparameters: The LSTM configuration.
         repeats: Independent fits, each from its own initial weights.
         seed: Base seed from which every repeat's randomness is derived.
@@ -117,7 +118,7 @@ class EvaluationConfig:
             del source["withheld"]
         return {
             **source,
-            **asdict(self.preparation),
+            **self.preparation.settings(),
             **asdict(self.hyperparameters),
             "repeats": self.repeats,
             "seed": self.seed,

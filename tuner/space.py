@@ -2,9 +2,13 @@
 
 Batch sizes are the delicate dimension: a stateful LSTM needs the batch size to
 divide both the training and the test size, and the training size depends on the
-lag. The space offers only batch sizes valid for every lag it can sample, and a
-study file that lists another is refused with the allowed ones (docs/method.md,
-sections 3 and 6).
+preparation (the lag, and a seasonal difference, cost rows). The space offers only
+batch sizes valid for every preparation it can sample, and a study file that lists
+another is refused with the allowed ones (docs/method.md, sections 3 and 6).
+
+The preparations it samples are those :func:`tuner.windows.study_preparations`
+found valid; ``transform`` and ``seasonal_difference`` become trial params only
+when the study file searches them, so other studies' params are unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 import optuna
 
 from tuner.exceptions import ConfigError
-from tuner.preparation import PreparedData
+from tuner.preparation import Preparation, PreparedData
 from tuner.protocol import Hyperparameters, allowed_batch_sizes
 from tuner.studyfile import IntChoice, IntRange, StudyConfig
 
@@ -44,27 +48,29 @@ class SearchSpace:
 
     Attributes:
         config: The study file.
-        batch_sizes: Batch sizes valid for every sampled lag.
+        batch_sizes: Batch sizes valid for every sampled preparation.
+        preparations: The preparations a trial can sample (valid for the series).
     """
 
     config: StudyConfig
     batch_sizes: list[int]
+    preparations: tuple[Preparation, ...] = ()
 
     @classmethod
-    def build(cls, config: StudyConfig, prepared: dict[int, PreparedData]) -> SearchSpace:
-        """Resolve the space against the data prepared for each lag.
+    def build(cls, config: StudyConfig, prepared: dict[Preparation, PreparedData]) -> SearchSpace:
+        """Resolve the space against the data prepared every way it can sample.
 
         Batch sizes must fit the search's windows and the holdout run's (the whole
-        series with the holdout as test rows), for every lag.
+        series with the holdout as test rows), for every preparation.
 
         Raises:
             ConfigError: A listed batch size does not divide the training and test
-                sizes for some lag or window, or no batch size does.
+                sizes for some preparation or window, or no batch size does.
         """
         from tuner.windows import prepare_for_holdout
 
-        runs = {f"lag {lag}": p for lag, p in prepared.items()}
-        runs |= {f"holdout at lag {lag}": p for lag, p in prepare_for_holdout(config).items()}
+        runs = {p.label(): data for p, data in prepared.items()}
+        runs |= {f"holdout at {p.label()}": d for p, d in prepare_for_holdout(config).items()}
         valid = sorted(
             set.intersection(
                 *(set(allowed_batch_sizes(p.n_train, p.n_test)) for p in runs.values())
@@ -81,10 +87,36 @@ class SearchSpace:
                 f"training and the test rows ({sizes}); allowed: "
                 f"{', '.join(map(str, valid)) or 'none'}"
             )
-        return cls(config=config, batch_sizes=list(wanted))
+        return cls(config=config, batch_sizes=list(wanted), preparations=tuple(prepared))
 
-    def suggest(self, trial: optuna.Trial) -> tuple[Hyperparameters, int]:
-        """Sample one configuration; return it and its lag."""
+    @property
+    def lags(self) -> IntChoice:
+        """The lags a trial samples: the study file's, less those dropped as invalid."""
+        lags = sorted({p.lag for p in self.preparations})
+        choice = self.config.search.lag
+        if isinstance(choice, IntRange):
+            return IntRange(lags[0], lags[-1], choice.log)
+        return [lag for lag in choice if lag in lags]
+
+    @property
+    def transforms(self) -> list[str]:
+        """The value transforms a trial samples, in the study file's order."""
+        valid = {p.transform for p in self.preparations}
+        return [name for name in self.config.search.transform if name in valid]
+
+    @property
+    def seasonal_differences(self) -> list[bool]:
+        """The seasonal-difference choices a trial samples, as the study file writes them."""
+        valid = {p.seasonal_difference > 0 for p in self.preparations}
+        return [wanted for wanted in self.config.search.seasonal_difference if wanted in valid]
+
+    @property
+    def season(self) -> int:
+        """The seasonal difference ``true`` stands for (0 when the study never asks)."""
+        return max(p.seasonal_difference for p in self.preparations)
+
+    def suggest(self, trial: optuna.Trial) -> tuple[Hyperparameters, Preparation]:
+        """Sample one configuration; return it and how its series is prepared."""
         search = self.config.search
         hyperparameters = Hyperparameters(
             epochs=_suggest_int(trial, "epochs", search.epochs),
@@ -94,7 +126,30 @@ class SearchSpace:
             update_epochs=trial.suggest_categorical("update_epochs", search.update_epochs),
             framing=trial.suggest_categorical("framing", search.framing),
         )
-        return hyperparameters, _suggest_int(trial, "lag", search.lag)
+        lag = _suggest_int(trial, "lag", self.lags)
+        params = {name: choices[0] for name, choices in self._preparation_dimensions().items()}
+        params |= {
+            name: trial.suggest_categorical(name, choices)
+            for name, choices in self._preparation_dimensions().items()
+            if self._searched(name)
+        }
+        data = self.config.data
+        preparation = Preparation(
+            lag,
+            data.test_size,
+            data.train_size,
+            transform=params["transform"],
+            seasonal_difference=self.season if params["seasonal_difference"] else 0,
+        )
+        return hyperparameters, preparation
+
+    def _preparation_dimensions(self) -> dict[str, list]:
+        return {"transform": self.transforms, "seasonal_difference": self.seasonal_differences}
+
+    def _searched(self, name: str) -> bool:
+        """Whether the study file sets ``name`` (only then is it a trial param)."""
+        defaults = {"transform": ["none"], "seasonal_difference": [False]}
+        return getattr(self.config.search, name) != defaults[name]
 
     @property
     def largest_neurons(self) -> int:
@@ -111,8 +166,12 @@ class SearchSpace:
             "neurons": list(search.neurons),
             "regime": search.regimes,
             "update_epochs": search.update_epochs,
-            "lag": list(search.lag),
+            "lag": list(self.lags),
             "framing": search.framing,
+        } | {
+            name: choices
+            for name, choices in self._preparation_dimensions().items()
+            if self._searched(name)
         }
 
     def grid_points(self) -> list[dict[str, object]]:
@@ -131,8 +190,10 @@ class SearchSpace:
             and _contains(search.neurons, params["neurons"])
             and params["regime"] in search.regimes
             and params["update_epochs"] in search.update_epochs
-            and _contains(search.lag, params["lag"])
+            and _contains(self.lags, params["lag"])
             and params["framing"] in search.framing
+            and params.get("transform", "none") in self.transforms
+            and params.get("seasonal_difference", False) in self.seasonal_differences
         )
 
 

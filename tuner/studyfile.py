@@ -128,6 +128,9 @@ class SearchSection:
         lag: Past differences per input row.
         framing: Candidate framings of the lag inputs: ``features``, samples of
             shape (1, lag), or ``timesteps``, (lag, 1).
+        transform: Candidate value transforms: ``none``, ``log``, ``boxcox``.
+        seasonal_difference: Candidates for seasonal differencing: ``true`` is by
+            the season (``[data] season``, or the series' frequency).
     """
 
     epochs: IntChoice
@@ -137,6 +140,8 @@ class SearchSection:
     update_epochs: list[int] = field(default_factory=lambda: [0])
     lag: IntChoice = field(default_factory=lambda: [1])
     framing: list[str] = field(default_factory=lambda: ["features"])
+    transform: list[str] = field(default_factory=lambda: ["none"])
+    seasonal_difference: list[bool] = field(default_factory=lambda: [False])
 
 
 @dataclass(frozen=True)
@@ -358,6 +363,8 @@ def _join(path: str, key: str) -> str:
 
 def _validate(config: StudyConfig) -> None:
     """Rules beyond types: sizes, ranges, names and sampler compatibility."""
+    from tuner.preparation import TRANSFORMS  # imports scikit-learn: not for --help
+
     require_study_name("name", config.name)
     require_int("trials", config.trials, 1)
     require_int("repeats", config.repeats, 1, MAX_REPEATS)
@@ -391,6 +398,9 @@ def _validate(config: StudyConfig) -> None:
     for i, epochs in enumerate(search.update_epochs):
         require_int(f"search.update_epochs[{i}]", epochs, 0, MAX_UPDATE_EPOCHS)
     _validate_names("search.framing", search.framing, FRAMINGS)
+    _validate_names("search.transform", search.transform, TRANSFORMS)
+    if not search.seasonal_difference:
+        raise ConfigError("search.seasonal_difference must list at least one of false, true")
     require_choice("sampler.kind", config.sampler.kind, SAMPLERS)
     require_int("sampler.n_startup_trials", config.sampler.n_startup_trials, 0)
     if config.sampler.kind == "grid":

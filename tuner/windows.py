@@ -10,7 +10,9 @@ windows"). Everything here is in observations of the raw series.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,8 +21,10 @@ from tuner.studyfile import DataSection, StudyConfig
 
 if TYPE_CHECKING:
     from tuner.data import Series
-    from tuner.preparation import PreparedData
+    from tuner.preparation import Preparation, PreparedData
     from tuner.runner import DataSource
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "Windows",
@@ -29,6 +33,8 @@ __all__ = [
     "resolve_holdout",
     "search_source",
     "study_holdout",
+    "study_preparations",
+    "study_season",
     "study_series",
     "study_windows",
 ]
@@ -138,38 +144,217 @@ def study_windows(config: StudyConfig) -> Windows:
 
 def search_source(config: StudyConfig) -> DataSource:
     """The series as the search sees it: every observation before the holdout."""
-    import dataclasses
-
     return dataclasses.replace(_full_source(config.data), withheld=study_holdout(config))
 
 
-def prepare_for_study(config: StudyConfig) -> dict[int, PreparedData]:
-    """The search's series (holdout withheld) prepared for every lag the space can sample."""
-    from tuner.preparation import Preparation, prepare
-    from tuner.space import lag_values
+def prepare_for_study(config: StudyConfig) -> dict[Preparation, PreparedData]:
+    """The search's series (holdout withheld) prepared every way the space can sample.
 
-    data = config.data
-    series = search_source(config).load()
-    return {
-        lag: prepare(series, Preparation(lag, data.test_size, data.train_size))
-        for lag in lag_values(config.search.lag)
-    }
-
-
-def prepare_for_holdout(config: StudyConfig) -> dict[int, PreparedData]:
-    """The whole series prepared with the holdout as its test window, per lag (none if 0).
-
-    The training rows follow the same ``train_size`` rule as the search's, with
-    the window shifted forward by the holdout.
+    Keyed by the preparation itself (lag, transform, seasonal difference and the
+    window sizes), so ``prepared[p].preparation == p``.
     """
-    from tuner.preparation import Preparation, prepare
-    from tuner.space import lag_values
+    from tuner.preparation import prepare
 
-    holdout, data = study_holdout(config), config.data
+    series = search_source(config).load()
+    return {p: prepare(series, p) for p in study_preparations(config)}
+
+
+def prepare_for_holdout(config: StudyConfig) -> dict[Preparation, PreparedData]:
+    """The whole series prepared with the holdout as its test window (none if 0).
+
+    One entry per preparation of :func:`study_preparations`, with ``test_size`` the
+    holdout; the training rows follow the same ``train_size`` rule as the search's,
+    with the window shifted forward by the holdout.
+    """
+    from tuner.preparation import prepare
+
+    holdout = study_holdout(config)
     if not holdout:
         return {}
     series = study_series(config)
     return {
-        lag: prepare(series, Preparation(lag, holdout, data.train_size))
-        for lag in lag_values(config.search.lag)
+        p: prepare(series, dataclasses.replace(p, test_size=holdout))
+        for p in study_preparations(config)
     }
+
+
+def study_preparations(config: StudyConfig) -> list[Preparation]:
+    """Every preparation the study's space samples, each valid for both of its runs.
+
+    A candidate that does not fit the series (log on a series with a zero, a lag
+    that leaves too few rows) is dropped with a logged reason; the rest form a
+    product of transforms, seasonal differences and lags (see :func:`_keep`), so
+    the sampler can still sample each dimension on its own.
+
+    Raises:
+        ConfigError: Every candidate is invalid, or a seasonal difference is asked
+            for on a series without a season; one line naming the key.
+        DataError: The series cannot be loaded.
+    """
+    from tuner.space import lag_values
+
+    search = config.search
+    return list(
+        _valid_preparations(
+            config.data,
+            tuple(lag_values(search.lag)),
+            tuple(search.transform),
+            tuple(search.seasonal_difference),
+        )
+    )
+
+
+def study_season(data: DataSection, series: Series) -> int | None:
+    """The study's season: ``[data] season``, else what the series' frequency implies."""
+    from tuner.baselines import season_of
+
+    return data.season or season_of(series)
+
+
+@functools.cache
+def _valid_preparations(
+    data: DataSection,
+    lags: tuple[int, ...],
+    transforms: tuple[str, ...],
+    seasonal: tuple[bool, ...],
+) -> tuple[Preparation, ...]:
+    """The valid candidates (cached: a study's workers and commands ask more than once)."""
+    from tuner.preparation import Preparation
+
+    whole = _full_source(data).load()
+    holdout = resolve_holdout(data, len(whole), max(lags))
+    differences = _seasonal_differences(data, whole, seasonal)
+
+    def preparation(lag: int, transform: str, m: int) -> Preparation:
+        return Preparation(lag, data.test_size, data.train_size, transform, m)
+
+    reasons = {
+        (lag, transform, m): _invalid(preparation(lag, transform, m), whole, holdout)
+        for lag in lags
+        for transform in transforms
+        for m in differences
+    }
+    largest_lag = (
+        len(whole) - holdout - 1 - min(differences) - data.test_size - (data.train_size or 1)
+    )
+    unfit = {t: reason for t in transforms if (reason := _unfit(t, whole))}
+    kept = _keep(reasons, lags, transforms, differences, unfit, largest_lag)
+    return tuple(preparation(*key) for key in kept)
+
+
+def _seasonal_differences(
+    data: DataSection, series: Series, seasonal: tuple[bool, ...]
+) -> list[int]:
+    """The seasonal differences the study file's booleans ask for: 0, and/or the season."""
+    if True not in seasonal:
+        return [0]
+    season = study_season(data, series)
+    if season is None:
+        raise ConfigError(
+            "search.seasonal_difference true needs a season, and the series' dates imply "
+            "none (monthly, quarterly, weekly or daily do); set [data] season, or use false"
+        )
+    return sorted({season if wanted else 0 for wanted in seasonal})
+
+
+def _unfit(transform: str, whole: Series) -> str | None:
+    """Why ``transform`` cannot apply to the series at all (a value <= 0); ``None`` if it can."""
+    from tuner.exceptions import DataError
+    from tuner.preparation import Preparation, frame
+
+    try:
+        frame(whole, Preparation(transform=transform), 0, len(whole) - 2)
+    except DataError as error:
+        return str(error)
+    return None
+
+
+def _invalid(preparation: Preparation, whole: Series, holdout: int) -> str | None:
+    """Why ``preparation`` does not fit the search's run or the holdout's; ``None`` if it does."""
+    from tuner.exceptions import DataError
+    from tuner.preparation import prepare
+
+    keep = len(whole) - holdout
+    search = dataclasses.replace(whole, values=whole.values[:keep], index=whole.index[:keep])
+    runs = [(search, preparation)]
+    if holdout:
+        runs.append((whole, dataclasses.replace(preparation, test_size=holdout)))
+    try:
+        for series, run in runs:
+            prepare(series, run)
+    except (ConfigError, DataError) as error:
+        return str(error)
+    return None
+
+
+def _keep(
+    reasons: dict[tuple[int, str, int], str | None],
+    lags: tuple[int, ...],
+    transforms: tuple[str, ...],
+    differences: list[int],
+    unfit: dict[str, str],
+    largest_lag: int,
+) -> list[tuple[int, str, int]]:
+    """The valid candidates as a product: transforms, then seasonal differences, then lags.
+
+    A transform is kept unless it does not fit the series at all (``unfit``: a
+    value <= 0 breaks it at every lag); a seasonal difference when
+    some candidate with a kept transform is; a lag when every candidate with a
+    kept transform and difference is (a lag and a season both cost rows). Each
+    dropped value is logged with the reason of its first invalid candidate among
+    the kept transforms.
+
+    Raises:
+        ConfigError: Nothing is left: the first dimension emptied is named, with
+            the lags the series allows (``largest_lag``) when the lags emptied.
+    """
+    reasons = {key: reason for key, reason in reasons.items() if key[1] not in unfit}
+
+    def first_reason(**fixed: object) -> str:
+        names = ("lag", "transform", "m")
+        return next(
+            reason
+            for key, reason in reasons.items()
+            if reason and all(key[names.index(k)] == v for k, v in fixed.items())
+        )
+
+    kept_transforms = [t for t in transforms if t not in unfit]
+    kept_differences = [
+        m
+        for m in differences
+        if any(not reasons[(lag, t, m)] for lag in lags for t in kept_transforms)
+    ]
+    kept_lags = [
+        lag
+        for lag in lags
+        if kept_differences
+        and all(not reasons[(lag, t, m)] for t in kept_transforms for m in kept_differences)
+    ]
+    dropped = [("search.transform", t, unfit[t]) for t in transforms if t in unfit]
+    dropped += [
+        ("search.seasonal_difference", m, first_reason(m=m))
+        for m in differences
+        if m not in kept_differences and kept_transforms
+    ]
+    dropped += [
+        ("search.lag", lag, first_reason(lag=lag))
+        for lag in lags
+        if lag not in kept_lags and kept_transforms
+    ]
+    if not kept_lags:
+        blamed = "search.transform" if not kept_transforms else "search.lag"
+        if kept_transforms and not kept_differences and 0 not in differences:
+            blamed = "search.seasonal_difference"
+        key, value, reason = next(entry for entry in dropped if entry[0] == blamed)
+        allowed = (
+            f"; allowed: search.lag from 1 to {largest_lag}"
+            if largest_lag >= 1
+            else "; no lag fits the series"
+        )
+        raise ConfigError(
+            f"every candidate preparation is invalid: {key} {value}: {reason}"
+            + (allowed if key == "search.lag" else "")
+        )
+    for key, value, reason in dropped:
+        logger.warning("%s %s dropped from the search space: %s", key, value, reason)
+    return [(lag, t, m) for t in kept_transforms for m in kept_differences for lag in kept_lags]
