@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-
 from conftest import shampoo_config
+
 from tuner.confirmation import confirm_study
 from tuner.exceptions import ConfigError
 from tuner.export import export_best
@@ -130,7 +130,7 @@ def test_pruning_an_ensemble_study_reports_the_ensemble_of_the_repeats_done(tmp_
     ((step, reported),) = trial.intermediate_values.items()
     assert step == 2
     first_two = evaluate(
-        prepare_for_study(config)[1],
+        next(iter(prepare_for_study(config).values())),
         _config_of(trial, repeats=2),
     )
     assert reported == pytest.approx(first_two.ensemble_rmse, rel=1e-5)
