@@ -27,6 +27,7 @@ from tuner.resources import (
 from tuner.shuffling import shuffle_order
 
 __all__ = [
+    "KERAS_LEARNING_RATE",
     "Hyperparameters",
     "RepeatSetup",
     "WalkForward",
@@ -34,6 +35,9 @@ __all__ = [
     "check_batch_size",
     "repeat_setups",
 ]
+
+KERAS_LEARNING_RATE = 0.001
+"""Adam's learning rate when a study does not search it: Keras's default."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Hyperparameters:
     regime: str
     update_epochs: int = 0
     framing: str = "features"
-    learning_rate: float = 0.001
+    learning_rate: float = KERAS_LEARNING_RATE
     layers: int = 1
 
     def __post_init__(self) -> None:

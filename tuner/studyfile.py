@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner._checks import require_choice, require_int, require_study_name
+from tuner._checks import require_choice, require_float, require_int, require_study_name
 from tuner.engines import DEFAULT_ENGINE, ENGINES
 from tuner.exceptions import ConfigError
 from tuner.model import FRAMINGS
@@ -40,14 +40,18 @@ from tuner.regimes import REGIME_NAMES
 from tuner.resources import (
     MAX_EPOCHS,
     MAX_LAG,
+    MAX_LAYERS,
+    MAX_LEARNING_RATE,
     MAX_NEURONS,
     MAX_REPEATS,
     MAX_UPDATE_EPOCHS,
+    MIN_LEARNING_RATE,
 )
 
 __all__ = [
     "ConfirmSection",
     "DataSection",
+    "FloatRange",
     "IntRange",
     "PrunerSection",
     "SamplerSection",
@@ -85,6 +89,33 @@ class IntRange:
 
 IntChoice = IntRange | list[int]
 """A search dimension: a range, or an explicit list of values."""
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """A float range searched by the sampler on a log scale, ends included.
+
+    Always log: the only float dimension is the learning rate, whose useful values
+    span orders of magnitude.
+
+    Attributes:
+        low: Smallest value.
+        high: Largest value.
+    """
+
+    low: float
+    high: float
+
+    def validate(self, path: str, minimum: float, maximum: float) -> None:
+        """Raise ConfigError unless ``minimum <= low <= high <= maximum``."""
+        require_float(f"{path}.low", self.low, minimum, maximum)
+        require_float(f"{path}.high", self.high, minimum, maximum)
+        if self.high < self.low:
+            raise ConfigError(f"{path}: high must be >= low; got low {self.low}, high {self.high}")
+
+
+FloatChoice = FloatRange | list[float]
+"""A float search dimension: a log range, or an explicit list of values."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +158,9 @@ class SearchSection:
         lag: Past differences per input row.
         framing: Candidate framings of the lag inputs: ``features``, samples of
             shape (1, lag), or ``timesteps``, (lag, 1).
+        layers: Stacked LSTM layers (1 to 3).
+        learning_rate: Adam's learning rate, a log range or a list; absent: Keras's
+            0.001, not searched.
     """
 
     epochs: IntChoice
@@ -136,6 +170,8 @@ class SearchSection:
     update_epochs: list[int] = field(default_factory=lambda: [0])
     lag: IntChoice = field(default_factory=lambda: [1])
     framing: list[str] = field(default_factory=lambda: ["features"])
+    layers: IntChoice = field(default_factory=lambda: [1])
+    learning_rate: FloatChoice | None = None
 
 
 @dataclass(frozen=True)
@@ -384,11 +420,14 @@ def _validate(config: StudyConfig) -> None:
     for i, epochs in enumerate(search.update_epochs):
         require_int(f"search.update_epochs[{i}]", epochs, 0, MAX_UPDATE_EPOCHS)
     _validate_names("search.framing", search.framing, FRAMINGS)
+    _validate_choice("search.layers", search.layers, 1, MAX_LAYERS)
+    if search.learning_rate is not None:
+        _validate_rates("search.learning_rate", search.learning_rate)
     require_choice("sampler.kind", config.sampler.kind, SAMPLERS)
     require_int("sampler.n_startup_trials", config.sampler.n_startup_trials, 0)
     if config.sampler.kind == "grid":
-        for name in ("epochs", "neurons", "lag"):
-            if isinstance(getattr(search, name), IntRange):
+        for name in ("epochs", "neurons", "lag", "layers", "learning_rate"):
+            if isinstance(getattr(search, name), IntRange | FloatRange):
                 raise ConfigError(
                     f"search.{name} must be a list of values with sampler.kind = 'grid'; "
                     "got a range"
@@ -412,6 +451,16 @@ def _validate_names(path: str, names: list[str], allowed: Sequence[str]) -> None
         raise ConfigError(f"{path} must list at least one of {', '.join(allowed)}")
     for i, name in enumerate(names):
         require_choice(f"{path}[{i}]", name, allowed)
+
+
+def _validate_rates(path: str, choice: FloatChoice) -> None:
+    if isinstance(choice, FloatRange):
+        choice.validate(path, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
+        return
+    if not choice:
+        raise ConfigError(f"{path} must list at least one value")
+    for i, value in enumerate(choice):
+        require_float(f"{path}[{i}]", value, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
 
 
 def _validate_choice(path: str, choice: IntChoice, minimum: int, maximum: int) -> None:
