@@ -174,6 +174,8 @@ def engine_task(
     repeats: int = 1,
     seed: int = 3,
     neurons: int = 2,
+    layers: int = 1,
+    learning_rate: float = 0.001,
 ) -> EngineTask:
     """An engine task for ``prepared`` rows that records LSTM states."""
     hp = Hyperparameters(
@@ -183,6 +185,8 @@ def engine_task(
         regime=regime,
         update_epochs=update_epochs,
         framing=framing,
+        layers=layers,
+        learning_rate=learning_rate,
     )
     plan(prepared, hp)  # refuses a batch size that does not fit
     setups = repeat_setups(seed, repeats, hp, prepared.preparation.lag)

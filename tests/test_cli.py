@@ -113,6 +113,14 @@ def test_same_seed_same_numbers(cli):
             "neurons must be an integer >= 1; got 0",
         ),
         (
+            ("evaluate", "--data", "shampoo", "--layers", "4"),
+            "layers must be an integer <= 3; got 4",
+        ),
+        (
+            ("evaluate", "--data", "shampoo", "--learning-rate", "0"),
+            "learning_rate must be a finite number in [1e-05, 1]; got 0.0",
+        ),
+        (
             ("evaluate", "--data", "shampoo", "--repeats", "0"),
             "repeats must be an integer >= 1; got 0",
         ),

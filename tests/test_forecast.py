@@ -91,9 +91,8 @@ firsts = []
 for entry in prep["models"]:
     model = keras.models.load_model(out + "/" + entry["file"])
     x = inputs.reshape([1, *prep["input_shape"]]).astype("float32")
-    h = np.array(entry["h"][0], dtype="float32")[None]
-    c = np.array(entry["c"][0], dtype="float32")[None]
-    scaled = float(np.asarray(model.predict([x, h, c], verbose=0)[0])[0, 0])
+    states = [np.array(entry[name][0], dtype="float32")[None] for name in prep["state_inputs"]]
+    scaled = float(np.asarray(model.predict([x, *states], verbose=0)[0])[0, 0])
     difference = (scaled + 1) / 2 * width[-1] + low[-1]
     firsts.append(float(inverse[prep["transform"]["name"]](level + difference)))
 print(json.dumps(firsts))
@@ -324,7 +323,8 @@ def test_an_export_keeps_its_series(exported, small_study):
     assert len(document["series"]["dates"]) == len(series)
 
 
-def test_the_one_step_model_is_what_the_forecast_steps(shampoo):
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_one_step_model_is_what_the_forecast_steps(shampoo, layers):
     """The saved Keras model and the stepper agree over a whole recursive forecast."""
     from tuner.forecast_files import one_step_model
 
@@ -332,7 +332,12 @@ def test_the_one_step_model_is_what_the_forecast_steps(shampoo):
         source=DataSource("shampoo"),
         preparation=Preparation(lag=2, train_size=20),
         hyperparameters=Hyperparameters(
-            epochs=3, batch_size=2, neurons=2, regime="never_reset", framing="timesteps"
+            epochs=3,
+            batch_size=2,
+            neurons=2,
+            regime="never_reset",
+            framing="timesteps",
+            layers=layers,
         ),
         repeats=1,
     )
@@ -340,15 +345,42 @@ def test_the_one_step_model_is_what_the_forecast_steps(shampoo):
     fitted = result.refit
     model = one_step_model(fitted.weights[0], fitted)
     states = fitted.states[0].copy()
+    assert states.shape == (layers, 2, 2, 2)
     values = list(shampoo.values[-3:])
     for step in range(5):
         slot = step % 2
         d = np.diff(values[-3:])
         x = (d * fitted.scaler.scale_[:-1] + fitted.scaler.min_[:-1]).reshape(1, 2, 1)
-        y, h, c = model.predict([x, states[0, slot][None], states[1, slot][None]], verbose=0)
-        states[0, slot], states[1, slot] = h[0], c[0]
+        slot_states = [part[slot][None] for layer in states for part in layer]
+        y, *next_states = model.predict([x, *slot_states], verbose=0)
+        for index, state in enumerate(next_states):
+            states[index // 2, index % 2, slot] = state[0]
         values.append(values[-1] + (y[0, 0] - fitted.scaler.min_[-1]) / fitted.scaler.scale_[-1])
     assert values[3:] == pytest.approx(list(result.values[0]), rel=1e-5)
+
+
+def test_a_two_layer_forecast_is_reproduced_from_its_files_in_a_fresh_process(shampoo, tmp_path):
+    """Stacked layers end to end: refit, recursive forecast, saved models, preparation.json."""
+    from tuner.forecast_files import write_forecast
+
+    config = EvaluationConfig(
+        source=DataSource("shampoo"),
+        preparation=Preparation(lag=2, train_size=20),
+        hyperparameters=Hyperparameters(
+            epochs=4, batch_size=4, neurons=3, regime="seeded", layers=2, learning_rate=0.01
+        ),
+        repeats=2,
+    )
+    result = forecast(shampoo, config, horizon=3)
+    assert result.values.shape == (2, 3) and np.isfinite(result.values).all()
+    assert result.refit.states.shape == (2, 2, 2, 4, 3)
+    assert np.any(result.refit.states[:, 1]), "seeding leaves the second layer a state"
+    out = write_forecast(result, tmp_path / "stacked")
+    preparation = json.loads((out / "preparation.json").read_text())
+    assert preparation["layers"] == 2
+    assert preparation["state_inputs"] == ["h", "c", "h_1", "c_1"]
+    assert preparation["config"]["learning_rate"] == 0.01
+    _reproduce_first_step_in_a_fresh_process(out, result.values[:, 0])
 
 
 def test_prepare_rows_match_training_rows_on_the_tutorial_split(shampoo, shampoo_20):
@@ -429,7 +461,7 @@ def test_both_engines_end_a_refit_with_the_same_weights_and_states(shampoo_20, r
     )
     fast, keras = FastEngine().run(task), KerasEngine().run(task)
     assert fast.forecasts.shape == keras.forecasts.shape == (2, 0)
-    assert fast.final_states.shape == (2, 2, 2, 2)
+    assert fast.final_states.shape == (2, 1, 2, 2, 2)
     assert np.allclose(fast.final_states, keras.final_states, atol=1e-5)
     for mine, theirs in zip(fast.final_weights, keras.final_weights, strict=True):
         for a, b in zip(mine.as_list(), theirs.as_list(), strict=True):

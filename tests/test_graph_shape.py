@@ -26,8 +26,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 _task = functools.partial(engine_task, epochs=3, seed=5, update_epochs=2, repeats=2)
 
-PADDED = GraphShape(repeats=3, rows=19, lag=4, units=5, batch=4)
-"""Larger than every task below in each size: repeats, rows, inputs, units and lanes."""
+PADDED = GraphShape(repeats=3, rows=19, lag=4, units=5, batch=4, layers=3)
+"""Larger than every task below in each size: repeats, rows, inputs, units, lanes and
+layers (the tasks have one layer unless they say otherwise)."""
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,8 @@ regimes = {regimes}
 update_epochs = [0, 1, 2]
 lag = {{ low = 1, high = 3 }}
 framing = ["features", "timesteps"]
+layers = {{ low = 1, high = 3 }}
+learning_rate = {{ low = 0.0005, high = 0.02 }}
 [sampler]
 n_startup_trials = {trials}
 [pruner]
@@ -127,19 +130,32 @@ def test_a_study_traces_one_graph_per_framing():
     assert len(sampled["neurons"]) == 4 and len(sampled["epochs"]) > 3
     assert sampled["lag"] == {1, 2, 3} and sampled["update_epochs"] == {0, 1, 2}
     assert sampled["batch_size"] == {1, 2} and len(sampled["framing"]) == 2
+    assert sampled["layers"] == {1, 2, 3} and len(sampled["learning_rate"]) == trials
     assert traced == 2
     compiled = [t.number for t in study.trials if t.user_attrs["compile_seconds"] > 0]
     assert len(compiled) == 2, "the trials that built a graph say so, and no others"
 
 
-@pytest.mark.parametrize("regime", ["seeded_never_reset", "stateless_shuffle"])
+@pytest.mark.parametrize("regime", ["seeded", "stateless_shuffle"])
+def test_a_two_layer_task_padded_to_three_gives_the_keras_forecasts(engines, tiny, regime):
+    fast, keras_engine = engines
+    task = _task(tiny[2], regime=regime, batch_size=2, framing="timesteps", layers=2)
+    padded = fast.run(dataclasses.replace(task, shape=PADDED))
+    _assert_same(padded, fast.run(task), tolerance=1e-6)
+    _assert_same(padded, keras_engine.run(task))
+
+
+@pytest.mark.parametrize(
+    ("regime", "layers"), [("seeded_never_reset", 1), ("stateless_shuffle", 1), ("seeded", 2)]
+)
 def test_padded_weights_stay_exactly_zero_and_the_real_ones_match(
-    engines, tiny, regime, monkeypatch
+    engines, tiny, regime, layers, monkeypatch
 ):
-    """After training (Adam included), every padded weight is still exactly 0.0."""
+    """After training (Adam included), every padded weight, padded layers' too, is still 0.0."""
     fast, _ = engines
     task = dataclasses.replace(
-        _task(tiny[2], regime=regime, batch_size=2, framing="features"), keep_final=True
+        _task(tiny[2], regime=regime, batch_size=2, framing="features", layers=layers),
+        keep_final=True,
     )
     seen = {}
     unpad = _fast._unpadded_weights
@@ -152,6 +168,12 @@ def test_padded_weights_stay_exactly_zero_and_the_real_ones_match(
     padded = fast.run(dataclasses.replace(task, shape=PADDED))
     for weight, mask in zip(seen["padded"], seen["masks"], strict=True):
         assert not np.any(weight.numpy() * (1 - mask)), "a padded weight moved"
+    upper_kernels = seen["padded"][3].numpy()
+    assert upper_kernels.shape[1] == PADDED.layers - 1
+    assert not np.any(upper_kernels[:, layers - 1 :]), "a padded layer woke"
+    if layers > 1:
+        moved = upper_kernels[0, 0] - _fast._padded_weights(task, PADDED)[0][3][0, 0]
+        assert np.abs(moved).max() > 0, "the real stacked layer trained"
     alone = fast.run(task)
     for mine, reference in zip(padded.final_weights, alone.final_weights, strict=True):
         for a, b in zip(mine.as_list(), reference.as_list(), strict=True):

@@ -36,7 +36,7 @@ def test_state_before_each_test_forecast_follows_the_regime(
 ):
     result = keras_engine.run(_task(shampoo_20, regime))
     states = result.states[0]
-    assert states.shape == (3, 2, 4, 2)
+    assert states.shape == (3, 1, 2, 4, 2)
     assert _zero(states[0]) is zero_before_first
     assert all(_zero(state) is zero_before_later for state in states[1:])
 
@@ -93,5 +93,5 @@ def test_lag_and_framing_shape_the_model_input(keras_engine, shampoo, framing):
     prepared = prepare(shampoo, Preparation(lag=3, test_size=12, train_size=20))
     result = keras_engine.run(_task(prepared, "seeded", batch_size=2, framing=framing))
     assert result.forecasts.shape == (1, 12)
-    assert result.states.shape == (1, 6, 2, 2, 2)
+    assert result.states.shape == (1, 6, 1, 2, 2, 2)
     assert np.isfinite(result.forecasts).all()

@@ -73,6 +73,16 @@ def test_an_unknown_regime_lists_the_eight():
         ("update_epochs", -1, "update_epochs must be an integer >= 0; got -1"),
         ("epochs", 2.5, "epochs must be an integer >= 1; got 2.5"),
         ("framing", "columns", "framing must be one of features, timesteps; got 'columns'"),
+        ("layers", 0, "layers must be an integer >= 1; got 0"),
+        ("layers", 4, "layers must be an integer <= 3; got 4"),
+        ("learning_rate", 0.0, "learning_rate must be a finite number in [1e-05, 1]; got 0.0"),
+        ("learning_rate", 2, "learning_rate must be a finite number in [1e-05, 1]; got 2"),
+        (
+            "learning_rate",
+            float("inf"),
+            "learning_rate must be a finite number in [1e-05, 1]; got inf",
+        ),
+        ("learning_rate", True, "learning_rate must be a finite number in [1e-05, 1]; got True"),
     ],
 )
 def test_hyperparameters_are_validated(field, value, expected):

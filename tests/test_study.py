@@ -109,6 +109,7 @@ def test_the_memory_estimate_grows_with_what_drives_it():
         return resources.trial_bytes(Hyperparameters(**{**settings, **changes}), 10, 1)
 
     assert estimate(neurons=8)["weights"] > 3 * estimate()["weights"]
+    assert estimate(layers=3)["weights"] > 2 * estimate()["weights"]  # every layer counts
     assert estimate(regime="stateless_shuffle", epochs=5000) == estimate()  # orders live in-graph
 
 

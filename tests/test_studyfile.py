@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import optuna
 import pytest
 
 from tuner.exceptions import ConfigError
@@ -120,6 +121,40 @@ def _edit(old: str, new: str) -> str:
             MINIMAL + "update_epochs = [0, 20000]\n",
             "search.update_epochs[1] must be an integer <= 10,000; got 20,000",
         ),
+        (MINIMAL + "layers = [0, 1]\n", "search.layers[0] must be an integer >= 1; got 0"),
+        (MINIMAL + "layers = [1, 4]\n", "search.layers[1] must be an integer <= 3; got 4"),
+        (
+            MINIMAL + "layers = { low = 1, high = 4 }\n",
+            "search.layers.high must be an integer <= 3; got 4",
+        ),
+        (
+            MINIMAL + "learning_rate = { low = 0, high = 0.01 }\n",
+            "search.learning_rate.low must be a finite number in [1e-05, 1]; got 0.0",
+        ),
+        (
+            MINIMAL + "learning_rate = { low = 0.001, high = 2 }\n",
+            "search.learning_rate.high must be a finite number in [1e-05, 1]; got 2.0",
+        ),
+        (
+            MINIMAL + "learning_rate = { low = 0.01, high = 0.001 }\n",
+            "search.learning_rate: high must be >= low; got low 0.01, high 0.001",
+        ),
+        (
+            MINIMAL + "learning_rate = [0.001, nan]\n",
+            "search.learning_rate[1] must be a finite number in [1e-05, 1]; got nan",
+        ),
+        (
+            MINIMAL + 'learning_rate = "fast"\n',
+            "search.learning_rate must be a table with keys low, high or a list of float",
+        ),
+        (
+            _edit(
+                "epochs = { low = 10, high = 100, log = true }",
+                "epochs = [10]\nlearning_rate = { low = 1e-4, high = 0.01 }",
+            )
+            + "[sampler]\nkind = 'grid'\n",
+            "search.learning_rate must be a list of values with sampler.kind = 'grid'",
+        ),
         (
             MINIMAL + "[workers]\nmax_consecutive_failures = 0\n",
             "workers.max_consecutive_failures must be an integer >= 1; got 0",
@@ -131,6 +166,81 @@ def test_bad_study_files_are_refused_naming_the_key(text, expected):
         parse_study_text(text, "bad.toml")
     assert str(error.value).startswith("bad.toml")
     assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+MODEL_SEARCH = """
+name = "m"
+trials = 5
+[data]
+series = "shampoo"
+train_size = 20
+[search]
+epochs = [1000]
+neurons = [1, 2]
+batch_size = [4]
+regimes = ["seeded"]
+{extra}
+"""
+
+
+def _space(extra: str) -> SearchSpace:
+    config = parse_study_text(MODEL_SEARCH.format(extra=extra))
+    return SearchSpace.build(config, prepare_for_study(config))
+
+
+def test_layers_and_learning_rate_are_sampled_only_when_searched():
+    plain = _space("")
+    assert plain.config.search.layers == [1] and plain.config.search.learning_rate is None
+    trial = optuna.create_study().ask()
+    hyperparameters, _ = plain.suggest(trial)
+    assert "layers" not in trial.params and "learning_rate" not in trial.params
+    assert hyperparameters.layers == 1 and hyperparameters.learning_rate == 0.001
+    assert plain.largest_layers == 1 and "layers" not in plain.grid()
+
+    searched = _space(
+        "layers = { low = 1, high = 3 }\nlearning_rate = { low = 0.0005, high = 0.02 }"
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    sampled = [searched.suggest(study.ask())[0] for _ in range(30)]
+    assert {hp.layers for hp in sampled} == {1, 2, 3}
+    rates = [hp.learning_rate for hp in sampled]
+    assert min(rates) >= 0.0005 and max(rates) <= 0.02 and len(set(rates)) == 30
+    assert sum(rate < 0.0032 for rate in rates) > 5, "log scale: the low decade is sampled"
+    assert searched.largest_layers == 3
+
+
+def test_a_grid_lists_layers_and_learning_rates():
+    space = _space("layers = [1, 2]\nlearning_rate = [0.001, 0.01]\n[sampler]\nkind = 'grid'")
+    assert space.grid()["layers"] == [1, 2] and space.grid()["learning_rate"] == [0.001, 0.01]
+    points = space.grid_points()
+    assert len(points) == 2 * 2 * 2  # neurons x layers x learning rates
+    assert all(space.contains(point) for point in points)
+    assert not space.contains({**points[0], "layers": 3})
+    assert not space.contains({**points[0], "learning_rate": 0.005})
+
+
+@pytest.mark.parametrize(
+    ("extra", "tutorial_fits"),
+    [
+        ("", True),
+        ("layers = [1, 2]", True),
+        ("layers = [2, 3]", False),
+        ("learning_rate = { low = 0.0005, high = 0.02 }", True),
+        ("learning_rate = [0.01, 0.1]", False),
+    ],
+)
+def test_the_tutorial_configuration_means_one_layer_and_keras_rate(extra, tutorial_fits):
+    space = _space(extra)
+    tutorial = space.with_defaults(TUTORIAL_CONFIGURATION)
+    assert space.contains(tutorial) is tutorial_fits
+    assert space.contains(TUTORIAL_CONFIGURATION) is tutorial_fits  # absent means the default
+    if tutorial_fits:  # enqueued, the trial is the tutorial's configuration exactly
+        study = optuna.create_study()
+        study.enqueue_trial(tutorial)
+        hyperparameters, lag = space.suggest(study.ask())
+        assert hyperparameters.layers == 1 and hyperparameters.learning_rate == 0.001
+        assert lag == 1 and hyperparameters.neurons == 1
 
 
 @pytest.mark.parametrize("sizes", ["[3, 4]", "[3, 5, 7]"], ids=["one-invalid", "none-valid"])

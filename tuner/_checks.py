@@ -6,6 +6,7 @@ rule and the value received, so a bad option and a bad study-file key read alike
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -18,6 +19,23 @@ def require_int(name: str, value: object, minimum: int, maximum: int | None = No
         raise ConfigError(f"{name} must be an integer >= {minimum}; got {value!r}")
     if maximum is not None and value > maximum:
         raise ConfigError(f"{name} must be an integer <= {maximum:,}; got {value:,}")
+
+
+def require_float(name: str, value: object, minimum: float, maximum: float) -> None:
+    """Raise ConfigError unless ``value`` is a finite number (not a bool) in ``[minimum, maximum]``.
+
+    Integers pass, as TOML and JSON write ``1`` for ``1.0``; NaN and infinities
+    never do, since no rate or bound means anything at them.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not minimum <= value <= maximum
+    ):
+        raise ConfigError(
+            f"{name} must be a finite number in [{minimum:g}, {maximum:g}]; got {value!r}"
+        )
 
 
 def require_choice(name: str, value: object, allowed: Iterable[str]) -> None:

@@ -217,6 +217,10 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--framing", default="features", help="features: (1, lag); timesteps: (lag, 1)"
     )
+    group.add_argument("--layers", type=int, default=1, help="stacked LSTM layers, 1 to 3 (1)")
+    group.add_argument(
+        "--learning-rate", type=float, default=0.001, help="Adam's learning rate (0.001)"
+    )
     run = parser.add_argument_group("run")
     run.add_argument("--repeats", type=int, help="independent fits (10, or the export's)")
     run.add_argument("--seed", type=int, default=0, help="base seed of all repeats (0)")
@@ -764,6 +768,8 @@ def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
             regime=args.regime,
             update_epochs=args.update_epochs,
             framing=args.framing,
+            learning_rate=args.learning_rate,
+            layers=args.layers,
         ),
         repeats=10 if args.repeats is None else args.repeats,
         seed=args.seed,

@@ -29,6 +29,7 @@ __all__ = [
     "model_file",
     "one_step_model",
     "preparation_record",
+    "state_inputs",
     "write_forecast",
 ]
 
@@ -38,16 +39,26 @@ VERSION = 1
 STEP_RULE = (
     "step h (0-based) runs in batch slot h mod batch_size: its inputs are the last lag "
     "differences d of the transformed observations z (forecasts included), seasonally "
-    "differenced first when seasonal_difference m > 0, scaled; its state is that slot's; "
-    "with carry_state the returned state replaces that slot's, otherwise the slot keeps it; "
-    "the output, unscaled, is added to z[-1] (plus z[-m] - z[-m-1] when m > 0) and the sum "
-    "transformed back"
+    "differenced first when seasonal_difference m > 0, scaled; its state is that slot's "
+    "(every state input, in state_inputs order); with carry_state the returned state replaces "
+    "that slot's, otherwise the slot keeps it; the output, unscaled, is added to z[-1] (plus "
+    "z[-m] - z[-m-1] when m > 0) and the sum transformed back"
 )
 
 
 def model_file(repeat: int) -> str:
     """The file name of repeat ``repeat``'s model."""
     return f"repeat_{repeat}.keras"
+
+
+def state_inputs(layers: int) -> list[str]:
+    """The names of a one-step model's state inputs (and outputs), in order.
+
+    Layer 0's are ``h`` and ``c``, as a one-layer model has always named them, and
+    layer ``l``'s above it ``h_l`` and ``c_l``; ``preparation.json`` stores each
+    model's slots under the same names.
+    """
+    return [f"{part}{f'_{layer}' if layer else ''}" for layer in range(layers) for part in "hc"]
 
 
 def write_forecast(forecast: Forecast, directory: str | Path) -> Path:
@@ -117,32 +128,38 @@ def _write_files(forecast: Forecast, directory: Path) -> None:
 def one_step_model(weights: InitialWeights, fitted: Refit) -> Any:
     """A Keras model of one repeat that forecasts one step from a given state.
 
-    Inputs ``inputs`` ``(batch, timesteps, features)``, ``h`` and ``c`` ``(batch,
-    units)``; outputs the scaled forecast ``(batch, 1)`` and the next ``h`` and
-    ``c``. Only built-in layers, so ``keras.models.load_model`` needs no custom
-    objects; the state is an input, so any slot of a stateful model of any batch
-    size can be stepped (docs/method.md, section 12).
+    Inputs ``inputs`` ``(batch, timesteps, features)`` and, for each layer, its
+    ``h`` and ``c`` ``(batch, units)`` (named by :func:`state_inputs`); outputs
+    the scaled forecast ``(batch, 1)`` and each layer's next ``h`` and ``c`` in
+    the same order. Only built-in layers, so ``keras.models.load_model`` needs no
+    custom objects; the state is an input, so any slot of a stateful model of any
+    batch size can be stepped (docs/method.md, section 12).
     """
     from tuner.engines._tensorflow import import_keras
 
     keras = import_keras()
     config = fitted.config
-    units = config.hyperparameters.neurons
-    inputs = keras.Input(
-        shape=input_shape(config.preparation.lag, config.hyperparameters.framing), name="inputs"
-    )
-    h = keras.Input(shape=(units,), name="h")
-    c = keras.Input(shape=(units,), name="c")
-    lstm = keras.layers.LSTM(units, return_state=True, name="lstm")
-    output, next_h, next_c = lstm(inputs, initial_state=[h, c])
+    hp = config.hyperparameters
+    inputs = keras.Input(shape=input_shape(config.preparation.lag, hp.framing), name="inputs")
+    states = [keras.Input(shape=(hp.neurons,), name=name) for name in state_inputs(hp.layers)]
+    output, next_states = inputs, []
+    for layer in range(hp.layers):
+        lstm = keras.layers.LSTM(
+            hp.neurons,
+            return_sequences=layer < hp.layers - 1,
+            return_state=True,
+            name=f"lstm_{layer}" if layer else "lstm",
+        )
+        output, next_h, next_c = lstm(output, initial_state=states[2 * layer : 2 * layer + 2])
+        next_states += [next_h, next_c]
     forecast = keras.layers.Dense(1, name="dense")(output)
-    model = keras.Model([inputs, h, c], [forecast, next_h, next_c], name="lstm_tuner_step")
+    model = keras.Model([inputs, *states], [forecast, *next_states], name="lstm_tuner_step")
     model.set_weights(weights.as_list())
     return model
 
 
 def preparation_record(forecast: Forecast) -> dict[str, object]:
-    """What ``preparation.json`` holds: transform, differencing, scaling, regime, states."""
+    """What ``preparation.json`` holds: transform, differencing, scaling, regime, layers, states."""
     fitted = forecast.refit
     config = fitted.config
     hp = config.hyperparameters
@@ -182,14 +199,22 @@ def preparation_record(forecast: Forecast) -> dict[str, object]:
         "carry_state": fitted.carries_state,
         "batch_size": hp.batch_size,
         "neurons": hp.neurons,
+        "layers": hp.layers,
+        "state_inputs": state_inputs(hp.layers),
         "step_rule": STEP_RULE,
         "models": [
-            {"file": model_file(repeat), "h": _slots(state[0]), "c": _slots(state[1])}
+            {"file": model_file(repeat), **_layer_slots(state)}
             for repeat, state in enumerate(fitted.states)
         ],
         "config": config.to_dict(),
         "forecast_dates": forecast.dates,
     }
+
+
+def _layer_slots(state: np.ndarray) -> dict[str, list[list[float]]]:
+    """A repeat's ``(layers, 2, batch, units)`` state under the model's state input names."""
+    parts = [part for layer in state for part in layer]
+    return {name: _slots(part) for name, part in zip(state_inputs(len(state)), parts, strict=True)}
 
 
 def _slots(state: np.ndarray) -> list[list[float]]:

@@ -60,8 +60,9 @@ class Refit:
         n_rows: Training rows used: the newest ones (see :func:`training_rows`).
         scaler: MinMaxScaler to [-1, 1] fitted on those rows (inputs and target).
         weights: Each repeat's weights at the end of training.
-        states: Each repeat's LSTM state ``[h, c]`` per batch slot at the end of
-            training and seeding, shape ``(repeats, 2, batch_size, neurons)``.
+        states: Each repeat's state ``[h, c]`` of every layer per batch slot at the
+            end of training and seeding, shape ``(repeats, layers, 2, batch_size,
+            neurons)``.
         transform: The value transform, fitted on the observations of those rows.
     """
 
@@ -322,7 +323,8 @@ class SlotStepper:
 
     Attributes:
         weights: The repeat's weights.
-        states: ``[h, c]`` per slot, ``(2, batch_size, units)``; updated in place.
+        states: ``[h, c]`` of every layer per slot, ``(layers, 2, batch_size, units)``;
+            updated in place.
         carry_state: Whether a step's state carries to its slot's next step.
         framing: ``features`` or ``timesteps`` (see :func:`tuner.model.input_shape`).
         steps: Steps taken so far.
@@ -346,11 +348,12 @@ class SlotStepper:
 
     def step(self, inputs: np.ndarray) -> float:
         """Forecast one step from its ``lag`` scaled inputs; return the scaled forecast."""
-        slot = self.steps % self.states.shape[1]
+        slot = self.steps % self.states.shape[2]
         x = shape_inputs(np.asarray(inputs)[None], self.framing)[0].astype(np.float32)
-        forecast, h, c = lstm_step(self.weights, x, self.states[0, slot], self.states[1, slot])
+        h, c = self.states[:, 0, slot], self.states[:, 1, slot]
+        forecast, h, c = lstm_step(self.weights, x, h, c)
         if self.carry_state:
-            self.states[0, slot], self.states[1, slot] = h, c
+            self.states[:, 0, slot], self.states[:, 1, slot] = h, c
         self.steps += 1
         return forecast
 
@@ -368,28 +371,37 @@ def unscale_target(scaler: MinMaxScaler, scaled: float) -> float:
 def lstm_step(
     weights: InitialWeights, x: np.ndarray, h: np.ndarray, c: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """One sample through ``LSTM`` then ``Dense(1)`` from state ``(h, c)``, in float32.
+    """One sample through the stacked ``LSTM`` then ``Dense(1)`` from state ``(h, c)``, in float32.
 
-    Keras's LSTM cell (gates i, f, c, o; sigmoid and tanh) over the sample's time
-    steps, as both engines compute it (docs/method.md, section 2).
+    Keras's LSTM cell (gates i, f, c, o; sigmoid and tanh) in every layer over the
+    sample's time steps, each layer reading the output of the one below, as both
+    engines compute it (docs/method.md, section 2).
 
     Args:
         weights: One network's weights.
         x: One sample, ``(timesteps, features)``.
-        h: Hidden state, ``(units,)``.
-        c: Cell state, ``(units,)``.
+        h: Hidden state of every layer, ``(layers, units)``.
+        c: Cell state of every layer, ``(layers, units)``.
 
     Returns:
-        The scaled forecast and the next ``(h, c)``.
+        The scaled forecast and the next ``(h, c)``, each ``(layers, units)``.
     """
-    kernel, recurrent, bias, dense_kernel, dense_bias = (
-        np.asarray(array, dtype=np.float32) for array in weights.as_list()
-    )
+    layers = [
+        [np.asarray(array, dtype=np.float32) for array in layer] for layer in weights.lstm_layers()
+    ]
+    h = [np.asarray(state, dtype=np.float32) for state in h]
+    c = [np.asarray(state, dtype=np.float32) for state in c]
     for time in range(x.shape[0]):
-        z_i, z_f, z_c, z_o = np.split(x[time] @ kernel + h @ recurrent + bias, 4)
-        c = _sigmoid(z_f) * c + _sigmoid(z_i) * np.tanh(z_c)
-        h = _sigmoid(z_o) * np.tanh(c)
-    return float((h @ dense_kernel + dense_bias)[0]), h, c
+        below = x[time]
+        for layer, (kernel, recurrent, bias) in enumerate(layers):
+            z_i, z_f, z_c, z_o = np.split(below @ kernel + h[layer] @ recurrent + bias, 4)
+            c[layer] = _sigmoid(z_f) * c[layer] + _sigmoid(z_i) * np.tanh(z_c)
+            h[layer] = _sigmoid(z_o) * np.tanh(c[layer])
+            below = h[layer]
+    dense_kernel, dense_bias = (
+        np.asarray(array, dtype=np.float32) for array in (weights.dense_kernel, weights.dense_bias)
+    )
+    return float((h[-1] @ dense_kernel + dense_bias)[0]), np.stack(h), np.stack(c)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -70,6 +70,7 @@ class Objective:
             lag=max(p.lag for p in prepared),
             units=self.space.largest_neurons,
             batch=max(self.space.batch_sizes),
+            layers=self.space.largest_layers,
         )
         """Every trial is padded to the study's largest sizes: one compiled graph per
         framing serves the whole study (docs/method.md, section 11)."""

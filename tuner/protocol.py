@@ -12,14 +12,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuner._checks import require_choice, require_int
+from tuner._checks import require_choice, require_float, require_int
 from tuner.exceptions import ConfigError
 from tuner.model import FRAMINGS, InitialWeights, draw_initial_weights, input_shape
 from tuner.regimes import REGIME_NAMES, Regime, get_regime
-from tuner.resources import MAX_EPOCHS, MAX_NEURONS, MAX_UPDATE_EPOCHS
+from tuner.resources import (
+    MAX_EPOCHS,
+    MAX_LAYERS,
+    MAX_LEARNING_RATE,
+    MAX_NEURONS,
+    MAX_UPDATE_EPOCHS,
+    MIN_LEARNING_RATE,
+)
 from tuner.shuffling import shuffle_order
 
 __all__ = [
+    "KERAS_LEARNING_RATE",
     "Hyperparameters",
     "RepeatSetup",
     "WalkForward",
@@ -27,6 +35,9 @@ __all__ = [
     "check_batch_size",
     "repeat_setups",
 ]
+
+KERAS_LEARNING_RATE = 0.001
+"""Adam's learning rate when a study does not search it: Keras's default."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,8 @@ class Hyperparameters:
             walk-forward step (0: a fixed model).
         framing: ``features`` gives samples of shape ``(1, lag)``, ``timesteps``
             gives ``(lag, 1)``.
+        learning_rate: Adam's learning rate (Keras's default, 0.001, unless searched).
+        layers: Stacked LSTM layers of ``neurons`` units each.
     """
 
     epochs: int
@@ -50,6 +63,8 @@ class Hyperparameters:
     regime: str
     update_epochs: int = 0
     framing: str = "features"
+    learning_rate: float = KERAS_LEARNING_RATE
+    layers: int = 1
 
     def __post_init__(self) -> None:
         require_int("epochs", self.epochs, 1, MAX_EPOCHS)
@@ -58,6 +73,8 @@ class Hyperparameters:
         require_choice("regime", self.regime, REGIME_NAMES)
         require_int("update_epochs", self.update_epochs, 0, MAX_UPDATE_EPOCHS)
         require_choice("framing", self.framing, FRAMINGS)
+        require_float("learning_rate", self.learning_rate, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
+        require_int("layers", self.layers, 1, MAX_LAYERS)
 
     @property
     def state_regime(self) -> Regime:
@@ -171,7 +188,10 @@ def repeat_setups(
     for child in np.random.SeedSequence(seed).spawn(repeats):
         weights_seed, order_seed = child.spawn(2)
         weights = draw_initial_weights(
-            np.random.default_rng(weights_seed), features, hyperparameters.neurons
+            np.random.default_rng(weights_seed),
+            features,
+            hyperparameters.neurons,
+            hyperparameters.layers,
         )
         shuffle_seed = int(order_seed.generate_state(1, np.uint64)[0])
         setups.append(RepeatSetup(weights=weights, shuffle_seed=shuffle_seed))

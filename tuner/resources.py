@@ -25,9 +25,12 @@ if TYPE_CHECKING:  # they import the bounds below: imported where used, not here
 __all__ = [
     "MAX_EPOCHS",
     "MAX_LAG",
+    "MAX_LAYERS",
+    "MAX_LEARNING_RATE",
     "MAX_NEURONS",
     "MAX_REPEATS",
     "MAX_UPDATE_EPOCHS",
+    "MIN_LEARNING_RATE",
     "check_fits_in_memory",
     "physical_memory",
     "trial_bytes",
@@ -38,6 +41,11 @@ MAX_NEURONS = 1_024
 MAX_EPOCHS = 100_000
 MAX_UPDATE_EPOCHS = 10_000
 MAX_LAG = 1_000
+MAX_LAYERS = 3
+"""Stacked LSTM layers; deeper stacks do not pay on series of a few hundred points."""
+MIN_LEARNING_RATE = 1e-5
+MAX_LEARNING_RATE = 1.0
+"""Adam's learning rate: below 1e-5 nothing trains in a study's epochs, above 1 it diverges."""
 MEMORY_SHARE = 0.5
 """The share of the machine's memory one trial may take."""
 
@@ -55,12 +63,15 @@ def trial_bytes(hyperparameters: Hyperparameters, repeats: int, lag: int) -> dic
     """Estimated bytes of one fast-engine trial, by the part that needs them.
 
     Only the part that grows with the study file is counted: the repeats'
-    weights (``repeats x units x (inputs + units)``). Shuffle orders are built in
+    weights (``repeats x units x (inputs + units)`` for the first layer, ``repeats x
+    units x 2 units`` for each layer stacked on it). Shuffle orders are built in
     the graph one epoch at a time, so epochs cost no memory.
     """
     features = input_shape(lag, hyperparameters.framing)[1]
     units = hyperparameters.neurons
-    per_repeat = 4 * units * (features + units + 1) + units + 1
+    first = 4 * units * (features + units + 1)
+    stacked = (hyperparameters.layers - 1) * 4 * units * (units + units + 1)
+    per_repeat = first + stacked + units + 1
     return {"weights": repeats * per_repeat * (8 + 4 * _WEIGHT_COPIES)}
 
 
@@ -84,17 +95,19 @@ def check_fits_in_memory(
         regime=search.regimes[0],
         update_epochs=max(search.update_epochs),
         framing="features",
+        layers=_highest(search.layers),
     )
     parts = trial_bytes(largest, config.repeats, lag)
     needed, allowed = sum(parts.values()), int(physical_memory() * MEMORY_SHARE)
     if needed <= allowed:
         return
+    stacked = f", layers={largest.layers}" if largest.layers > 1 else ""
     raise ConfigError(
         f"a trial of study {config.name!r} at repeats={config.repeats}, "
-        f"neurons={largest.neurons}, epochs={largest.epochs}, lag={lag} needs about "
+        f"neurons={largest.neurons}{stacked}, epochs={largest.epochs}, lag={lag} needs about "
         f"{_gib(needed)} of memory, mostly for its weights; this machine allows "
         f"{_gib(allowed)} per trial ({MEMORY_SHARE:.0%} of {_gib(physical_memory())}); "
-        "lower repeats and search.neurons"
+        f"lower repeats and search.neurons{' or search.layers' if stacked else ''}"
     )
 
 

@@ -20,8 +20,8 @@ import optuna
 
 from tuner.exceptions import ConfigError
 from tuner.preparation import Preparation, PreparedData
-from tuner.protocol import Hyperparameters, allowed_batch_sizes
-from tuner.studyfile import IntChoice, IntRange, StudyConfig
+from tuner.protocol import KERAS_LEARNING_RATE, Hyperparameters, allowed_batch_sizes
+from tuner.studyfile import FloatChoice, FloatRange, IntChoice, IntRange, StudyConfig
 
 __all__ = ["TUTORIAL_CONFIGURATION", "SearchSpace"]
 
@@ -125,6 +125,7 @@ class SearchSpace:
             regime=trial.suggest_categorical("regime", search.regimes),
             update_epochs=trial.suggest_categorical("update_epochs", search.update_epochs),
             framing=trial.suggest_categorical("framing", search.framing),
+            **self._suggest_model(trial),
         )
         lag = _suggest_int(trial, "lag", self.lags)
         params = {name: choices[0] for name, choices in self._preparation_dimensions().items()}
@@ -151,6 +152,43 @@ class SearchSpace:
         defaults = {"transform": ["none"], "seasonal_difference": [False]}
         return getattr(self.config.search, name) != defaults[name]
 
+    def _suggest_model(self, trial: optuna.Trial) -> dict[str, object]:
+        """Layers and learning rate, sampled only where the study searches them.
+
+        A study that leaves them out samples exactly what it sampled before they
+        existed, so its trials (and a seeded sampler's draws) are unchanged.
+        """
+        search, model = self.config.search, {}
+        if self.searches_layers:
+            model["layers"] = _suggest_int(trial, "layers", search.layers)
+        if search.learning_rate is not None:
+            model["learning_rate"] = _suggest_rate(trial, search.learning_rate)
+        return model
+
+    @property
+    def searches_layers(self) -> bool:
+        """Whether ``layers`` is a dimension: the study asks for more than one layer."""
+        return self.config.search.layers != [1]
+
+    def with_defaults(self, params: dict[str, object]) -> dict[str, object]:
+        """``params`` with the searched layers and learning rate, where absent, at their defaults.
+
+        A configuration written before these dimensions (the tutorial's) means one
+        layer and Keras's learning rate; enqueued as such it is that configuration.
+        """
+        defaults = {}
+        if self.searches_layers:
+            defaults["layers"] = 1
+        if self.config.search.learning_rate is not None:
+            defaults["learning_rate"] = KERAS_LEARNING_RATE
+        return defaults | params
+
+    @property
+    def largest_layers(self) -> int:
+        """The most layers a trial can sample: what the study's graphs are padded to."""
+        layers = self.config.search.layers
+        return layers.high if isinstance(layers, IntRange) else max(layers)
+
     @property
     def largest_neurons(self) -> int:
         """The most units a trial can sample: what the study's graphs are padded to."""
@@ -168,6 +206,12 @@ class SearchSpace:
             "update_epochs": search.update_epochs,
             "lag": list(self.lags),
             "framing": search.framing,
+            **({"layers": list(search.layers)} if self.searches_layers else {}),
+            **(
+                {"learning_rate": list(search.learning_rate)}
+                if search.learning_rate is not None
+                else {}
+            ),
         } | {
             name: choices
             for name, choices in self._preparation_dimensions().items()
@@ -182,8 +226,13 @@ class SearchSpace:
         ]
 
     def contains(self, params: dict[str, object]) -> bool:
-        """Whether a configuration (as trial params) lies inside the space."""
+        """Whether a configuration (as trial params) lies inside the space.
+
+        An absent ``layers`` or ``learning_rate`` means its default (one layer,
+        Keras's rate), as in a configuration stored before they were dimensions.
+        """
         search = self.config.search
+        rate = params.get("learning_rate", KERAS_LEARNING_RATE)
         return (
             _contains(search.epochs, params["epochs"])
             and params["batch_size"] in self.batch_sizes
@@ -194,6 +243,12 @@ class SearchSpace:
             and params["framing"] in search.framing
             and params.get("transform", "none") in self.transforms
             and params.get("seasonal_difference", False) in self.seasonal_differences
+            and _contains(search.layers, params.get("layers", 1))
+            and (
+                rate == KERAS_LEARNING_RATE
+                if search.learning_rate is None
+                else _contains_rate(search.learning_rate, rate)
+            )
         )
 
 
@@ -201,6 +256,18 @@ def _suggest_int(trial: optuna.Trial, name: str, choice: IntChoice) -> int:
     if isinstance(choice, IntRange):
         return trial.suggest_int(name, choice.low, choice.high, log=choice.log)
     return trial.suggest_categorical(name, choice)
+
+
+def _suggest_rate(trial: optuna.Trial, choice: FloatChoice) -> float:
+    if isinstance(choice, FloatRange):
+        return trial.suggest_float("learning_rate", choice.low, choice.high, log=True)
+    return trial.suggest_categorical("learning_rate", choice)
+
+
+def _contains_rate(choice: FloatChoice, value: object) -> bool:
+    if isinstance(choice, FloatRange):
+        return isinstance(value, int | float) and choice.low <= value <= choice.high
+    return value in choice
 
 
 def _contains(choice: IntChoice, value: object) -> bool:

@@ -168,8 +168,9 @@ def create_study(config: StudyConfig, text: str, url: str, budget: int | None = 
         for key, value in attrs.items():
             study.set_user_attr(key, value)
         save_note(study, study_note(config, stored_text, prepared, attrs))
-        if space.contains(TUTORIAL_CONFIGURATION) and not _has_warm_start(study):
-            study.enqueue_trial(TUTORIAL_CONFIGURATION, user_attrs={WARM_START_ATTR: "tutorial"})
+        tutorial = space.with_defaults(TUTORIAL_CONFIGURATION)
+        if space.contains(tutorial) and not _has_warm_start(study):
+            study.enqueue_trial(tutorial, user_attrs={WARM_START_ATTR: "tutorial"})
         study.set_user_attr(READY_ATTR, True)
         return True
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner._checks import require_choice, require_int, require_study_name
+from tuner._checks import require_choice, require_float, require_int, require_study_name
 from tuner.engines import DEFAULT_ENGINE, ENGINES
 from tuner.exceptions import ConfigError
 from tuner.metrics import DEFAULT_OBJECTIVE, OBJECTIVES
@@ -41,14 +41,18 @@ from tuner.regimes import REGIME_NAMES
 from tuner.resources import (
     MAX_EPOCHS,
     MAX_LAG,
+    MAX_LAYERS,
+    MAX_LEARNING_RATE,
     MAX_NEURONS,
     MAX_REPEATS,
     MAX_UPDATE_EPOCHS,
+    MIN_LEARNING_RATE,
 )
 
 __all__ = [
     "ConfirmSection",
     "DataSection",
+    "FloatRange",
     "IntRange",
     "PrunerSection",
     "SamplerSection",
@@ -86,6 +90,33 @@ class IntRange:
 
 IntChoice = IntRange | list[int]
 """A search dimension: a range, or an explicit list of values."""
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """A float range searched by the sampler on a log scale, ends included.
+
+    Always log: the only float dimension is the learning rate, whose useful values
+    span orders of magnitude.
+
+    Attributes:
+        low: Smallest value.
+        high: Largest value.
+    """
+
+    low: float
+    high: float
+
+    def validate(self, path: str, minimum: float, maximum: float) -> None:
+        """Raise ConfigError unless ``minimum <= low <= high <= maximum``."""
+        require_float(f"{path}.low", self.low, minimum, maximum)
+        require_float(f"{path}.high", self.high, minimum, maximum)
+        if self.high < self.low:
+            raise ConfigError(f"{path}: high must be >= low; got low {self.low}, high {self.high}")
+
+
+FloatChoice = FloatRange | list[float]
+"""A float search dimension: a log range, or an explicit list of values."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +162,9 @@ class SearchSection:
         transform: Candidate value transforms: ``none``, ``log``, ``boxcox``.
         seasonal_difference: Candidates for seasonal differencing: ``true`` is by
             the season (``[data] season``, or the series' frequency).
+        layers: Stacked LSTM layers (1 to 3).
+        learning_rate: Adam's learning rate, a log range or a list; absent: Keras's
+            0.001, not searched.
     """
 
     epochs: IntChoice
@@ -142,6 +176,8 @@ class SearchSection:
     framing: list[str] = field(default_factory=lambda: ["features"])
     transform: list[str] = field(default_factory=lambda: ["none"])
     seasonal_difference: list[bool] = field(default_factory=lambda: [False])
+    layers: IntChoice = field(default_factory=lambda: [1])
+    learning_rate: FloatChoice | None = None
 
 
 @dataclass(frozen=True)
@@ -401,11 +437,14 @@ def _validate(config: StudyConfig) -> None:
     _validate_names("search.transform", search.transform, TRANSFORMS)
     if not search.seasonal_difference:
         raise ConfigError("search.seasonal_difference must list at least one of false, true")
+    _validate_choice("search.layers", search.layers, 1, MAX_LAYERS)
+    if search.learning_rate is not None:
+        _validate_rates("search.learning_rate", search.learning_rate)
     require_choice("sampler.kind", config.sampler.kind, SAMPLERS)
     require_int("sampler.n_startup_trials", config.sampler.n_startup_trials, 0)
     if config.sampler.kind == "grid":
-        for name in ("epochs", "neurons", "lag"):
-            if isinstance(getattr(search, name), IntRange):
+        for name in ("epochs", "neurons", "lag", "layers", "learning_rate"):
+            if isinstance(getattr(search, name), IntRange | FloatRange):
                 raise ConfigError(
                     f"search.{name} must be a list of values with sampler.kind = 'grid'; "
                     "got a range"
@@ -429,6 +468,16 @@ def _validate_names(path: str, names: list[str], allowed: Sequence[str]) -> None
         raise ConfigError(f"{path} must list at least one of {', '.join(allowed)}")
     for i, name in enumerate(names):
         require_choice(f"{path}[{i}]", name, allowed)
+
+
+def _validate_rates(path: str, choice: FloatChoice) -> None:
+    if isinstance(choice, FloatRange):
+        choice.validate(path, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
+        return
+    if not choice:
+        raise ConfigError(f"{path} must list at least one value")
+    for i, value in enumerate(choice):
+        require_float(f"{path}[{i}]", value, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
 
 
 def _validate_choice(path: str, choice: IntChoice, minimum: int, maximum: int) -> None:

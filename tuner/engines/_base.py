@@ -25,10 +25,10 @@ Progress = Callable[[int], None]
 class GraphShape:
     """The sizes an engine may pad a task up to, so that one compiled graph serves many.
 
-    A study's trials differ in units, lag, rows and batch size; compiling a graph for each
-    shape would cost far more than the fits (docs/method.md, section 11). Padding
-    never changes a result: padded units, inputs, rows, lanes and repeats are masked
-    out exactly. Zero in a field means the task's own size.
+    A study's trials differ in units, layers, lag, rows and batch size; compiling a graph
+    for each shape would cost far more than the fits (docs/method.md, section 11). Padding
+    never changes a result: padded units, layers, inputs, rows, lanes and repeats are
+    masked out exactly. Zero in a field means the task's own size.
 
     Attributes:
         repeats: Repeats trained together (a pruning chunk); extra ones are discarded.
@@ -36,6 +36,7 @@ class GraphShape:
         lag: Inputs per row.
         units: LSTM units.
         batch: Rows per batch (lanes of the LSTM state).
+        layers: Stacked LSTM layers.
     """
 
     repeats: int = 0
@@ -43,6 +44,7 @@ class GraphShape:
     lag: int = 0
     units: int = 0
     batch: int = 0
+    layers: int = 0
 
     def covering(self, task: EngineTask) -> GraphShape:
         """This shape, grown where ``task`` is larger."""
@@ -52,6 +54,7 @@ class GraphShape:
             lag=max(self.lag, task.lag),
             units=max(self.units, task.hyperparameters.neurons),
             batch=max(self.batch, task.hyperparameters.batch_size),
+            layers=max(self.layers, task.hyperparameters.layers),
         )
 
 
@@ -64,7 +67,7 @@ class EngineTask:
         test: Scaled test rows, shape ``(n_test, lag + 1)``.
         hyperparameters: The configuration every repeat uses.
         setups: One :class:`RepeatSetup` (initial weights, shuffle seed) per repeat.
-        record_states: Also return the LSTM state before each forecast step.
+        record_states: Also return every layer's LSTM state before each forecast step.
         shape: Sizes the engine may pad to (see :class:`GraphShape`); results are
             the same whatever it is.
         keep_final: Also return each repeat's weights and LSTM state at the end of
@@ -97,16 +100,18 @@ class EngineResult:
 
     Attributes:
         forecasts: Scaled one-step forecasts of the test targets, shape ``(repeats, n_test)``.
-        states: With ``record_states``, the LSTM state ``[h, c]`` just before each
-            forecast step, shape ``(repeats, n_steps, 2, batch_size, neurons)``
-            (zeros for a stateless regime); otherwise ``None``.
+        states: With ``record_states``, every layer's LSTM state ``[h, c]`` just
+            before each forecast step, shape ``(repeats, n_steps, layers, 2,
+            batch_size, neurons)`` (bottom layer first; zeros for a stateless
+            regime); otherwise ``None``. The layer axis is there for one layer too,
+            so that no caller needs to know the depth to read a state.
         compile_seconds: Wall time of this run spent building a new graph (the
             whole run when it traced one, else 0): what a study pays for shapes.
         final_weights: With ``keep_final``, each repeat's weights at the end of the
             task (after training, seeding and the walk-forward); otherwise ``None``.
-        final_states: With ``keep_final``, each repeat's LSTM state ``[h, c]`` at the
-            end of the task, shape ``(repeats, 2, batch_size, neurons)``; otherwise
-            ``None``.
+        final_states: With ``keep_final``, each repeat's state of every layer ``[h, c]``
+            at the end of the task, shape ``(repeats, layers, 2, batch_size,
+            neurons)``; otherwise ``None``.
     """
 
     forecasts: np.ndarray
@@ -123,11 +128,12 @@ class Engine(abc.ABC):
     and one can be tested against another:
 
     * Each repeat starts from its setup's initial weights, with Adam at Keras's
-      defaults and MSE loss, and a zero LSTM state.
+      defaults but the configured learning rate, MSE loss, and a zero state in
+      every LSTM layer.
     * Training follows ``task.schedule``: batches are consecutive rows (in the
       setup's shuffle order for a shuffling regime, one order per epoch, epochs
-      counted over every phase), and the state is reset exactly where the regime
-      says.
+      counted over every phase), and every layer's state is reset exactly where
+      the regime says.
     * After each training phase, a seeding regime forecasts the training rows
       batch by batch (resetting after each if the regime resets after forecasts).
     * The test rows are forecast one batch per step from their actual inputs;

@@ -9,8 +9,8 @@ seeding, walk-forward forecasts and update epochs) is one ``tf.function``
 compiled with XLA. Python is entered once per trial.
 
 The arithmetic is the reference's, written out: Keras's fused LSTM cell (gates
-i, f, c, o; sigmoid and tanh), ``Dense(1)``, MSE averaged over the batch, and
-Keras 3's Adam update. Given the same initial weights and shuffle orders it
+i, f, c, o; sigmoid and tanh) in each stacked layer, ``Dense(1)``, MSE averaged
+over the batch, and Keras 3's Adam update. Given the same initial weights and shuffle orders it
 gives the same forecasts as :class:`~tuner.engines.KerasEngine` to float32
 round-off (the equality tests say how close).
 """
@@ -27,7 +27,7 @@ import numpy as np
 
 from tuner.engines._base import Engine, EngineResult, EngineTask, GraphShape, Progress
 from tuner.engines._tensorflow import import_tensorflow
-from tuner.model import InitialWeights, shape_inputs
+from tuner.model import InitialWeights, LayerWeights, shape_inputs
 from tuner.protocol import RepeatSetup
 from tuner.regimes import Regime
 from tuner.shuffling import shuffle_orders_tf
@@ -37,11 +37,14 @@ __all__ = ["FastEngine"]
 Tensor = Any
 """A ``tf.Tensor``; TensorFlow is imported lazily, so annotations cannot name it."""
 Weights = tuple[Tensor, ...]
+"""``(kernel, recurrent_kernel, bias, upper_kernels, upper_recurrent_kernels, upper_biases,
+dense_kernel, dense_bias)``, each with a leading repeat axis; the ``upper_`` ones stack the
+layers above the first on a second axis (see :func:`_weight_places`)."""
 State = tuple[Tensor, Tensor]
+"""``(h, c)``, each ``(repeats, layers, lanes, units)``."""
 Carry = tuple[Weights, tuple[Weights, Weights, Tensor], State, Tensor]
 """(weights, (Adam momentums, velocities, step), LSTM state, global epoch)."""
 
-_LEARNING_RATE = 0.001
 _BETA_1 = 0.9
 _BETA_2 = 0.999
 _EPSILON = 1e-7
@@ -51,9 +54,10 @@ class FastEngine(Engine):
     """Trains all repeats of a trial together in one XLA-compiled TensorFlow graph.
 
     One graph serves every task of an input shape: the regime is passed as
-    flags, the batch size and epochs as numbers, shuffle orders are computed in
-    the graph, and units, lag, rows, batch lanes and repeats are padded to
-    ``task.shape`` with exact masking (docs/method.md, section 11). A study that
+    flags, the batch size, epochs, layer count and learning rate as numbers,
+    shuffle orders are computed in the graph, and units, layers, lag, rows, batch
+    lanes and repeats are padded to ``task.shape`` with exact masking
+    (docs/method.md, section 11). A study that
     pads every trial to its largest shape traces one graph per framing.
 
     Args:
@@ -91,20 +95,23 @@ class FastEngine(Engine):
             tf.constant(schedule.epochs),
             tf.constant(schedule.update_epochs),
             tf.constant(schedule.n_steps),
+            tf.constant(hp.layers),
+            tf.constant(hp.learning_rate, dtype=tf.float32),
         )
         forecasts, states = forecasts.numpy(), states.numpy()
         traced = trial.experimental_get_tracing_count() > traces
         if progress is not None:
             progress(len(task.setups) * schedule.total_epochs)
-        repeats, steps, batch = len(task.setups), schedule.n_steps, hp.batch_size
+        repeats, steps, batch, layers = len(task.setups), schedule.n_steps, hp.batch_size, hp.layers
         # (steps, repeats, lanes) -> (repeats, steps * batch), real steps, repeats and lanes only
         forecasts = forecasts[:steps, :repeats, :batch].transpose(1, 0, 2)
         return EngineResult(
             forecasts=forecasts.reshape(repeats, -1).astype(np.float64),
             states=(
-                # (steps, 2, repeats, lanes, units) -> (repeats, steps, 2, batch, units)
-                states[:steps, :, :repeats, :batch, : hp.neurons]
-                .transpose(2, 0, 1, 3, 4)
+                # (steps, 2, repeats, layers, lanes, units)
+                # -> (repeats, steps, layers, 2, batch, units), real layers only
+                states[:steps, :, :repeats, :layers, :batch, : hp.neurons]
+                .transpose(2, 0, 3, 1, 4, 5)
                 .astype(np.float64)
                 if task.record_states
                 else None
@@ -114,8 +121,10 @@ class FastEngine(Engine):
                 _unpadded_weights(task, shape, final_weights) if task.keep_final else None
             ),
             final_states=(
-                # (repeats, 2, lanes, units) -> (repeats, 2, batch, units)
-                final_states.numpy()[:repeats, :, :batch, : hp.neurons] if task.keep_final else None
+                # (repeats, layers, 2, lanes, units) -> (repeats, layers, 2, batch, units)
+                final_states.numpy()[:repeats, :layers, :, :batch, : hp.neurons]
+                if task.keep_final
+                else None
             ),
         )
 
@@ -158,17 +167,18 @@ def _padded_rows(task: EngineTask, shape: GraphShape) -> tuple[np.ndarray, np.nd
 def _padded_weights(task: EngineTask, shape: GraphShape) -> tuple[list[np.ndarray], list]:
     """Each weight stacked over ``shape.repeats`` repeats and padded, with its gradient mask.
 
-    Padded units get zero weights, so their state stays zero and their
+    Padded units and layers get zero weights, so their state stays zero and their
     gradients are exactly zero; the mask multiplies the gradients anyway, so no
     round-off can ever wake them. Extra repeats copy the last one and are
     discarded.
     """
     places, sizes = _weight_places(task, shape)
     setups = _padded_setups(task, shape)
+    arrays = [_graph_arrays(setup.weights) for setup in setups]
     weights, masks = [], []
     for index, (place, size) in enumerate(zip(places, sizes, strict=True)):
         stacked = np.zeros((len(setups), *size), dtype=np.float32)
-        stacked[(slice(None), *place)] = [setup.weights.as_list()[index] for setup in setups]
+        stacked[(slice(None), *place)] = [repeat[index] for repeat in arrays]
         mask = np.zeros(size, dtype=np.float32)
         mask[place] = 1.0
         weights.append(stacked)
@@ -184,32 +194,87 @@ def _unpadded_weights(task: EngineTask, shape: GraphShape, padded: Weights) -> l
         for weight, place in zip(padded, places, strict=True)
     ]
     return [
-        InitialWeights(*(array[repeat] for array in arrays)) for repeat in range(len(task.setups))
+        _initial_weights(*(array[repeat] for array in arrays)) for repeat in range(len(task.setups))
     ]
 
 
-def _weight_places(task: EngineTask, shape: GraphShape) -> tuple[list[tuple], list[tuple]]:
-    """Where each of a repeat's weights sits in its padded array, and the padded sizes.
+def _graph_arrays(weights: InitialWeights) -> list[np.ndarray]:
+    """A repeat's weights as the graph holds them: the stacked layers on one axis each."""
+    units = weights.recurrent_kernel.shape[0]
+    upper = [
+        np.stack(arrays) if arrays else np.zeros((0, *size), dtype=np.float32)
+        for arrays, size in zip(
+            zip(*weights.upper_layers, strict=True) if weights.upper_layers else ((), (), ()),
+            [(units, 4 * units), (units, 4 * units), (4 * units,)],
+            strict=True,
+        )
+    ]
+    return [
+        weights.kernel,
+        weights.recurrent_kernel,
+        weights.bias,
+        *upper,
+        weights.dense_kernel,
+        weights.dense_bias,
+    ]
 
-    Real inputs take the last rows of the kernel (as they take the last input
-    places), real units the first places of each gate.
+
+def _initial_weights(
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray,
+    upper_kernels: np.ndarray,
+    upper_recurrent_kernels: np.ndarray,
+    upper_biases: np.ndarray,
+    dense_kernel: np.ndarray,
+    dense_bias: np.ndarray,
+) -> InitialWeights:
+    """The inverse of :func:`_graph_arrays`."""
+    upper = zip(upper_kernels, upper_recurrent_kernels, upper_biases, strict=True)
+    return InitialWeights(
+        kernel,
+        recurrent_kernel,
+        bias,
+        dense_kernel,
+        dense_bias,
+        tuple(LayerWeights(*layer) for layer in upper),
+    )
+
+
+def _weight_places(task: EngineTask, shape: GraphShape) -> tuple[list[tuple], list[tuple]]:
+    """Where each of a repeat's graph arrays sits in its padded array, and the padded sizes.
+
+    Real inputs take the last rows of the first kernel (as they take the last
+    input places), real units the first places of each gate, and real layers the
+    first places of the stacked ones (the head reads the last real layer, so
+    padded layers above it are never read).
     """
     hp = task.hyperparameters
     features, padded_features = (task.lag, shape.lag) if hp.framing == "features" else (1, 1)
     units, padded_units = hp.neurons, shape.units
     gates = np.concatenate([gate * padded_units + np.arange(units) for gate in range(4)])
     inputs = np.arange(padded_features - features, padded_features)
+    rows = np.arange(units)
+    upper = np.arange(hp.layers - 1)
+    layer_matrix = (upper[:, None, None], rows[None, :, None], gates[None, None, :])
     places = [
         (inputs[:, None], gates[None, :]),
-        (np.arange(units)[:, None], gates[None, :]),
+        (rows[:, None], gates[None, :]),
         (gates,),
-        (np.arange(units)[:, None], np.arange(1)[None, :]),
+        layer_matrix,
+        layer_matrix,
+        (upper[:, None], gates[None, :]),
+        (rows[:, None], np.arange(1)[None, :]),
         (np.arange(1),),
     ]
+    padded_upper = shape.layers - 1
     sizes = [
         (padded_features, 4 * padded_units),
         (padded_units, 4 * padded_units),
         (4 * padded_units,),
+        (padded_upper, padded_units, 4 * padded_units),
+        (padded_upper, padded_units, 4 * padded_units),
+        (padded_upper, 4 * padded_units),
         (padded_units, 1),
         (1,),
     ]
@@ -233,9 +298,10 @@ _TRACED_KEYS: set[tuple[bool, bool]] = set()
 def _trial_function(tf: ModuleType, record_states: bool, jit_compile: bool) -> Any:
     """Build (once per process) the compiled trial function.
 
-    Shapes (repeats, rows, batch lanes, lag or timesteps, units) are static, as
-    XLA needs, and trace anew when they change; the regime, batch size, epochs,
-    sizes and step counts are tensors, so changing them does not.
+    Shapes (repeats, rows, batch lanes, lag or timesteps, units, layers) are
+    static, as XLA needs, and trace anew when they change; the regime, batch size,
+    epochs, sizes, step counts, real layer count and learning rate are tensors, so
+    changing them does not.
     """
     _TRACED_KEYS.add((record_states, jit_compile))
     graph = _TrialGraph(tf)
@@ -246,8 +312,10 @@ def _trial_function(tf: ModuleType, record_states: bool, jit_compile: bool) -> A
 class _TrialGraph:
     """The trial's computation, written with TensorFlow ops.
 
-    Weights are a tuple ``(kernel, recurrent_kernel, bias, dense_kernel, dense_bias)``
-    with a leading repeat axis; the state is ``(h, c)``, each ``(repeats, lanes, units)``.
+    Weights are a tuple (see :data:`Weights`) with a leading repeat axis; the state
+    is ``(h, c)``, each ``(repeats, layers, lanes, units)``. Layers above the task's
+    own have zero weights, so their state stays exactly zero, and the Dense head
+    reads the last real layer's output, chosen by the ``layers`` tensor.
     A batch occupies the first ``batch_size`` of a fixed number of lanes: the other
     lanes read clamped rows, are left out of the loss and are discarded, and as
     an LSTM's lanes never mix, they change nothing. The regime arrives as flags
@@ -273,16 +341,20 @@ class _TrialGraph:
         epochs: Tensor,
         update_epochs: Tensor,
         n_steps: Tensor,
+        layers: Tensor,
+        learning_rate: Tensor,
         record_states: bool,
     ) -> tuple[Tensor, Tensor, Weights, Tensor]:
         """Train, seed, then walk the test rows forward.
 
         Returns the forecasts ``(steps, repeats, lanes)`` and the states before each
-        step (fixed-size buffers, of which the first ``n_steps`` are written), and
-        the final weights and state ``(repeats, 2, lanes, units)``.
+        step ``(steps, 2, repeats, layers, lanes, units)`` (fixed-size buffers, of
+        which the first ``n_steps`` are written), and the final weights and state
+        ``(repeats, layers, 2, lanes, units)``.
         """
         tf = self.tf
         self.inputs, self.targets, self.masks, self.seeds = inputs, targets, masks, seeds
+        self.top_layer, self.learning_rate = layers - 1, learning_rate
         self.first_time_step = first_time_step
         self.batch_size, self.lanes = batch_size, lanes
         self.lane_weights = tf.cast(lanes, tf.float32) / tf.cast(batch_size, tf.float32)
@@ -293,8 +365,8 @@ class _TrialGraph:
             self.reset_after_forecast,
             self.shuffle,
         ) = tf.unstack(flags)
-        repeats = weights[0].shape[0]
-        zero = tf.zeros((repeats, lanes.shape[0], weights[1].shape[1]))
+        repeats, padded_layers = weights[0].shape[0], 1 + weights[3].shape[1]
+        zero = tf.zeros((repeats, padded_layers, lanes.shape[0], weights[1].shape[1]))
         self.zero_state = (zero, zero)
         optimizer = (
             tuple(tf.zeros_like(w) for w in weights),
@@ -332,11 +404,11 @@ class _TrialGraph:
             walk_step,
             (
                 carry,
-                tf.zeros((max_steps, *zero.shape[:2])),
+                tf.zeros((max_steps, repeats, lanes.shape[0])),
                 tf.zeros((max_steps if record_states else 0, 2, *zero.shape)),
             ),
         )
-        return forecasts, states, weights, tf.transpose(tf.stack(state), (1, 0, 2, 3))
+        return forecasts, states, weights, tf.transpose(tf.stack(state), (1, 2, 0, 3, 4))
 
     def _loop(self, count: Tensor, body: Callable[[Tensor, Any], Any], carry: Any) -> Any:
         """``for i in range(count): carry = body(i, carry)`` as a graph while-loop."""
@@ -402,7 +474,8 @@ class _TrialGraph:
             tape.watch(weights)
             forecast, new_state = self._forward(weights, state, x)
             loss = tf.reduce_sum(tf.square(y - forecast) * self.lane_weights)
-        gradients = tape.gradient(loss, weights)
+        # A graph without stacked layers holds them as empty arrays, which no loss reaches.
+        gradients = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         gradients = tuple(g * m for g, m in zip(gradients, self.masks, strict=True))
         weights, optimizer = self._adam(weights, optimizer, gradients)
         return weights, optimizer, new_state
@@ -414,7 +487,9 @@ class _TrialGraph:
         tf = self.tf
         momentums, velocities, step = optimizer
         step = step + 1.0
-        alpha = _LEARNING_RATE * tf.sqrt(1 - tf.pow(_BETA_2, step)) / (1 - tf.pow(_BETA_1, step))
+        alpha = (
+            self.learning_rate * tf.sqrt(1 - tf.pow(_BETA_2, step)) / (1 - tf.pow(_BETA_1, step))
+        )
         momentums = tuple(
             m + (g - m) * (1 - _BETA_1) for m, g in zip(momentums, gradients, strict=True)
         )
@@ -429,26 +504,35 @@ class _TrialGraph:
         return weights, (momentums, velocities, step)
 
     def _forward(self, weights: Weights, state: State, x: Tensor) -> tuple[Tensor, State]:
-        """Keras's fused LSTM cell over the time steps, then Dense(1): ``(repeats, batch)``.
+        """The stacked LSTM over the time steps, then Dense(1): ``(repeats, batch)``.
 
-        Time steps before ``first_time_step`` are padding (a shorter lag in the
-        ``timesteps`` framing) and leave the state as it was.
+        At each time step the input climbs the stack: layer ``l`` reads layer
+        ``l - 1``'s new output (as ``return_sequences`` feeds it in Keras). Time
+        steps before ``first_time_step`` are padding (a shorter lag in the
+        ``timesteps`` framing) and leave every layer's state as it was.
         """
         tf = self.tf
-        kernel, recurrent_kernel, bias, dense_kernel, dense_bias = weights
+        kernel, recurrent_kernel, bias, upper_kernels, upper_recurrent, upper_biases = weights[:6]
+        dense_kernel, dense_bias = weights[6:]
+        cells = [(kernel, recurrent_kernel, bias)] + [
+            (upper_kernels[:, layer], upper_recurrent[:, layer], upper_biases[:, layer])
+            for layer in range(upper_kernels.shape[1])
+        ]
         h, c = state
         for step in range(x.shape[2]):
-            z = tf.matmul(x[:, :, step, :], kernel)
-            z = z + tf.matmul(h, recurrent_kernel)
-            z = z + bias[:, None, :]
-            z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
-            new_c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
-            new_h = tf.sigmoid(z_o) * tf.tanh(new_c)
+            layer_h, layer_c = tf.unstack(h, axis=1), tf.unstack(c, axis=1)
+            new_h, new_c, below = [], [], x[:, :, step, :]
+            for layer, cell in enumerate(cells):
+                below, cell_c = _lstm_cell(tf, cell, below, layer_h[layer], layer_c[layer])
+                new_h.append(below)
+                new_c.append(cell_c)
+            stepped = (tf.stack(new_h, axis=1), tf.stack(new_c, axis=1))
             if x.shape[2] == 1:
-                h, c = new_h, new_c
+                h, c = stepped
             else:
-                h, c = self._where(step >= self.first_time_step, (new_h, new_c), (h, c))
-        forecast = tf.matmul(h, dense_kernel)[:, :, 0] + dense_bias
+                h, c = self._where(step >= self.first_time_step, stepped, (h, c))
+        top = tf.gather(h, self.top_layer, axis=1)
+        forecast = tf.matmul(top, dense_kernel)[:, :, 0] + dense_bias
         return forecast, (h, c)
 
     def _seed(self, carry: Carry, n_rows: Tensor) -> Carry:
@@ -472,3 +556,16 @@ class _TrialGraph:
         forecast, state = self._forward(weights, self._starting(state), x)
         reset = tf.logical_or(self.reset_after_forecast, tf.logical_not(self.stateful))
         return forecast, self._where(reset, self.zero_state, state)
+
+
+def _lstm_cell(
+    tf: ModuleType, weights: tuple[Tensor, Tensor, Tensor], x: Tensor, h: Tensor, c: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Keras's fused LSTM cell for one layer and time step; returns the new ``(h, c)``."""
+    kernel, recurrent_kernel, bias = weights
+    z = tf.matmul(x, kernel)
+    z = z + tf.matmul(h, recurrent_kernel)
+    z = z + bias[:, None, :]
+    z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
+    new_c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
+    return tf.sigmoid(z_o) * tf.tanh(new_c), new_c

@@ -39,7 +39,7 @@ class KerasEngine(Engine):
             forecasts.append(repeat_forecasts)
             states.append(repeat_states)
             if task.keep_final:
-                final_weights.append(InitialWeights(*repeat.model.get_weights()))
+                final_weights.append(InitialWeights.from_list(repeat.model.get_weights()))
                 final_states.append(repeat.state())
             keras.backend.clear_session()
         return EngineResult(
@@ -66,11 +66,20 @@ class _KerasRepeat:
         self.report = report
         self.setup = setup
         self.epoch = 0
+        self.units = hp.neurons
         inputs = keras.Input(batch_shape=(hp.batch_size, *input_shape(task.lag, hp.framing)))
-        self.lstm = keras.layers.LSTM(hp.neurons, stateful=self.regime.stateful)
-        outputs = keras.layers.Dense(1)(self.lstm(inputs))
-        self.model = keras.Model(inputs, outputs)
-        self.model.compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam())
+        self.lstms = [
+            keras.layers.LSTM(
+                hp.neurons, stateful=self.regime.stateful, return_sequences=layer < hp.layers - 1
+            )
+            for layer in range(hp.layers)
+        ]
+        outputs = inputs
+        for lstm in self.lstms:
+            outputs = lstm(outputs)
+        self.model = keras.Model(inputs, keras.layers.Dense(1)(outputs))
+        optimizer = keras.optimizers.Adam(learning_rate=hp.learning_rate)
+        self.model.compile(loss="mean_squared_error", optimizer=optimizer)
         self.model.set_weights(setup.weights.as_list())
 
     def walk_forward(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -107,7 +116,7 @@ class _KerasRepeat:
                 verbose=0,
             )
             if self.regime.reset_after_epoch:
-                self.lstm.reset_states()
+                self._reset()
             self.report(1)
 
     def _seed(self, rows: np.ndarray) -> None:
@@ -119,11 +128,18 @@ class _KerasRepeat:
         inputs = shape_inputs(rows[:, :-1], self.framing).astype(np.float32)
         forecast = np.asarray(self.model.predict_on_batch(inputs), dtype=np.float64)[:, 0]
         if self.regime.reset_after_forecast:
-            self.lstm.reset_states()
+            self._reset()
         return forecast
 
+    def _reset(self) -> None:
+        """Reset every layer's state: a reset forgets the whole stack's past."""
+        for lstm in self.lstms:
+            lstm.reset_states()
+
     def state(self) -> np.ndarray:
-        """The LSTM state ``[h, c]`` now, ``(2, batch, units)``; zeros when stateless."""
+        """Every layer's state ``[h, c]``, ``(layers, 2, batch, units)``; zeros if stateless."""
         if not self.regime.stateful:
-            return np.zeros((2, self.batch_size, self.lstm.units))
-        return np.stack([np.asarray(variable) for variable in self.lstm.states])
+            return np.zeros((len(self.lstms), 2, self.batch_size, self.units))
+        return np.stack(
+            [np.stack([np.asarray(variable) for variable in lstm.states]) for lstm in self.lstms]
+        )
