@@ -49,6 +49,8 @@ def test_evaluate_json_reports_every_repeat_and_the_config(cli):
         "regime": "seeded",
         "update_epochs": 0,
         "framing": "features",
+        "learning_rate": 0.001,
+        "layers": 1,
         "repeats": 2,
         "seed": 7,
         "engine": "keras",

@@ -238,9 +238,9 @@ def test_the_tutorial_configuration_means_one_layer_and_keras_rate(extra, tutori
     if tutorial_fits:  # enqueued, the trial is the tutorial's configuration exactly
         study = optuna.create_study()
         study.enqueue_trial(tutorial)
-        hyperparameters, lag = space.suggest(study.ask())
+        hyperparameters, preparation = space.suggest(study.ask())
         assert hyperparameters.layers == 1 and hyperparameters.learning_rate == 0.001
-        assert lag == 1 and hyperparameters.neurons == 1
+        assert preparation.lag == 1 and hyperparameters.neurons == 1
 
 
 @pytest.mark.parametrize("sizes", ["[3, 4]", "[3, 5, 7]"], ids=["one-invalid", "none-valid"])
