@@ -181,3 +181,20 @@ def test_an_impossible_preparation_is_refused_by_create_in_one_line(
     assert status == 2
     assert expected in err and err.count("\n") == 1 and "Traceback" not in err
     assert not database.exists()
+
+
+@pytest.mark.parametrize(
+    ("study", "transforms", "seasonal_differences", "lags"),
+    [("airline-ensemble", 3, 2, 24), ("shampoo-ensemble", 3, 1, 4)],
+)
+def test_the_shipped_competitive_studies_keep_every_candidate_preparation(
+    study, transforms, seasonal_differences, lags
+):
+    from tuner.studyfile import load_study_file
+
+    path = Path(__file__).parent.parent / "studies" / f"{study}.toml"
+    config, _ = load_study_file(path)
+    preparations = study_preparations(config)
+    assert len(preparations) == transforms * seasonal_differences * lags
+    assert {p.transform for p in preparations} == set(config.search.transform)
+    assert max(p.lag for p in preparations) == lags
