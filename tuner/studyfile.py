@@ -27,7 +27,7 @@ import dataclasses
 import tomllib
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -439,7 +439,13 @@ def _validate(config: StudyConfig) -> None:
         raise ConfigError("search.seasonal_difference must list at least one of false, true")
     _validate_choice("search.layers", search.layers, 1, MAX_LAYERS)
     if search.learning_rate is not None:
-        _validate_rates("search.learning_rate", search.learning_rate)
+        _validate_choice(
+            "search.learning_rate",
+            search.learning_rate,
+            MIN_LEARNING_RATE,
+            MAX_LEARNING_RATE,
+            require_float,
+        )
     require_choice("sampler.kind", config.sampler.kind, SAMPLERS)
     require_int("sampler.n_startup_trials", config.sampler.n_startup_trials, 0)
     if config.sampler.kind == "grid":
@@ -470,21 +476,18 @@ def _validate_names(path: str, names: list[str], allowed: Sequence[str]) -> None
         require_choice(f"{path}[{i}]", name, allowed)
 
 
-def _validate_rates(path: str, choice: FloatChoice) -> None:
-    if isinstance(choice, FloatRange):
-        choice.validate(path, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
-        return
-    if not choice:
-        raise ConfigError(f"{path} must list at least one value")
-    for i, value in enumerate(choice):
-        require_float(f"{path}[{i}]", value, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
-
-
-def _validate_choice(path: str, choice: IntChoice, minimum: int, maximum: int) -> None:
-    if isinstance(choice, IntRange):
+def _validate_choice(
+    path: str,
+    choice: IntChoice | FloatChoice,
+    minimum: float,
+    maximum: float,
+    require: Callable[[str, object, Any, Any], None] = require_int,
+) -> None:
+    """A range within ``[minimum, maximum]``, or a non-empty list that ``require`` accepts."""
+    if isinstance(choice, IntRange | FloatRange):
         choice.validate(path, minimum, maximum)
         return
     if not choice:
         raise ConfigError(f"{path} must list at least one value")
     for i, value in enumerate(choice):
-        require_int(f"{path}[{i}]", value, minimum, maximum)
+        require(f"{path}[{i}]", value, minimum, maximum)
