@@ -37,6 +37,8 @@ class GraphShape:
         units: LSTM units.
         batch: Rows per batch (lanes of the LSTM state).
         layers: Stacked LSTM layers.
+        trials: Tasks run together by :meth:`Engine.run_many` (a pack); a shorter
+            list is padded with copies of its last task, whose results are discarded.
     """
 
     repeats: int = 0
@@ -45,6 +47,7 @@ class GraphShape:
     units: int = 0
     batch: int = 0
     layers: int = 0
+    trials: int = 0
 
     def covering(self, task: EngineTask) -> GraphShape:
         """This shape, grown where ``task`` is larger."""
@@ -55,6 +58,7 @@ class GraphShape:
             units=max(self.units, task.hyperparameters.neurons),
             batch=max(self.batch, task.hyperparameters.batch_size),
             layers=max(self.layers, task.hyperparameters.layers),
+            trials=max(self.trials, 1),
         )
 
 
@@ -151,3 +155,20 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def run(self, task: EngineTask, progress: Progress | None = None) -> EngineResult:
         """Run every repeat of ``task`` and return their forecasts."""
+
+    def run_many(
+        self, tasks: Sequence[EngineTask], progress: Progress | None = None
+    ) -> list[EngineResult]:
+        """Run several tasks (a pack of trials) and return their results, in order.
+
+        Each result is the one :meth:`run` gives for its task alone, to the
+        equality tolerance: the tasks never see one another. This default runs
+        them one after another; an engine that can train them together, in one
+        graph, overrides it (docs/method.md, section 11).
+
+        Raises:
+            ValueError: ``tasks`` is empty.
+        """
+        if not tasks:
+            raise ValueError("tasks: at least one task is needed, got none")
+        return [self.run(task, progress) for task in tasks]
