@@ -82,12 +82,13 @@ def light_worker(name: str, url: str, index: int, report: str) -> None:
 
     class Instant:
         space = None
+        trials_per_graph = 1
 
-        def __call__(self, trial: optuna.Trial) -> float:
-            return trial.suggest_float("x", 0.0, 1.0)
+        def run_pack(self, trials: list[optuna.Trial]) -> list[float]:
+            return [trial.suggest_float("x", 0.0, 1.0) for trial in trials]
 
     class TimedSlots(worker._Slots):
-        def _claim(self) -> worker._Claim:
+        def _claim(self) -> tuple[worker._Claim, int]:
             started = time.perf_counter()
             claim = super()._claim()
             claims.append(time.perf_counter() - started)
@@ -101,7 +102,7 @@ def light_worker(name: str, url: str, index: int, report: str) -> None:
     timed: list[tuple[float, float]] = []
     while True:
         started = time.perf_counter()
-        claim = slots.run_one()
+        (claim, *_) = slots.run_one()
         if claim == worker._Claim.DONE:
             break
         if claim == worker._Claim.WAIT:

@@ -75,7 +75,7 @@ def claim_work(url: str, finished: int) -> dict[str, int]:
     objective = Objective(config, prepare_for_study(config))
     slots = worker_module._Slots(study, storage, url, config, objective)
     with database_work(storage.engine) as work:
-        assert slots._claim() == worker_module._Claim.RAN
+        assert slots._claim() == (worker_module._Claim.RAN, 1)
     assert count_slots(storage, study._study_id).finished == finished
     return work
 

@@ -70,10 +70,12 @@ def test_without_pruning_no_intermediate_values_are_reported():
 
 
 def test_a_diverged_fit_fails_the_trial_with_its_reason(monkeypatch):
-    def diverge(*args, **kwargs):
-        raise DivergedError("the fit diverged: repeat(s) 0 forecast NaN or infinity")
+    def diverge(items, **kwargs):  # each item ends as evaluate_many ends a diverged one
+        return [DivergedError("the fit diverged: repeat(s) 0 forecast NaN or infinity")] * len(
+            items
+        )
 
-    monkeypatch.setattr(objective_module, "evaluate", diverge)
+    monkeypatch.setattr(objective_module, "evaluate_many", diverge)
     study = optuna.create_study()
     study.optimize(_objective(pruning=False), n_trials=2)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2

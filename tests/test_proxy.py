@@ -65,7 +65,7 @@ def test_a_dead_workers_trial_behind_the_proxy_is_failed_and_retried(proxy):
     dead = optuna.load_study(study_name="unit", storage=storage)
     objective = Objective(config, prepare_for_study(config))
     slots = worker_module._Slots(dead, storage, address, config, objective)
-    assert slots._claim() == worker_module._Claim.RAN
+    assert slots._claim() == (worker_module._Claim.RAN, 1)
     orphan = dead.ask()  # the worker dies with its trial RUNNING and one beat recorded
     run_worker("unit", address, None, worker_index=0)
     trials = trials_of(database)

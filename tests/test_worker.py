@@ -36,6 +36,7 @@ enabled = false
 max_consecutive_failures = 2
 heartbeat_interval = 1
 grace_period = 2
+trials_per_graph = 1  # these tests follow one trial per claim; tests/test_packs.py, packs
 """
 
 
@@ -73,24 +74,24 @@ def test_a_trial_taken_over_by_another_worker_is_dropped_and_the_worker_goes_on(
     url = study(3)
     taken: list[int] = []
     if when == "during the fits":
-        real_evaluate = objective_module.evaluate
+        real_evaluate = objective_module.evaluate_many
 
         def evaluate(*args, **kwargs):
             if not taken:
                 taken.append(take_over_the_running_trial(url))
             return real_evaluate(*args, **kwargs)
 
-        monkeypatch.setattr(objective_module, "evaluate", evaluate)
+        monkeypatch.setattr(objective_module, "evaluate_many", evaluate)
     else:
-        real_call = Objective.__call__
+        real_run_pack = Objective.run_pack
 
-        def call(self, trial):
-            value = real_call(self, trial)
+        def run_pack(self, trials):
+            values = real_run_pack(self, trials)
             if not taken:
                 taken.append(take_over_the_running_trial(url))
-            return value
+            return values
 
-        monkeypatch.setattr(Objective, "__call__", call)
+        monkeypatch.setattr(Objective, "run_pack", run_pack)
     with caplog.at_level(logging.WARNING):
         ran = run_worker("unit", url, None, worker_index=0)
     trials = trials_of(url)
@@ -107,7 +108,7 @@ def test_an_interrupted_trial_is_queued_again_before_the_budget_lock_is_let_go(
     study, monkeypatch, tmp_path
 ):
     url = study(1)
-    monkeypatch.setattr(objective_module, "evaluate", _raise(KeyboardInterrupt))
+    monkeypatch.setattr(objective_module, "evaluate_many", _raise(KeyboardInterrupt))
     lock_free_while_requeuing: list[bool] = []
     real_requeue = worker_module._Slots._requeue
 
@@ -145,7 +146,7 @@ def test_queued_trials_do_not_run_past_a_lowered_budget(study):
 
 def test_a_trial_that_raises_fails_with_its_reason_and_the_worker_goes_on(study, monkeypatch):
     url = study(3)
-    real_evaluate = objective_module.evaluate
+    real_evaluate = objective_module.evaluate_many
     calls: list[int] = []
 
     def evaluate(*args, **kwargs):
@@ -154,7 +155,7 @@ def test_a_trial_that_raises_fails_with_its_reason_and_the_worker_goes_on(study,
             raise MemoryError("Unable to allocate 90.8 GiB for an array")
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(objective_module, "evaluate", evaluate)
+    monkeypatch.setattr(objective_module, "evaluate_many", evaluate)
     run_worker("unit", url, None, worker_index=0)
     trials = trials_of(url)
     counts = SlotCounts.of(trials)
@@ -169,7 +170,7 @@ def test_a_worker_stops_after_too_many_failures_in_a_row_in_one_line(
     study, monkeypatch, cli, tmp_path
 ):
     url = study(10)
-    monkeypatch.setattr(objective_module, "evaluate", _raise(RuntimeError, "CUDA error: boom"))
+    monkeypatch.setattr(objective_module, "evaluate_many", _raise(RuntimeError, "CUDA error: boom"))
     status, _, err = cli("worker", "unit", "--storage", url, "--no-artifacts", "--quiet")
     assert status == 2
     assert err.splitlines()[-1] == (
@@ -196,7 +197,7 @@ def _raise(kind: type[BaseException], message: str = ""):
 
 def test_the_consecutive_failure_limit_counts_only_failures_in_a_row(study, monkeypatch):
     url = study(5)
-    real_evaluate = objective_module.evaluate
+    real_evaluate = objective_module.evaluate_many
     calls: list[int] = []
 
     def evaluate(*args, **kwargs):
@@ -205,7 +206,7 @@ def test_the_consecutive_failure_limit_counts_only_failures_in_a_row(study, monk
             raise RuntimeError("flaky")
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(objective_module, "evaluate", evaluate)
+    monkeypatch.setattr(objective_module, "evaluate_many", evaluate)
     run_worker("unit", url, None, worker_index=0)
     counts = SlotCounts.of(trials_of(url))
     assert counts.finished == 5 and counts.failed == 3
@@ -221,7 +222,7 @@ def test_a_worker_that_died_between_ask_and_its_first_heartbeat_loses_no_slot(st
     dead = optuna.load_study(study_name="unit", storage=storage)
     objective = Objective(config, prepare_for_study(config))
     slots = worker_module._Slots(dead, storage, url, config, objective)
-    assert slots._claim() == worker_module._Claim.RAN
+    assert slots._claim() == (worker_module._Claim.RAN, 1)
     orphan = dead.ask()  # and the worker dies before Optuna's heartbeat thread starts
     run_worker("unit", url, None, worker_index=0)
     trials = trials_of(url)

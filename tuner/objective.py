@@ -12,19 +12,22 @@ plots there).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
 import numpy as np
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 
 from tuner.data import Series
 from tuner.engines import GraphShape
 from tuner.exceptions import DivergedError
 from tuner.metrics import OBJECTIVE_LABELS
+from tuner.packing import trials_per_graph
 from tuner.preparation import Preparation, PreparedData
-from tuner.runner import Evaluation, EvaluationConfig, evaluate
+from tuner.runner import Evaluation, EvaluationConfig, evaluate_many
 from tuner.space import SearchSpace
 from tuner.studyfile import StudyConfig
 from tuner.windows import search_source
@@ -74,6 +77,15 @@ class Objective:
         )
         """Every trial is padded to the study's largest sizes: one compiled graph per
         framing serves the whole study (docs/method.md, section 11)."""
+        pruner = config.pruner
+        self.chunks = pruner.checkpoints if pruner.enabled else 1
+        self.trials_per_graph = trials_per_graph(
+            dataclasses.replace(self.shape, repeats=-(-config.repeats // self.chunks)),
+            self.shape.lag if "timesteps" in config.search.framing else 1,
+            config.trials,
+            config.workers.trials_per_graph,
+        )
+        """How many trials a worker asks for and trains together (see :mod:`tuner.packing`)."""
 
     @property
     def series(self) -> Series:
@@ -81,7 +93,41 @@ class Objective:
         return next(iter(self.prepared.values())).series
 
     def __call__(self, trial: optuna.Trial) -> float:
-        """Evaluate the sampled configuration; NaN (a failed trial) if the fit diverged."""
+        """Evaluate the sampled configuration; NaN (a failed trial) if the fit diverged.
+
+        Raises:
+            optuna.TrialPruned: The pruner stopped the trial.
+        """
+        (outcome,) = self.run_pack([trial])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def run_pack(self, trials: Sequence[optuna.Trial]) -> list[float | Exception]:
+        """Evaluate several trials' configurations together, in one graph per chunk.
+
+        Each trial samples its configuration in turn, so a sampler that treats
+        running trials as lies (TPE's ``constant_liar``) spreads the pack out. The
+        numbers of each trial are those it would have alone (docs/method.md,
+        section 11); pruning stops one trial, not the pack.
+
+        Returns:
+            Per trial, in order: its value (NaN, a failed trial, if its fit
+            diverged), or the exception that ended it instead: ``optuna.TrialPruned``,
+            or ``UpdateFinishedTrialError`` if another worker took it over.
+        """
+        items = [self._prepare(trial) for trial in trials]
+        outcomes = evaluate_many(
+            items,
+            chunks=self.chunks,
+            after_chunk=lambda index, so_far: _report(trials[index], so_far, self.config.objective),
+            # the pack's width is the study's, however many trials are left: one graph
+            shape=dataclasses.replace(self.shape, trials=max(self.trials_per_graph, len(trials))),
+        )
+        return [self._finish(t, o) for t, o in zip(trials, outcomes, strict=True)]
+
+    def _prepare(self, trial: optuna.Trial) -> tuple[PreparedData, EvaluationConfig]:
+        """Sample the trial's configuration and store what reproduces it."""
         hyperparameters, preparation = self.space.suggest(trial)
         seed = trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number))
         evaluation_config = EvaluationConfig(
@@ -95,23 +141,30 @@ class Objective:
         trial.set_user_attr("seed", seed)  # a retry inherits it and replays the same fits
         trial.set_user_attr("config", evaluation_config.to_dict())
         trial.set_user_attr("data_fingerprint", self.prepared[preparation].fingerprint)
-        pruner = self.config.pruner
+        return self.prepared[preparation], evaluation_config
+
+    def _finish(self, trial: optuna.Trial, outcome: Evaluation | Exception) -> float | Exception:
+        """Store a trial's result; its value, or the exception that ended it.
+
+        Raises:
+            Exception: Whatever ended the trial that is neither pruning nor divergence
+                (a lost database while reporting): the pack cannot go on.
+        """
+        if isinstance(outcome, optuna.TrialPruned):
+            return outcome
         try:
-            evaluation = evaluate(
-                self.prepared[preparation],
-                evaluation_config,
-                chunks=pruner.checkpoints if pruner.enabled else 1,
-                after_chunk=lambda so_far: _report(trial, so_far, self.config.objective),
-                shape=self.shape,
-            )
-        except DivergedError as error:
-            trial.set_user_attr("fail_reason", str(error))
-            return math.nan
-        for key, value in _attributes(evaluation).items():
-            trial.set_user_attr(key, value)
+            if isinstance(outcome, DivergedError):
+                trial.set_user_attr("fail_reason", str(outcome))
+                return math.nan
+            if isinstance(outcome, Exception):
+                raise outcome
+            for key, value in _attributes(outcome).items():
+                trial.set_user_attr(key, value)
+        except UpdateFinishedTrialError as error:
+            return error
         if self.on_evaluation is not None:
-            self.on_evaluation(trial, evaluation)
-        return evaluation.score(self.config.objective)
+            self.on_evaluation(trial, outcome)
+        return outcome.score(self.config.objective)
 
 
 def _report(trial: optuna.Trial, so_far: Evaluation, objective: str) -> None:

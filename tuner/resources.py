@@ -29,6 +29,7 @@ __all__ = [
     "MAX_LEARNING_RATE",
     "MAX_NEURONS",
     "MAX_REPEATS",
+    "MAX_TRIALS_PER_GRAPH",
     "MAX_UPDATE_EPOCHS",
     "MIN_LEARNING_RATE",
     "check_fits_in_memory",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 MAX_REPEATS = 1_000
+MAX_TRIALS_PER_GRAPH = 16
+"""Trials one graph trains together; past a few, a pack only delays its trials' results."""
 MAX_NEURONS = 1_024
 MAX_EPOCHS = 100_000
 MAX_UPDATE_EPOCHS = 10_000

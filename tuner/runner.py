@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -20,14 +20,30 @@ from sklearn.metrics import root_mean_squared_error
 
 from tuner._checks import require_choice, require_int
 from tuner.data import Series, load_series
-from tuner.engines import DEFAULT_ENGINE, ENGINES, EngineTask, GraphShape, Progress, get_engine
+from tuner.engines import (
+    DEFAULT_ENGINE,
+    ENGINES,
+    EngineResult,
+    EngineTask,
+    GraphShape,
+    Progress,
+    get_engine,
+)
 from tuner.exceptions import ConfigError, DivergedError
 from tuner.metrics import OBJECTIVES, skill, summarize
 from tuner.preparation import Preparation, PreparedData, prepare
 from tuner.protocol import Hyperparameters, WalkForward, check_batch_size, repeat_setups
 from tuner.resources import MAX_REPEATS
 
-__all__ = ["DataSource", "Evaluation", "EvaluationConfig", "evaluate", "load_and_prepare", "plan"]
+__all__ = [
+    "DataSource",
+    "Evaluation",
+    "EvaluationConfig",
+    "evaluate",
+    "evaluate_many",
+    "load_and_prepare",
+    "plan",
+]
 
 
 @dataclass(frozen=True)
@@ -237,52 +253,141 @@ def evaluate(
         ConfigError: The batch size does not fit the data.
         DivergedError: A repeat's forecasts are not finite.
     """
-    plan(prepared, config.hyperparameters)
-    setups = repeat_setups(
-        config.seed, config.repeats, config.hyperparameters, prepared.preparation.lag
+    report = None if after_chunk is None else lambda _, so_far: after_chunk(so_far)
+    (outcome,) = evaluate_many([(prepared, config)], progress, record_states, chunks, report, shape)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def evaluate_many(
+    items: Sequence[tuple[PreparedData, EvaluationConfig]],
+    progress: Progress | None = None,
+    record_states: bool = False,
+    chunks: int = 1,
+    after_chunk: Callable[[int, Evaluation], None] | None = None,
+    shape: GraphShape | None = None,
+) -> list[Evaluation | Exception]:
+    """Evaluate several configurations together: a pack of trials in one graph.
+
+    Each group of repeats of every configuration still alive is run in one
+    :meth:`~tuner.engines.Engine.run_many` call per framing (the layout of the
+    inputs, the one thing a graph cannot mix), so a pack costs one engine call
+    per chunk instead of one per trial (docs/method.md, section 11). Every
+    configuration's numbers are those :func:`evaluate` gives it alone.
+
+    Args:
+        items: The configurations and their prepared series; one engine for all.
+        progress: As for :func:`evaluate`, summed over the items.
+        record_states: As for :func:`evaluate`.
+        chunks: As for :func:`evaluate`, for each item.
+        after_chunk: Called with an item's index and its evaluation so far after
+            each of its groups but the last; raising from it ends that item alone
+            (a pruned trial leaves the pack), with the exception as its outcome.
+        shape: As for :func:`evaluate`; ``shape.trials`` is the number of
+            configurations each engine call is padded to.
+
+    Returns:
+        One outcome per item, in order: its :class:`Evaluation`, or the exception
+        that ended it (:class:`DivergedError`, or whatever ``after_chunk`` raised).
+
+    Raises:
+        ConfigError: A batch size does not fit the data, or the items name different
+            engines.
+    """
+    engines = sorted({config.engine for _, config in items})
+    if len(engines) != 1:
+        raise ConfigError(f"engine: a pack needs one engine for all its items; got {engines}")
+    engine = get_engine(engines[0])
+    runs = [_Run(prepared, config, chunks, record_states) for prepared, config in items]
+    shape = dataclasses.replace(
+        shape or GraphShape(), repeats=max(len(run.groups[0]) for run in runs)
     )
-    engine = get_engine(config.engine)
-    size = -(-config.repeats // chunks)
-    groups = [
-        np.arange(first, min(first + size, config.repeats))
-        for first in range(0, config.repeats, size)
-    ]
-    shape = dataclasses.replace(shape or GraphShape(), repeats=size)
-    forecasts, states, rmses, seconds, compile_seconds = [], [], [], 0.0, 0.0
+    for number in range(max(len(run.groups) for run in runs)):
+        alive = [
+            i for i, run in enumerate(runs) if run.outcome is None and number < len(run.groups)
+        ]
+        for framing in sorted({runs[i].config.hyperparameters.framing for i in alive}):
+            members = [i for i in alive if runs[i].config.hyperparameters.framing == framing]
+            tasks = [runs[i].task(number, shape) for i in members]
+            started = time.perf_counter()
+            results = engine.run_many(tasks, progress)
+            share = (time.perf_counter() - started) / len(tasks)
+            for i, result in zip(members, results, strict=True):
+                runs[i].add(number, result, share)
+                last = number == len(runs[i].groups) - 1
+                if after_chunk is not None and runs[i].outcome is None and not last:
+                    runs[i].report(i, after_chunk)
+    return [run.outcome if run.outcome is not None else run.so_far() for run in runs]
 
-    def so_far() -> Evaluation:
-        return Evaluation(
-            config=config,
-            rmses=np.array(rmses),
-            forecasts=np.concatenate(forecasts),
-            actual=prepared.actual,
-            persistence_rmse=prepared.persistence_rmse,
-            seconds=seconds,
-            states=np.concatenate(states) if record_states else None,
-            compile_seconds=compile_seconds,
+
+class _Run:
+    """One configuration's evaluation in progress: its groups of repeats and results so far."""
+
+    def __init__(
+        self, prepared: PreparedData, config: EvaluationConfig, chunks: int, record_states: bool
+    ) -> None:
+        plan(prepared, config.hyperparameters)
+        self.prepared, self.config, self.record_states = prepared, config, record_states
+        self.setups = repeat_setups(
+            config.seed, config.repeats, config.hyperparameters, prepared.preparation.lag
         )
+        size = -(-config.repeats // chunks)
+        self.groups = [
+            np.arange(first, min(first + size, config.repeats))
+            for first in range(0, config.repeats, size)
+        ]
+        self.forecasts: list[np.ndarray] = []
+        self.states: list[np.ndarray | None] = []
+        self.rmses: list[float] = []
+        self.seconds = self.compile_seconds = 0.0
+        self.outcome: Exception | None = None
 
-    for number, group in enumerate(groups):
-        task = EngineTask(
-            train=prepared.train,
-            test=prepared.test,
-            hyperparameters=config.hyperparameters,
-            setups=[setups[index] for index in group],
-            record_states=record_states,
+    def task(self, number: int, shape: GraphShape) -> EngineTask:
+        """The engine task of group ``number``, padded to ``shape``."""
+        return EngineTask(
+            train=self.prepared.train,
+            test=self.prepared.test,
+            hyperparameters=self.config.hyperparameters,
+            setups=[self.setups[index] for index in self.groups[number]],
+            record_states=self.record_states,
             shape=shape,
         )
-        started = time.perf_counter()
-        result = engine.run(task, progress)
-        seconds += time.perf_counter() - started
-        compile_seconds += result.compile_seconds
-        group_forecasts = prepared.invert(result.forecasts)
-        _check_finite(group_forecasts, first_repeat=int(group[0]))
-        forecasts.append(group_forecasts)
-        states.append(result.states)
-        rmses.extend(prepared.rmse(repeat) for repeat in group_forecasts)
-        if after_chunk is not None and number < len(groups) - 1:
-            after_chunk(so_far())
-    return so_far()
+
+    def add(self, number: int, result: EngineResult, seconds: float) -> None:
+        """Score group ``number``'s forecasts; a diverged repeat ends the run."""
+        self.seconds += seconds
+        self.compile_seconds += result.compile_seconds
+        group = self.groups[number]
+        forecasts = self.prepared.invert(result.forecasts)
+        try:
+            _check_finite(forecasts, first_repeat=int(group[0]))
+        except DivergedError as error:
+            self.outcome = error
+            return
+        self.forecasts.append(forecasts)
+        self.states.append(result.states)
+        self.rmses.extend(self.prepared.rmse(repeat) for repeat in forecasts)
+
+    def report(self, index: int, after_chunk: Callable[[int, Evaluation], None]) -> None:
+        """Pass the evaluation so far on; what it raises ends this run alone."""
+        try:
+            after_chunk(index, self.so_far())
+        except Exception as error:
+            self.outcome = error
+
+    def so_far(self) -> Evaluation:
+        """The evaluation of the repeats done so far."""
+        return Evaluation(
+            config=self.config,
+            rmses=np.array(self.rmses),
+            forecasts=np.concatenate(self.forecasts),
+            actual=self.prepared.actual,
+            persistence_rmse=self.prepared.persistence_rmse,
+            seconds=self.seconds,
+            states=np.concatenate(self.states) if self.record_states else None,
+            compile_seconds=self.compile_seconds,
+        )
 
 
 def load_and_prepare(config: EvaluationConfig) -> PreparedData:

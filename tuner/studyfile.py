@@ -45,6 +45,7 @@ from tuner.resources import (
     MAX_LEARNING_RATE,
     MAX_NEURONS,
     MAX_REPEATS,
+    MAX_TRIALS_PER_GRAPH,
     MAX_UPDATE_EPOCHS,
     MIN_LEARNING_RATE,
 )
@@ -226,12 +227,16 @@ class WorkersSection:
             trials in a row raised an error (as KerasTuner's
             ``max_consecutive_failed_trials``): a broken study or machine then
             fails fast instead of failing every trial of the budget.
+        trials_per_graph: Trials a worker trains together in one graph (a pack),
+            1 to ``MAX_TRIALS_PER_GRAPH``, or ``"auto"``: as many as pay for
+            themselves for the study's graph size (see :mod:`tuner.packing`).
     """
 
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 3
     max_consecutive_failures: int = 3
+    trials_per_graph: int | str = "auto"
 
 
 @dataclass(frozen=True)
@@ -466,6 +471,13 @@ def _validate(config: StudyConfig) -> None:
         )
     require_int("workers.max_retry", workers.max_retry, 0)
     require_int("workers.max_consecutive_failures", workers.max_consecutive_failures, 1)
+    if workers.trials_per_graph != "auto":
+        if isinstance(workers.trials_per_graph, str):
+            raise ConfigError(
+                f"workers.trials_per_graph must be an integer from 1 to {MAX_TRIALS_PER_GRAPH} "
+                f'or "auto"; got {workers.trials_per_graph!r}'
+            )
+        require_int("workers.trials_per_graph", workers.trials_per_graph, 1, MAX_TRIALS_PER_GRAPH)
 
 
 def _validate_names(path: str, names: list[str], allowed: Sequence[str]) -> None:

@@ -26,17 +26,18 @@ CLI turns SIGTERM into KeyboardInterrupt, see :mod:`tuner.pool`).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.data import Series
@@ -45,7 +46,6 @@ from tuner.objective import EvaluationCallback, Objective
 from tuner.runner import Evaluation
 from tuner.space import SearchSpace
 from tuner.storage import (
-    ExclusiveLock,
     Heartbeat,
     connection_lost,
     database_failure,
@@ -119,19 +119,21 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
     lost_since: float | None = None
     while deadline is None or time.monotonic() < deadline:
         try:
-            claim = slots.run_one()
+            claims = slots.run_one()
         except Exception as error:  # whatever wraps it, a lost connection is waited out
             lost_since = lost_since or time.monotonic()
             _wait_for_the_database(url, error, lost_since)
             continue
         lost_since = None
-        ran += claim == _Claim.RAN
-        failures_in_a_row = failures_in_a_row + 1 if claim == _Claim.FAILED else 0
+        ran += claims.count(_Claim.RAN)
+        for claim in claims:
+            failures_in_a_row = failures_in_a_row + 1 if claim == _Claim.FAILED else 0
         if failures_in_a_row >= config.workers.max_consecutive_failures:
             raise TunerError(
                 f"stopped after {failures_in_a_row} trials in a row failed (the last: "
                 f"{slots.last_failure}); see the log, and workers.max_consecutive_failures"
             )
+        (claim, *_) = claims
         if claim == _Claim.DONE:
             release_connections(storage)  # the confirmation needs none of them
             _confirm(name, url)
@@ -194,17 +196,6 @@ def _wait_for_the_database(url: str, error: Exception, lost_since: float) -> Non
     time.sleep(RECONNECT_PAUSE_SECONDS)
 
 
-@dataclass
-class _TrialEnd:
-    """How the trial of one slot ended, as the objective's wrapper saw it."""
-
-    number: int | None = None
-    claim: _Claim = _Claim.RAN
-    interrupted: bool = False
-    requeue: bool = False
-    reason: str | None = None
-
-
 class _Slots:
     """Claims slots of one study's budget and runs a trial in each."""
 
@@ -222,40 +213,97 @@ class _Slots:
         self.objective = objective
         self.grid = objective.space.grid_points() if config.sampler.kind == "grid" else None
         self.max_retry = config.workers.max_retry
+        self.pack = objective.trials_per_graph
         self.last_failure: str | None = None
 
-    def run_one(self) -> _Claim:
-        """Claim a slot and, if there is one, run a trial in it."""
-        with exclusive(self.url, f"budget:{self.study.study_name}") as lock:
-            claim = self._claim()
+    def run_one(self) -> list[_Claim]:
+        """Claim up to a pack of slots and run a trial in each; how each claim came out.
+
+        The trials are asked under the budget lock and trained together
+        (:meth:`Objective.run_pack`); each is told its own result. A pack that
+        raises fails every trial in it, and an interrupted or disconnected one
+        queues every trial again.
+        """
+        with exclusive(self.url, f"budget:{self.study.study_name}"):
+            claim, slots = self._claim()
             if claim != _Claim.RAN:
-                return claim
-            end = _TrialEnd()
-            try:
-                self.study.optimize(self._wrapped(lock, end), n_trials=1)
-            except Exception:
-                if end.number is None or not self._taken_over(end.number):
-                    raise
-                end.claim = _Claim.TAKEN_OVER
-            if end.requeue and end.claim != _Claim.TAKEN_OVER:  # else retried by the other
-                lock.acquire()  # held while queued again: no worker counts the FAIL meanwhile
-                self._requeue(end.number)
-            if end.claim == _Claim.TAKEN_OVER:
-                logger.warning(
-                    "trial %s was failed and queued again by another worker while this one "
-                    "ran it (no heartbeat for over the grace period); its result is dropped",
-                    end.number,
-                )
-            if end.interrupted:
-                raise KeyboardInterrupt
-            self.last_failure = end.reason
-            return end.claim
+                return [claim]
+            with warnings.catch_warnings():  # Optuna's advice to use optimize: a pack beats
+                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                trials = [self.study.ask() for _ in range(slots)]
+        try:
+            with _heartbeats(self.storage, trials):
+                outcomes = self.objective.run_pack(trials)
+        except KeyboardInterrupt:
+            self._fail_and_requeue(trials, "interrupted")
+            raise
+        except Exception as error:
+            return self._pack_failed(trials, error)
+        return [self._tell(trial, outcome) for trial, outcome in zip(trials, outcomes, strict=True)]
 
-    def _claim(self) -> _Claim:
-        """Under the lock: fail stale trials, then say whether a trial may run.
+    def _pack_failed(self, trials: list[optuna.Trial], error: Exception) -> list[_Claim]:
+        """A pack raised: its trials fail, or, if the database was lost, are queued again."""
+        failure = database_failure(error)
+        if failure is not None:  # the database was lost mid-pack: not the trials' fault
+            self._fail_and_requeue(trials, failure)
+            return [_Claim.RAN] * len(trials)
+        self.last_failure = _one_line(error)
+        for trial in trials:
+            logger.warning("trial %d failed: %s", trial.number, self.last_failure)
+            _store_fail_reason(trial, self.last_failure)
+            self._told(trial, state=TrialState.FAIL)
+        return [_Claim.FAILED] * len(trials)
 
-        ``RAN`` leaves a WAITING trial for the ``ask`` that follows under the same
-        lock: an existing one (enqueued or retried), else a reservation made here.
+    def _tell(self, trial: optuna.Trial, outcome: float | Exception) -> _Claim:
+        """Tell Optuna how one trial of a pack ended."""
+        if isinstance(outcome, optuna.TrialPruned):
+            logger.info("trial %d pruned: %s", trial.number, outcome)
+            return self._told(trial, state=TrialState.PRUNED)
+        if isinstance(outcome, Exception):  # another worker took it over meanwhile
+            return self._dropped(trial.number)
+        if math.isnan(outcome):  # the fit diverged; the reason is stored
+            return self._told(trial, state=TrialState.FAIL)
+        logger.info(
+            "trial %d finished with value %s and parameters %s", trial.number, outcome, trial.params
+        )
+        return self._told(trial, outcome)
+
+    def _told(
+        self, trial: optuna.Trial, value: float | None = None, state: TrialState | None = None
+    ) -> _Claim:
+        """``study.tell``; a trial another worker finished meanwhile is dropped instead."""
+        if self.storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+            return self._dropped(trial.number)
+        self.study.tell(trial, value, state=state, skip_if_finished=True)
+        return _Claim.RAN
+
+    def _dropped(self, number: int) -> _Claim:
+        logger.warning(
+            "trial %s was failed and queued again by another worker while this one "
+            "ran it (no heartbeat for over the grace period); its result is dropped",
+            number,
+        )
+        return _Claim.TAKEN_OVER
+
+    def _fail_and_requeue(self, trials: list[optuna.Trial], reason: str) -> None:
+        """Fail each trial and queue it again, holding the budget lock throughout.
+
+        Holding the lock means no worker counts the failed trials before their
+        retries are queued; a trial another worker took over meanwhile was queued
+        again by that worker, and is left alone.
+        """
+        with exclusive(self.url, f"budget:{self.study.study_name}"):
+            for trial in trials:
+                _store_fail_reason(trial, reason)
+                if self._told(trial, state=TrialState.FAIL) == _Claim.RAN:
+                    self._requeue(trial.number)
+
+    def _claim(self) -> tuple[_Claim, int]:
+        """Under the lock: fail stale trials, then say whether trials may run, and how many.
+
+        ``RAN`` comes with the number of slots taken (up to a pack) and leaves as
+        many WAITING trials for the ``ask`` calls that follow under the same lock:
+        existing ones (enqueued or retried), else reservations made here.
         Finished and running trials fill the budget first, so queued trials do not
         run past a budget that was lowered. In a grid study the reservation is the
         next configuration no trial has taken, so every configuration runs once
@@ -273,14 +321,17 @@ class _Slots:
         if self.grid is not None:
             budget = min(budget, len(self.grid))
         if counts.finished >= budget:
-            return _Claim.DONE
-        if counts.finished + counts.running >= budget:
-            return _Claim.WAIT
-        if not counts.waiting:
+            return _Claim.DONE, 0
+        free = budget - counts.finished - counts.running
+        if free <= 0:
+            return _Claim.WAIT, 0
+        slots = min(free, self.pack)
+        for _ in range(slots - counts.waiting):
             params = {} if self.grid is None else self._next_grid_point(attrs.get(GRID_CURSOR_ATTR))
             study.enqueue_trial(params, user_attrs={"reserved": True})
-        self._beat_for_the_next_ask()
-        return _Claim.RAN
+            attrs = study.user_attrs  # the grid cursor moved on
+        self._beat_for_the_next_asks(slots)
+        return _Claim.RAN, slots
 
     def _next_grid_point(self, cursor: dict[str, object] | None) -> dict[str, object]:
         """The first grid configuration that no trial has taken, moving the study's cursor on.
@@ -302,50 +353,18 @@ class _Slots:
         self.study.set_user_attr(GRID_CURSOR_ATTR, {"next": index + 1, "skip": skip})
         return self.grid[index]
 
-    def _beat_for_the_next_ask(self) -> None:
-        """Give the trial that ``ask`` will take (the oldest WAITING one) a heartbeat now.
+    def _beat_for_the_next_asks(self, slots: int) -> None:
+        """Give the trials that ``ask`` will take (the oldest WAITING ones) a heartbeat now.
 
-        Optuna's heartbeat thread starts beating only after ``ask``, and a RUNNING
+        The heartbeat threads start beating only after ``ask``, and a RUNNING
         trial that never beat is never found stale: a worker killed in between
-        would leave its trial RUNNING forever, and the study one slot short.
+        would leave its trials RUNNING forever, and the study short of slots.
         """
-        (oldest, *_) = self.storage.get_all_trials(
+        waiting = self.storage.get_all_trials(
             self.study._study_id, deepcopy=False, states=(TrialState.WAITING,)
         )
-        self.storage.record_heartbeat(oldest._trial_id)
-
-    def _wrapped(self, lock: ExclusiveLock, end: _TrialEnd) -> Callable[[optuna.Trial], float]:
-        """The objective, run for a worker; ``end`` records how the trial ended.
-
-        It releases the slot lock once Optuna has taken the trial (``ask``). It
-        lets Optuna see no exception but pruning: a failure becomes a NaN value
-        (Optuna's FAIL) with the reason stored, and never a traceback in the log.
-        """
-
-        def run(trial: optuna.Trial) -> float:
-            end.number = trial.number
-            lock.release()
-            try:
-                return self.objective(trial)
-            except optuna.TrialPruned:
-                raise
-            except KeyboardInterrupt:
-                lock.acquire()  # held through Optuna's FAIL until the trial is queued again
-                end.interrupted, end.requeue, end.reason = True, True, "interrupted"
-            except UpdateFinishedTrialError:
-                end.claim = _Claim.TAKEN_OVER
-                return math.nan
-            except Exception as error:
-                if database_failure(error) is None:
-                    end.claim, end.reason = _Claim.FAILED, _one_line(error)
-                    logger.warning("trial %d failed: %s", trial.number, end.reason)
-                else:  # the database was lost mid-trial: not the trial's fault
-                    end.claim, end.requeue = _Claim.RAN, True
-                    end.reason = database_failure(error)
-            _store_fail_reason(trial, end.reason)
-            return math.nan
-
-        return run
+        for trial in waiting[:slots]:
+            self.storage.record_heartbeat(trial._trial_id)
 
     def _trial(self, number: int) -> FrozenTrial:
         """Trial ``number`` alone (two lookups, however many trials the study holds)."""
@@ -354,14 +373,8 @@ class _Slots:
         )
         return self.storage.get_trial(trial_id)
 
-    def _taken_over(self, number: int) -> bool:
-        """Whether trial ``number`` was finished by someone else (its tell was refused)."""
-        return self._trial(number).state == TrialState.FAIL
-
-    def _requeue(self, number: int | None) -> None:
+    def _requeue(self, number: int) -> None:
         """Queue a trial that ended FAIL through no fault of its own, as a retry would."""
-        if number is None:
-            return
         trial = self._trial(number)
         if trial.state == TrialState.FAIL:
             optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)(
@@ -403,6 +416,19 @@ def _free_index(cursor: dict[str, object]) -> int:
     return index
 
 
+@contextlib.contextmanager
+def _heartbeats(storage: optuna.storages.BaseStorage, trials: list[optuna.Trial]) -> Iterator[None]:
+    """Beat for every trial of a pack while it runs, with Optuna's own heartbeat threads.
+
+    ``study.optimize`` starts such a thread for its one trial; a pack is asked and
+    told directly (several trials at once), so it starts one per trial itself.
+    """
+    with contextlib.ExitStack() as beating:
+        for trial in trials:
+            beating.enter_context(get_heartbeat_thread(trial._trial_id, storage))
+        yield
+
+
 def _sampler(
     config: StudyConfig, space: SearchSpace, worker_index: int | None
 ) -> optuna.samplers.BaseSampler:
@@ -411,7 +437,11 @@ def _sampler(
         seed = int(np.random.SeedSequence([config.seed, worker_index]).generate_state(1)[0])
     if config.sampler.kind == "grid":
         return optuna.samplers.GridSampler(space.grid(), seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=config.sampler.n_startup_trials)
+    # constant_liar: the trials of a pack, and of other workers, that are still running
+    # count as bad results, so that trials sampled together spread out.
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=config.sampler.n_startup_trials, constant_liar=True
+    )
 
 
 def _pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
