@@ -1,0 +1,199 @@
+"""Packs: a worker trains several trials in one graph, and each keeps its own result.
+
+A worker asks for up to ``workers.trials_per_graph`` trials at once, trains them
+together and tells each its own value (docs/method.md, section 11). These tests
+hold every trial of a pack to its evaluation alone, keep the budget exact, prune
+and fail per trial, and queue a whole interrupted pack again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tuner import objective as objective_module
+from tuner.engines import FastEngine, GraphShape
+from tuner.exceptions import ConfigError, TunerError
+from tuner.objective import Objective
+from tuner.packing import PACK_WORK, member_step_work, trials_per_graph
+from tuner.resources import MAX_TRIALS_PER_GRAPH
+from tuner.runner import EvaluationConfig, evaluate, load_and_prepare
+from tuner.study import SlotCounts, create_study
+from tuner.studyfile import parse_study_text
+from tuner.worker import run_worker
+
+STUDY = """
+name = "unit"
+trials = {trials}
+repeats = 4
+timeout = 300
+[data]
+series = "shampoo"
+train_size = 20
+[search]
+epochs = [2, 3, 5]
+neurons = [1, 2]
+batch_size = [2, 4]
+regimes = ["seeded", "stateless_shuffle", "reset_epoch"]
+update_epochs = [0, 1]
+[pruner]
+enabled = {pruning}
+checkpoints = 2
+n_startup_trials = 0
+[workers]
+heartbeat_interval = 1
+grace_period = 3
+trials_per_graph = 3
+"""
+
+
+@pytest.fixture
+def study(tmp_path):
+    """Create study ``unit`` with a budget, pruning on or off, TPE or grid; return its URL."""
+
+    def create(trials: int, pruning: bool = False, grid: bool = False) -> str:
+        url = f"sqlite:///{tmp_path / 'tuner.db'}"
+        text = STUDY.format(trials=trials, pruning=str(pruning).lower())
+        if grid:  # one regime and no updates: 12 configurations
+            text = text.replace("[pruner]", '[sampler]\nkind = "grid"\n[pruner]')
+            text = text.replace('["seeded", "stateless_shuffle", "reset_epoch"]', '["seeded"]')
+            text = text.replace("update_epochs = [0, 1]", "update_epochs = [0]")
+        create_study(parse_study_text(text), text, url)
+        return url
+
+    return create
+
+
+def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="unit", storage=url).get_trials()
+
+
+@pytest.fixture
+def pack_sizes(monkeypatch) -> list[int]:
+    """The number of trials of every pack the worker runs."""
+    sizes: list[int] = []
+    real = Objective.run_pack
+
+    def run_pack(self, trials):
+        sizes.append(len(trials))
+        return real(self, trials)
+
+    monkeypatch.setattr(Objective, "run_pack", run_pack)
+    return sizes
+
+
+def test_every_trial_of_a_pack_scores_what_it_scores_alone_and_the_budget_is_exact(
+    study, pack_sizes
+):
+    url = study(5)
+    assert run_worker("unit", url, None, worker_index=0) == 5
+    assert pack_sizes == [3, 2]
+    trials = trials_of(url)
+    assert SlotCounts.of(trials).complete == 5 and len(trials) == 5
+    for trial in trials:
+        config = EvaluationConfig.from_dict(trial.user_attrs["config"])
+        alone = evaluate(load_and_prepare(config), config)
+        np.testing.assert_allclose(trial.user_attrs["rmses"], alone.rmses, rtol=1e-4)
+        assert trial.value == pytest.approx(alone.mean, rel=1e-4)
+    configs = {str(sorted(t.params.items())) for t in trials}
+    assert len(configs) == 5  # the pack's trials were sampled apart
+
+
+def test_a_pruned_trial_leaves_its_pack_and_the_others_finish(study, monkeypatch, pack_sizes):
+    url = study(3, pruning=True)
+    chunk_sizes: list[int] = []
+    real_run_many = FastEngine.run_many
+
+    def run_many(self, tasks, progress=None):
+        chunk_sizes.append(len(tasks))
+        return real_run_many(self, tasks, progress)
+
+    monkeypatch.setattr(FastEngine, "run_many", run_many)
+    monkeypatch.setattr(optuna.Trial, "should_prune", lambda trial: trial.number == 1)
+    run_worker("unit", url, None, worker_index=0)
+    trials = trials_of(url)
+    assert pack_sizes == [3]
+    complete, pruned = TrialState.COMPLETE, TrialState.PRUNED
+    assert [t.state for t in trials] == [complete, pruned, complete]
+    reports = trials[1].intermediate_values
+    assert list(reports) == [2] and trials[1].value == reports[2]
+    assert chunk_sizes == [3, 2]  # the pruned trial is not trained in the second chunk
+    for trial in (trials[0], trials[2]):
+        config = EvaluationConfig.from_dict(trial.user_attrs["config"])
+        alone = evaluate(load_and_prepare(config), config)
+        assert trial.value == pytest.approx(alone.mean, rel=1e-4)
+
+
+def test_a_pack_that_raises_fails_each_of_its_trials_with_the_reason(study, monkeypatch):
+    url = study(3)
+
+    def broken(*args, **kwargs):
+        raise MemoryError("Unable to allocate 90.8 GiB for an array")
+
+    monkeypatch.setattr(objective_module, "evaluate_many", broken)
+    with pytest.raises(TunerError, match="stopped after 3 trials in a row failed"):
+        run_worker("unit", url, None, worker_index=0)  # 3 in a row: the default limit
+    trials = trials_of(url)
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3
+    assert {t.user_attrs["fail_reason"] for t in trials} == {
+        "MemoryError: Unable to allocate 90.8 GiB for an array"
+    }
+
+
+def test_an_interrupted_pack_queues_every_trial_again(study, monkeypatch):
+    url = study(4)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(objective_module, "evaluate_many", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_worker("unit", url, None, worker_index=0)
+    counts = SlotCounts.of(trials_of(url))
+    assert counts.finished == 0 and counts.running == 0
+    assert counts.retried == 3 and counts.waiting == 3
+    monkeypatch.undo()
+    assert run_worker("unit", url, None, worker_index=1) == 4
+    counts = SlotCounts.of(trials_of(url))
+    assert counts.complete == 4 and counts.waiting == counts.running == 0
+
+
+def test_a_grid_study_in_packs_runs_every_configuration_once(study, pack_sizes):
+    url = study(100, grid=True)
+    run_worker("unit", url, None, worker_index=0)
+    trials = trials_of(url)
+    points = [(t.params["epochs"], t.params["neurons"], t.params["batch_size"]) for t in trials]
+    assert len(points) == 12 and len(set(points)) == 12  # 3 epochs x 2 units x 2 batch sizes
+    assert sum(pack_sizes) == 12 and max(pack_sizes) == 3
+
+
+def test_the_pack_rule_packs_small_graphs_and_not_large_ones():
+    small = GraphShape(repeats=5, rows=32, lag=1, units=5, batch=4, layers=1)
+    large = GraphShape(repeats=15, rows=200, lag=12, units=64, batch=12, layers=3)
+    assert member_step_work(small, 1) < member_step_work(large, 1)
+    assert trials_per_graph(small, 1, budget=1000) > 1
+    assert trials_per_graph(large, 1, budget=1000) == 1
+    assert trials_per_graph(small, 1, budget=1000) * 5 * member_step_work(small, 1) <= PACK_WORK
+    assert trials_per_graph(small, 1, budget=20) == 2  # a tenth of the budget at most
+    assert trials_per_graph(large, 1, budget=1000, setting=4) == 4
+    tiny = GraphShape(repeats=1, rows=8, lag=1, units=1, batch=1, layers=1)
+    assert trials_per_graph(tiny, 1, budget=10**6) == MAX_TRIALS_PER_GRAPH
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "workers.trials_per_graph must be"),
+        ('"many"', 'workers.trials_per_graph must be an integer from 1 to 16 or "auto"'),
+        (str(MAX_TRIALS_PER_GRAPH + 1), "workers.trials_per_graph must be"),
+    ],
+)
+def test_a_bad_trials_per_graph_is_refused_in_one_line(value, message):
+    text = STUDY.format(trials=3, pruning="false").replace(
+        "trials_per_graph = 3", f"trials_per_graph = {value}"
+    )
+    with pytest.raises(ConfigError, match=message) as error:
+        parse_study_text(text)
+    assert "\n" not in str(error.value)
