@@ -1,24 +1,27 @@
-"""How to run trials: a worker claims a slot of the budget, runs a trial in it, repeats.
+"""How to run trials: a worker claims slots of the budget, runs a trial in each, repeats.
 
-The budget is global and exact. A worker claims a slot under a database-wide
-lock and keeps the lock through Optuna's ``ask``, so two workers never take the
-same slot. Every way a trial can end without its own result is handled so that
-its slot is neither lost nor counted twice:
+The budget is global and exact. A worker claims up to a pack of slots (the
+trials it trains together in one graph, ``workers.trials_per_graph``) under a
+database-wide lock and keeps the lock through Optuna's ``ask`` of each, so two
+workers never take the same slot. Every way a trial can end without its own
+result is handled so that its slot is neither lost nor counted twice:
 
-- **Interrupted** (SIGTERM, Ctrl-C): the trial is told FAIL and queued again
-  under the lock, so no other worker counts the failed trial in between; then
-  the worker stops.
-- **Its worker died** (SIGKILL, out of memory): the trial stops beating; a later
-  claim fails it and Optuna's retry callback queues it again.
+- **Interrupted** (SIGTERM, Ctrl-C): every trial of the pack is told FAIL and
+  queued again under the lock, so no other worker counts the failed trials in
+  between; then the worker stops.
+- **Its worker died** (SIGKILL, out of memory): the trials stop beating; a later
+  claim fails them and Optuna's retry callback queues them again.
 - **Taken over** (the worker was frozen, or cut off from the database, for longer
   than the grace period): another worker failed and retried it. When the
   original worker comes back, its result is dropped with a warning and it goes on.
-- **Raised** (a bug, or out of memory inside TensorFlow): the trial ends FAIL with
-  its ``fail_reason``, and the worker goes on; after
+- **Raised** (a bug, or out of memory inside TensorFlow): every trial of the pack
+  ends FAIL with its ``fail_reason``, and the worker goes on; after
   ``workers.max_consecutive_failures`` such trials in a row it stops with a
   one-line error, since something is wrong with the study or the machine.
 - **Lost the database mid-trial** (a PostgreSQL restart): the worker waits for
-  the database for up to ``RECONNECT_SECONDS``, and the trial is retried.
+  the database for up to ``RECONNECT_SECONDS``, and the pack's trials are retried.
+
+A pruned or diverged trial ends alone; the rest of its pack goes on.
 
 Signals are the caller's business: :func:`run_worker` installs no handler (the
 CLI turns SIGTERM into KeyboardInterrupt, see :mod:`tuner.pool`).
