@@ -150,3 +150,18 @@ def test_sqlite_studies_are_journalled_ahead(tmp_path):
     open_storage(f"sqlite:///{database}").engine.dispose()
     with contextlib.closing(sqlite3.connect(database)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_pack_that_cannot_fit_is_refused_though_one_trial_would(tmp_path, monkeypatch, cli):
+    monkeypatch.setattr(resources, "physical_memory", lambda: 8 * 2**30)
+    base = STUDY.replace("repeats = 2", "repeats = 1000").replace(
+        "neurons = [1]", "neurons = [128]"
+    )
+    alone, packed = tmp_path / "alone.toml", tmp_path / "packed.toml"
+    alone.write_text(base)
+    packed.write_text(base + "\n[workers]\ntrials_per_graph = 8\n")
+    assert cli("create", str(alone), "--storage", f"sqlite:///{tmp_path / 'a.db'}")[0] == 0
+    status, _, err = cli("create", str(packed), "--storage", f"sqlite:///{tmp_path / 'b.db'}")
+    assert status == 2
+    assert "at repeats=1000 (x8 trials per graph), neurons=128" in err
+    assert err.count("\n") == 1

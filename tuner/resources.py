@@ -100,13 +100,17 @@ def check_fits_in_memory(
         framing="features",
         layers=_highest(search.layers),
     )
-    parts = trial_bytes(largest, config.repeats, lag)
+    # A pack trains its trials' repeats side by side; "auto" packs only graphs so small
+    # that a pack's weights are a few megabytes (tuner/packing.py).
+    pack = config.workers.trials_per_graph
+    parts = trial_bytes(largest, config.repeats * (pack if isinstance(pack, int) else 1), lag)
     needed, allowed = sum(parts.values()), int(physical_memory() * MEMORY_SHARE)
     if needed <= allowed:
         return
     stacked = f", layers={largest.layers}" if largest.layers > 1 else ""
+    packed = f" (x{pack} trials per graph)" if isinstance(pack, int) and pack > 1 else ""
     raise ConfigError(
-        f"a trial of study {config.name!r} at repeats={config.repeats}, "
+        f"a trial of study {config.name!r} at repeats={config.repeats}{packed}, "
         f"neurons={largest.neurons}{stacked}, epochs={largest.epochs}, lag={lag} needs about "
         f"{_gib(needed)} of memory, mostly for its weights; this machine allows "
         f"{_gib(allowed)} per trial ({MEMORY_SHARE:.0%} of {_gib(physical_memory())}); "
