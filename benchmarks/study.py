@@ -20,7 +20,7 @@ the fits (worker time less import, fits and confirmation, per finished trial)
 and the speed-up in trials per second against one worker. ``--trials N`` replaces
 the studies' budgets (``--only shampoo --trials 1000`` is the long run).
 
-Usage: .venv/bin/python benchmarks/study.py [--only shampoo|airline] [--trials N]
+Usage: .venv/bin/python benchmarks/study.py [--only shampoo|airline] [--trials N] [--trials-per-graph 1 auto]
 """
 
 from __future__ import annotations
@@ -67,21 +67,21 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
 
         return run
 
-    engine_run, confirm = FastEngine.run, worker._confirm
+    engine_run, confirm = FastEngine.run_many, worker._confirm
     confirming = []
 
-    def run_engine(self, task, progress=None):
+    def run_engine(self, tasks, progress=None):
         if confirming:  # the confirmation's fits and compiles count as confirmation
-            return engine_run(self, task, progress)
-        result = timed(engine_run, "fits")(self, task, progress)
-        spent["compile"] += result.compile_seconds
-        return result
+            return engine_run(self, tasks, progress)
+        results = timed(engine_run, "fits")(self, tasks, progress)
+        spent["compile"] += sum(result.compile_seconds for result in results)
+        return results
 
     def confirm_timed(*args):
         confirming.append(True)
         timed(confirm, "confirm")(*args)
 
-    FastEngine.run = run_engine
+    FastEngine.run_many = run_engine
     artifacts.save_trial_artifacts = timed(artifacts.save_trial_artifacts, "plots")
     worker._confirm = confirm_timed
     database = time_database_work()
@@ -92,13 +92,19 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
     sys.exit(status)
 
 
-def run(study: Path, workers: int, trials: int | None, scratch: Path) -> dict[str, float]:
+def run(
+    study: Path, workers: int, trials: int | None, pack: str, scratch: Path
+) -> dict[str, float]:
     """Create ``study`` in a fresh SQLite file, run ``workers`` workers, return the figures."""
     import optuna
 
     text = study.read_text()
     if trials is not None:
         text = re.sub(r"(?m)^trials = \d+", f"trials = {trials}", text)
+    value = '"auto"' if pack == "auto" else pack
+    if "[workers]" not in text:
+        text += "\n[workers]\n"
+    text = re.sub(r"(?m)^\[workers\]$", f"[workers]\ntrials_per_graph = {value}", text)
     study_file = scratch / study.name
     study_file.write_text(text)
     name = re.search(r'(?m)^name = "([^"]+)"', text).group(1)
@@ -145,12 +151,19 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(STUDIES), help="one study (default: both)")
     parser.add_argument("--trials", type=int, help="replace the studies' budgets")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="(1 2)")
+    parser.add_argument(
+        "--trials-per-graph",
+        nargs="+",
+        default=["auto"],
+        help="workers.trials_per_graph settings to run, each a row (default: auto)",
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         name, url, index, report = args.worker
         instrumented_worker(name, url, int(index), report)
     header = (
+        "pack",
         "workers",
         "trials",
         "wall s",
@@ -164,20 +177,24 @@ def main() -> None:
         "speed-up",
     )
     print("".join(f"{title:>9}" for title in ("study", *header)))
-    for study in [args.only] if args.only else list(STUDIES):
+    studies = [args.only] if args.only else list(STUDIES)
+    rows = [(study, pack) for study in studies for pack in args.trials_per_graph]
+    for study, pack in rows:
         single = None
         for workers in args.workers:
             with tempfile.TemporaryDirectory() as scratch:
-                f = run(STUDIES[study], workers, args.trials, Path(scratch))
+                f = run(STUDIES[study], workers, args.trials, pack, Path(scratch))
             single = single or f["per_second"]
             print(
-                f"{study:>9}{workers:>9}{f['finished']:>9}{f['wall']:>9.1f}{f['per_second']:>9.2f}"
+                f"{study:>9}{pack:>9}{workers:>9}{f['finished']:>9}{f['wall']:>9.1f}"
+                f"{f['per_second']:>9.2f}"
                 f"{f['compile']:>9.1%}{f['db']:>9.1%}{f['overhead']:>8.2f}s{f['plots']:>8.2f}s"
                 f"{f['import']:>8.1f}s{f['confirm']:>8.1f}s{f['per_second'] / single:>9.2f}",
                 flush=True,
             )
     print(
-        "\ncompile, DB: shares of the workers' summed wall time; overhead: worker time per "
+        "\npack: workers.trials_per_graph; speed-up: against 1 worker with the same pack "
+        "setting. compile, DB: shares of the workers' summed wall time; overhead: worker time per "
         "finished trial beyond the fits, TensorFlow's import and the confirmation (plots, "
         "database, sampling); plots: its drawing part; import: TensorFlow's, per worker; "
         "confirm: refitting the best on the holdout, once per study"
