@@ -8,6 +8,15 @@ own, Adam is applied elementwise, and the whole trial (epochs, batches, resets,
 seeding, walk-forward forecasts and update epochs) is one ``tf.function``
 compiled with XLA. Python is entered once per trial.
 
+A pack of trials (:meth:`FastEngine.run_many`) goes one step further: the
+leading axis holds members, trials times repeats, and every per-trial number
+(regime flags, batch size, counts, layers, learning rate, Adam's step, the
+epoch counter, the rows themselves) has one entry per member. The loops run to
+the largest count over the members, and each member is active only while its
+own count says so; an inactive member's values are kept by selects, so each
+trial's results are its own. Python is then entered once per pack, and a
+single trial is a pack of one.
+
 The arithmetic is the reference's, written out: Keras's fused LSTM cell (gates
 i, f, c, o; sigmoid and tanh) in each stacked layer, ``Dense(1)``, MSE averaged
 over the batch, and Keras 3's Adam update. Given the same initial weights and shuffle orders it
@@ -60,6 +69,8 @@ class FastEngine(Engine):
     lanes and repeats are padded to ``task.shape`` with exact masking
     (docs/method.md, section 11). A study that
     pads every trial to its largest shape traces one graph per framing.
+    :meth:`run_many` trains up to ``shape.trials`` trials in that graph at once,
+    on a member axis beside the repeats; :meth:`run` is a pack of one.
 
     Args:
         jit_compile: Compile with XLA (faster on CPU once compiled); ``False`` runs
@@ -85,8 +96,9 @@ class FastEngine(Engine):
         only while its own counts say so, so each result is its task's alone.
 
         Raises:
-            ValueError: ``tasks`` is empty, or its tasks differ in framing,
-                ``record_states`` or ``keep_final`` (which shape the graph).
+            ValueError: ``tasks`` is empty, or its tasks differ in framing (the
+                inputs' layout), ``record_states`` (a graph of its own) or
+                ``keep_final`` (what a pack returns).
         """
         _check_pack(tasks)
         tf = self.tf
@@ -394,10 +406,10 @@ _TRACED_KEYS: set[tuple[bool, bool]] = set()
 def _trial_function(tf: ModuleType, record_states: bool, jit_compile: bool) -> Any:
     """Build (once per process) the compiled trial function.
 
-    Shapes (repeats, rows, batch lanes, lag or timesteps, units, layers) are
-    static, as XLA needs, and trace anew when they change; the regime, batch size,
-    epochs, sizes, step counts, real layer count and learning rate are tensors, so
-    changing them does not.
+    Shapes (members, rows, batch lanes, lag or timesteps, units, layers) are
+    static, as XLA needs, and trace anew when they change; each member's regime,
+    batch size, epochs, sizes, step counts, real layer count and learning rate are
+    tensors, so changing them does not.
     """
     _TRACED_KEYS.add((record_states, jit_compile))
     graph = _TrialGraph(tf)
