@@ -44,3 +44,12 @@ def test_positions_spread_evenly_over_many_epochs():
     firsts = np.bincount([shuffle_order(11, epoch, 10)[0] for epoch in range(5000)], minlength=10)
     assert chisquare(firsts).pvalue > 1e-3
     assert chisquare(np.bincount(np.arange(5000) % 7 % 3, minlength=10)).pvalue < 1e-3
+
+
+def test_orders_with_each_repeats_own_epoch_and_row_count_are_numpys(compiled_orders):
+    """Repeats of a pack's trials shuffle at their own epoch, over their own rows."""
+    seeds, epochs, rows = [3, 3, 2**64 - 1, 42], [0, 5, 17, 123456], [40, 9, 1, 23]
+    orders = compiled_orders(seeds, np.array(epochs, np.int32), np.array(rows, np.int32))
+    for seed, epoch, n_rows, order in zip(seeds, epochs, rows, orders, strict=True):
+        np.testing.assert_array_equal(order[:n_rows], shuffle_order(seed, epoch, n_rows))
+        np.testing.assert_array_equal(order[n_rows:], np.arange(n_rows, 40))

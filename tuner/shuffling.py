@@ -57,11 +57,15 @@ def shuffle_order(seed: int, epoch: int, n_rows: int) -> np.ndarray:
 def shuffle_orders_tf(tf: ModuleType, seeds: Any, epoch: Any, n_rows: Any, max_rows: int) -> Any:
     """:func:`shuffle_order` for every repeat at once, as TensorFlow ops (XLA-compatible).
 
+    The epoch and the row count may differ between repeats (the fast engine trains
+    repeats of several trials together, each at its own epoch on its own rows).
+
     Args:
         tf: The TensorFlow module.
         seeds: Each repeat's shuffle seed, a ``uint64`` tensor ``(repeats,)``.
-        epoch: The epoch's index, a scalar tensor.
-        n_rows: Rows trained on, a scalar tensor; rows from ``n_rows`` on sort last.
+        epoch: The epoch's index, an integer tensor: a scalar, or ``(repeats,)``.
+        n_rows: Rows trained on, an integer tensor: a scalar, or ``(repeats,)``;
+            rows from ``n_rows`` on sort last.
         max_rows: Static length of the orders.
 
     Returns:
@@ -82,6 +86,6 @@ def shuffle_orders_tf(tf: ModuleType, seeds: Any, epoch: Any, n_rows: Any, max_r
     rows = tf.cast(tf.range(1, max_rows + 1, dtype=tf.int64), tf.uint64)
     keys = mix(base[:, None] + golden * rows[None, :])
     keys = tf.cast(tf.bitwise.right_shift(keys, tf.constant(64 - KEY_BITS, tf.uint64)), tf.float64)
-    beyond = tf.range(max_rows) >= n_rows
-    keys = tf.where(beyond[None, :], tf.constant(2.0**KEY_BITS, tf.float64), keys)
+    beyond = tf.range(max_rows)[None, :] >= tf.reshape(n_rows, (-1, 1))
+    keys = tf.where(beyond, tf.constant(2.0**KEY_BITS, tf.float64), keys)
     return tf.argsort(keys, axis=1, stable=True)

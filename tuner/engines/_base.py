@@ -110,7 +110,8 @@ class EngineResult:
             regime); otherwise ``None``. The layer axis is there for one layer too,
             so that no caller needs to know the depth to read a state.
         compile_seconds: Wall time of this run spent building a new graph (the
-            whole run when it traced one, else 0): what a study pays for shapes.
+            whole run when it traced one, split evenly among the tasks of a pack,
+            else 0): what a study pays for shapes.
         final_weights: With ``keep_final``, each repeat's weights at the end of the
             task (after training, seeding and the walk-forward); otherwise ``None``.
         final_states: With ``keep_final``, each repeat's state of every layer ``[h, c]``

@@ -8,6 +8,15 @@ own, Adam is applied elementwise, and the whole trial (epochs, batches, resets,
 seeding, walk-forward forecasts and update epochs) is one ``tf.function``
 compiled with XLA. Python is entered once per trial.
 
+A pack of trials (:meth:`FastEngine.run_many`) goes one step further: the
+leading axis holds members, trials times repeats, and every per-trial number
+(regime flags, batch size, counts, layers, learning rate, Adam's step, the
+epoch counter, the rows themselves) has one entry per member. The loops run to
+the largest count over the members, and each member is active only while its
+own count says so; an inactive member's values are kept by selects, so each
+trial's results are its own. Python is then entered once per pack, and a
+single trial is a pack of one.
+
 The arithmetic is the reference's, written out: Keras's fused LSTM cell (gates
 i, f, c, o; sigmoid and tanh) in each stacked layer, ``Dense(1)``, MSE averaged
 over the batch, and Keras 3's Adam update. Given the same initial weights and shuffle orders it
@@ -17,9 +26,10 @@ round-off (the equality tests say how close).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -59,6 +69,8 @@ class FastEngine(Engine):
     lanes and repeats are padded to ``task.shape`` with exact masking
     (docs/method.md, section 11). A study that
     pads every trial to its largest shape traces one graph per framing.
+    :meth:`run_many` trains up to ``shape.trials`` trials in that graph at once,
+    on a member axis beside the repeats; :meth:`run` is a pack of one.
 
     Args:
         jit_compile: Compile with XLA (faster on CPU once compiled); ``False`` runs
@@ -73,60 +85,45 @@ class FastEngine(Engine):
 
     def run(self, task: EngineTask, progress: Progress | None = None) -> EngineResult:
         """Run every repeat of ``task`` at once and return their forecasts."""
+        return self.run_many([task], progress)[0]
+
+    def run_many(
+        self, tasks: Sequence[EngineTask], progress: Progress | None = None
+    ) -> list[EngineResult]:
+        """Run every repeat of every task in one graph run (a pack of trials).
+
+        The members (trials times repeats) share the graph's loops, each active
+        only while its own counts say so, so each result is its task's alone.
+
+        Raises:
+            ValueError: ``tasks`` is empty, or its tasks differ in framing (the
+                inputs' layout), ``record_states`` (a graph of its own) or
+                ``keep_final`` (what a pack returns).
+        """
+        _check_pack(tasks)
         tf = self.tf
-        hp = task.hyperparameters
-        schedule = task.schedule
-        shape = task.shape.covering(task)
-        inputs, targets = _padded_rows(task, shape)
-        weights, masks = _padded_weights(task, shape)
-        trial = _trial_function(tf, task.record_states, self.jit_compile)
+        shape = _pack_shape(tasks)
+        padded = [*tasks] + [tasks[-1]] * (shape.trials - len(tasks))
+        arguments = tf.nest.map_structure(
+            lambda *parts: tf.constant(np.concatenate(parts)),
+            *(_member_arguments(task, shape) for task in padded),
+        )
+        trial = _trial_function(tf, tasks[0].record_states, self.jit_compile)
         traces, started = trial.experimental_get_tracing_count(), time.perf_counter()
-        forecasts, states, final_weights, final_states = trial(
-            tf.constant(inputs),
-            tf.constant(targets),
-            tuple(tf.constant(array) for array in weights),
-            tuple(tf.constant(array) for array in masks),
-            tf.constant(_shuffle_seeds(task, shape)),
-            tf.constant(_regime_flags(hp.state_regime)),
-            tf.constant(np.arange(shape.batch) < hp.batch_size),
-            tf.constant(hp.batch_size),
-            tf.constant(shape.lag - task.lag if hp.framing == "timesteps" else 0),
-            tf.constant(schedule.n_train),
-            tf.constant(schedule.epochs),
-            tf.constant(schedule.update_epochs),
-            tf.constant(schedule.n_steps),
-            tf.constant(hp.layers),
-            tf.constant(hp.learning_rate, dtype=tf.float32),
-        )
-        forecasts, states = forecasts.numpy(), states.numpy()
+        forecasts, states, final_weights, final_states = trial(*arguments)
+        forecasts, states, final_states = forecasts.numpy(), states.numpy(), final_states.numpy()
         traced = trial.experimental_get_tracing_count() > traces
-        if progress is not None:
-            progress(len(task.setups) * schedule.total_epochs)
-        repeats, steps, batch, layers = len(task.setups), schedule.n_steps, hp.batch_size, hp.layers
-        # (steps, repeats, lanes) -> (repeats, steps * batch), real steps, repeats and lanes only
-        forecasts = forecasts[:steps, :repeats, :batch].transpose(1, 0, 2)
-        return EngineResult(
-            forecasts=forecasts.reshape(repeats, -1).astype(np.float64),
-            states=(
-                # (steps, 2, repeats, layers, lanes, units)
-                # -> (repeats, steps, layers, 2, batch, units), real layers only
-                states[:steps, :, :repeats, :layers, :batch, : hp.neurons]
-                .transpose(2, 0, 3, 1, 4, 5)
-                .astype(np.float64)
-                if task.record_states
-                else None
-            ),
-            compile_seconds=time.perf_counter() - started if traced else 0.0,
-            final_weights=(
-                _unpadded_weights(task, shape, final_weights) if task.keep_final else None
-            ),
-            final_states=(
-                # (repeats, layers, 2, lanes, units) -> (repeats, layers, 2, batch, units)
-                final_states.numpy()[:repeats, :layers, :, :batch, : hp.neurons]
-                if task.keep_final
-                else None
-            ),
-        )
+        # The run's compile time, split among the real tasks: their sum is the run's.
+        compile_seconds = (time.perf_counter() - started) / len(tasks) if traced else 0.0
+        results = []
+        for index, task in enumerate(tasks):
+            members = slice(index * shape.repeats, (index + 1) * shape.repeats)
+            walked = (forecasts[:, members], states[:, :, members])
+            final = (tuple(weight[members] for weight in final_weights), final_states[members])
+            results.append(_result(task, shape, walked, final, compile_seconds))
+            if progress is not None:
+                progress(len(task.setups) * task.schedule.total_epochs)
+        return results
 
     def tracing_count(self) -> int:
         """Graphs traced in this process so far (for tests and benchmarks)."""
@@ -145,6 +142,117 @@ def _regime_flags(regime: Regime) -> np.ndarray:
             regime.reset_after_forecast,
             regime.shuffle,
         ]
+    )
+
+
+_SHARED: tuple[tuple[str, Callable[[EngineTask], object]], ...] = (
+    ("framing", lambda task: task.hyperparameters.framing),
+    ("record_states", lambda task: task.record_states),
+    ("keep_final", lambda task: task.keep_final),
+)
+"""What the tasks of a pack must share: each changes the graph's inputs or outputs."""
+
+
+def _check_pack(tasks: Sequence[EngineTask]) -> None:
+    """Refuse a pack that one graph cannot run (see :data:`_SHARED`)."""
+    if not tasks:
+        raise ValueError("tasks: at least one task is needed, got none")
+    for name, read in _SHARED:
+        values = list(dict.fromkeys(read(task) for task in tasks))
+        if len(values) > 1:
+            raise ValueError(
+                f"tasks: every task of a pack must have the same {name}, got "
+                + ", ".join(repr(value) for value in values)
+            )
+
+
+def _pack_shape(tasks: Sequence[EngineTask]) -> GraphShape:
+    """The shape of a pack: the largest of its tasks' shapes, covering every task.
+
+    Its ``trials`` is at least the number of tasks, so a pack never drops one.
+    """
+    sizes = [dataclasses.astuple(task.shape) for task in tasks]
+    shape = GraphShape(*(max(size) for size in zip(*sizes, strict=True)))
+    for task in tasks:
+        shape = shape.covering(task)
+    return dataclasses.replace(shape, trials=max(shape.trials, len(tasks)))
+
+
+def _member_arguments(task: EngineTask, shape: GraphShape) -> tuple:
+    """The graph's arguments (see :meth:`_TrialGraph.run`) for one task's members.
+
+    Every array has a leading axis of ``shape.repeats`` members; the task's
+    scalars (its counts, regime and learning rate) are repeated for each, so
+    that the graph reads every one per member and tasks can differ in any.
+    """
+    hp, schedule, repeats = task.hyperparameters, task.schedule, shape.repeats
+    inputs, targets = _padded_rows(task, shape)
+    weights, masks = _padded_weights(task, shape)
+
+    def each(value: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(value, (repeats, *value.shape))
+
+    counts = (
+        hp.batch_size,
+        shape.lag - task.lag if hp.framing == "timesteps" else 0,  # first time step
+        schedule.n_train,
+        schedule.epochs,
+        schedule.update_epochs,
+        schedule.n_steps,
+        hp.layers,
+    )
+    return (
+        each(inputs),
+        each(targets),
+        tuple(weights),
+        tuple(each(mask) for mask in masks),
+        _shuffle_seeds(task, shape),
+        each(_regime_flags(hp.state_regime)),
+        each(np.arange(shape.batch) < hp.batch_size),
+        *(np.full(repeats, count, dtype=np.int32) for count in counts),
+        np.full(repeats, hp.learning_rate, dtype=np.float32),
+    )
+
+
+def _result(
+    task: EngineTask,
+    shape: GraphShape,
+    walked: tuple[np.ndarray, np.ndarray],
+    final: tuple[Weights, np.ndarray],
+    compile_seconds: float,
+) -> EngineResult:
+    """A task's result, cut out of its members' padded outputs.
+
+    Args:
+        task: The task.
+        shape: The shape it was padded to.
+        walked: Its members' forecasts ``(steps, members, lanes)`` and states
+            ``(steps, 2, members, layers, lanes, units)``.
+        final: Its members' final weights and state ``(members, layers, 2, lanes, units)``.
+        compile_seconds: Its share of the run's compile time.
+    """
+    hp, (forecasts, states) = task.hyperparameters, walked
+    repeats, steps = len(task.setups), task.schedule.n_steps
+    batch, layers = hp.batch_size, hp.layers
+    # (steps, repeats, lanes) -> (repeats, steps * batch), real steps, repeats and lanes only
+    forecasts = forecasts[:steps, :repeats, :batch].transpose(1, 0, 2)
+    return EngineResult(
+        forecasts=forecasts.reshape(repeats, -1).astype(np.float64),
+        states=(
+            # (steps, 2, repeats, layers, lanes, units)
+            # -> (repeats, steps, layers, 2, batch, units), real layers only
+            states[:steps, :, :repeats, :layers, :batch, : hp.neurons]
+            .transpose(2, 0, 3, 1, 4, 5)
+            .astype(np.float64)
+            if task.record_states
+            else None
+        ),
+        compile_seconds=compile_seconds,
+        final_weights=_unpadded_weights(task, shape, final[0]) if task.keep_final else None,
+        final_states=(
+            # (repeats, layers, 2, lanes, units) -> (repeats, layers, 2, batch, units)
+            final[1][:repeats, :layers, :, :batch, : hp.neurons] if task.keep_final else None
+        ),
     )
 
 
@@ -298,10 +406,10 @@ _TRACED_KEYS: set[tuple[bool, bool]] = set()
 def _trial_function(tf: ModuleType, record_states: bool, jit_compile: bool) -> Any:
     """Build (once per process) the compiled trial function.
 
-    Shapes (repeats, rows, batch lanes, lag or timesteps, units, layers) are
-    static, as XLA needs, and trace anew when they change; the regime, batch size,
-    epochs, sizes, step counts, real layer count and learning rate are tensors, so
-    changing them does not.
+    Shapes (members, rows, batch lanes, lag or timesteps, units, layers) are
+    static, as XLA needs, and trace anew when they change; each member's regime,
+    batch size, epochs, sizes, step counts, real layer count and learning rate are
+    tensors, so changing them does not.
     """
     _TRACED_KEYS.add((record_states, jit_compile))
     graph = _TrialGraph(tf)
@@ -310,17 +418,23 @@ def _trial_function(tf: ModuleType, record_states: bool, jit_compile: bool) -> A
 
 
 class _TrialGraph:
-    """The trial's computation, written with TensorFlow ops.
+    """The pack's computation, written with TensorFlow ops.
 
-    Weights are a tuple (see :data:`Weights`) with a leading repeat axis; the state
-    is ``(h, c)``, each ``(repeats, layers, lanes, units)``. Layers above the task's
-    own have zero weights, so their state stays exactly zero, and the Dense head
-    reads the last real layer's output, chosen by the ``layers`` tensor.
-    A batch occupies the first ``batch_size`` of a fixed number of lanes: the other
-    lanes read clamped rows, are left out of the loss and are discarded, and as
-    an LSTM's lanes never mix, they change nothing. The regime arrives as flags
-    (see :func:`_regime_flags`) and selects between computed alternatives, so it
-    never changes the graph.
+    Weights are a tuple (see :data:`Weights`) with a leading member axis (trials
+    times repeats); the state is ``(h, c)``, each ``(members, layers, lanes,
+    units)``. Everything a task sets (regime flags, batch size, counts, layer
+    count, learning rate, rows) is a tensor with one entry per member, so members
+    of different trials share the graph. Loops run to the largest count over the
+    members, and a member whose own count is done is inactive: every update
+    (weights, Adam's moments and step, LSTM state, epoch counter, forecasts) is
+    a select that keeps an inactive member's values exactly as they were.
+
+    Layers above a task's own have zero weights, so their state stays exactly
+    zero, and the Dense head reads each member's last real layer. A batch
+    occupies the first ``batch_size`` of a fixed number of lanes: the other lanes
+    read clamped rows, are left out of the loss and are discarded, and as an
+    LSTM's lanes never mix, they change nothing. The regime flags select between
+    computed alternatives, so they never change the graph.
     """
 
     def __init__(self, tf: ModuleType) -> None:
@@ -345,35 +459,54 @@ class _TrialGraph:
         learning_rate: Tensor,
         record_states: bool,
     ) -> tuple[Tensor, Tensor, Weights, Tensor]:
-        """Train, seed, then walk the test rows forward.
+        """Train, seed, then walk the test rows forward, every member at once.
 
-        Returns the forecasts ``(steps, repeats, lanes)`` and the states before each
-        step ``(steps, 2, repeats, layers, lanes, units)`` (fixed-size buffers, of
-        which the first ``n_steps`` are written), and the final weights and state
-        ``(repeats, layers, 2, lanes, units)``.
+        Args:
+            inputs: Each member's rows ``(members, rows, timesteps, features)``.
+            targets: Each member's targets ``(members, rows)``.
+            weights: Each member's initial weights (see :data:`Weights`).
+            masks: Each member's gradient masks, shaped like ``weights``.
+            seeds: Each member's shuffle seed ``(members,)``.
+            flags: Each member's regime ``(members, 5)`` (see :func:`_regime_flags`).
+            lanes: Each member's lanes in use ``(members, lanes)``.
+            batch_size: Per member ``(members,)``, like the other counts below.
+            first_time_step: The first real time step (later ones for a shorter lag).
+            n_train: Training rows.
+            epochs: Epochs of the first phase.
+            update_epochs: Epochs of each later phase.
+            n_steps: Forecast steps (0 for a refit).
+            layers: Real layers.
+            learning_rate: Adam's learning rate.
+            record_states: Also record every state before a forecast (static).
+
+        Returns the forecasts ``(steps, members, lanes)`` and the states before each
+        step ``(steps, 2, members, layers, lanes, units)`` (fixed-size buffers, of
+        which each member's first ``n_steps`` are written), and the final weights
+        and state ``(members, layers, 2, lanes, units)``.
         """
         tf = self.tf
         self.inputs, self.targets, self.masks, self.seeds = inputs, targets, masks, seeds
         self.top_layer, self.learning_rate = layers - 1, learning_rate
         self.first_time_step = first_time_step
-        self.batch_size, self.lanes = batch_size, lanes
-        self.lane_weights = tf.cast(lanes, tf.float32) / tf.cast(batch_size, tf.float32)
+        self.batch_size, self.n_lanes = batch_size, lanes.shape[1]
+        self.lane_weights = tf.cast(lanes, tf.float32) / tf.cast(batch_size, tf.float32)[:, None]
         (
             self.stateful,
             self.reset_after_epoch,
             self.seed_with_training,
             self.reset_after_forecast,
             self.shuffle,
-        ) = tf.unstack(flags)
-        repeats, padded_layers = weights[0].shape[0], 1 + weights[3].shape[1]
-        zero = tf.zeros((repeats, padded_layers, lanes.shape[0], weights[1].shape[1]))
+        ) = tf.unstack(flags, axis=1)
+        members, padded_layers = weights[0].shape[0], 1 + weights[3].shape[1]
+        zero = tf.zeros((members, padded_layers, self.n_lanes, weights[1].shape[1]))
         self.zero_state = (zero, zero)
         optimizer = (
             tuple(tf.zeros_like(w) for w in weights),
             tuple(tf.zeros_like(w) for w in weights),
-            tf.constant(0.0),
+            tf.zeros(members),
         )
-        carry = (weights, optimizer, self.zero_state, tf.constant(0))
+        carry = (weights, optimizer, self.zero_state, tf.zeros(members, tf.int32))
+        phases = tf.maximum(n_steps, 1)
 
         def walk_step(step: Tensor, walk: tuple[Carry, Tensor, Tensor]) -> tuple:
             # One training phase per step, so the graph holds the training loop once:
@@ -381,30 +514,30 @@ class _TrialGraph:
             # step, on the rows known by then; then seeding, as after every phase.
             carry, forecasts, states = walk
             start = n_train + step * self.batch_size
-            phase_epochs = tf.where(step == 0, epochs, update_epochs)
+            phase_epochs = tf.where(step < phases, tf.where(step == 0, epochs, update_epochs), 0)
             carry = self._train(carry, phase_epochs, start)
-            carry = self._seed(carry, tf.where(phase_epochs > 0, start, 0))
-
-            def forecast() -> tuple:
-                weights, optimizer, state, epoch = carry
-                recorded = states
-                if record_states:
-                    recorded = tf.tensor_scatter_nd_update(states, [[step]], tf.stack(state)[None])
-                forecast, state = self._forecast(weights, state, start)
-                written = tf.tensor_scatter_nd_update(forecasts, [[step]], forecast[None])
-                return (weights, optimizer, state, epoch), written, recorded
-
+            weights, optimizer, state, epoch = self._seed(
+                carry, tf.where(phase_epochs > 0, start, 0)
+            )
             # A refit (no test rows) runs the first phase and forecasts nothing.
-            return tf.cond(step < n_steps, forecast, lambda: (carry, forecasts, states))
+            forecasting = step < n_steps
+            if record_states:
+                before = self._where(forecasting, state, tuple(tf.unstack(states[step])))
+                states = tf.tensor_scatter_nd_update(states, [[step]], tf.stack(before)[None])
+            forecast, stepped = self._forecast(weights, state, start)
+            forecast = tf.where(forecasting[:, None], forecast, forecasts[step])
+            forecasts = tf.tensor_scatter_nd_update(forecasts, [[step]], forecast[None])
+            state = self._where(forecasting, stepped, state)
+            return (weights, optimizer, state, epoch), forecasts, states
 
         # At most one step per row: fixed-size buffers, so the step count is no shape.
-        max_steps = inputs.shape[0]
+        max_steps = inputs.shape[1]
         (weights, _, state, _), forecasts, states = self._loop(
-            tf.maximum(n_steps, 1),
+            tf.reduce_max(phases),
             walk_step,
             (
                 carry,
-                tf.zeros((max_steps, repeats, lanes.shape[0])),
+                tf.zeros((max_steps, members, self.n_lanes)),
                 tf.zeros((max_steps if record_states else 0, 2, *zero.shape)),
             ),
         )
@@ -420,70 +553,111 @@ class _TrialGraph:
         )
         return carry
 
-    def _where(self, condition: Tensor, state: State, otherwise: State) -> State:
-        """``state`` where the scalar ``condition`` holds, else ``otherwise``."""
-        return tuple(self.tf.where(condition, a, b) for a, b in zip(state, otherwise, strict=True))
+    def _where(self, condition: Tensor, new: Any, old: Any) -> Any:
+        """``new`` for the members where ``condition`` ``(members,)`` holds, else ``old``.
+
+        ``new`` and ``old`` are tensors, or tuples of them, with a leading member axis.
+        A select, not a blend, so that nothing of ``new`` (not even a NaN) reaches
+        a member that keeps ``old``.
+        """
+        tf = self.tf
+
+        def select(a: Tensor, b: Tensor) -> Tensor:
+            return tf.where(tf.reshape(condition, [-1] + [1] * (a.shape.rank - 1)), a, b)
+
+        return tf.nest.map_structure(select, new, old)
 
     def _starting(self, state: State) -> State:
         """The state a batch starts from: the carried one if stateful, else zero."""
         return self._where(self.stateful, state, self.zero_state)
 
     def _train(self, carry: Carry, epochs: Tensor, n_rows: Tensor) -> Carry:
-        """Train ``epochs`` epochs on the first ``n_rows`` rows, resetting as the regime says."""
+        """Train ``epochs`` epochs on the first ``n_rows`` rows, resetting as the regime says.
+
+        Both are per member; the loops run to the largest count, a member taking
+        part in an epoch while it has epochs left and in a batch while it has rows.
+        """
         tf = self.tf
         reset = tf.logical_or(self.reset_after_epoch, tf.logical_not(self.stateful))
+        batches = n_rows // self.batch_size
 
-        def epoch_step(_: Tensor, carry: Carry) -> Carry:
+        def epoch_step(index: Tensor, carry: Carry) -> Carry:
             weights, optimizer, state, epoch = carry
+            training = index < epochs
             order = self._epoch_order(epoch, n_rows)
 
             def batch_step(batch: Tensor, inner: tuple) -> tuple:
-                weights, optimizer, state = inner
-                rows = tf.gather(order, self._lane_rows(batch * self.batch_size, n_rows), axis=1)
-                return self._train_step(weights, optimizer, self._starting(state), rows)
+                rows = self._lane_rows(batch * self.batch_size, n_rows)
+                rows = tf.gather(order, rows, batch_dims=1)
+                active = tf.logical_and(training, batch < batches)
+                return self._train_step(*inner, rows, active)
 
             weights, optimizer, state = self._loop(
-                n_rows // self.batch_size, batch_step, (weights, optimizer, state)
+                tf.reduce_max(tf.where(training, batches, 0)),
+                batch_step,
+                (weights, optimizer, state),
             )
-            return weights, optimizer, self._where(reset, self.zero_state, state), epoch + 1
+            state = self._where(tf.logical_and(training, reset), self.zero_state, state)
+            return weights, optimizer, state, tf.where(training, epoch + 1, epoch)
 
-        return self._loop(epochs, epoch_step, carry)
+        return self._loop(tf.reduce_max(epochs), epoch_step, carry)
 
     def _lane_rows(self, start: Tensor, n_rows: Tensor) -> Tensor:
-        """Rows of the batch starting at ``start``, one per lane; unused lanes clamped."""
+        """Each member's rows of the batch starting at ``start``, one per lane, clamped.
+
+        ``start`` is per member, ``n_rows`` per member or one for all; unused lanes
+        read the last row.
+        """
         tf = self.tf
-        return tf.minimum(start + tf.range(self.lanes.shape[0]), n_rows - 1)
+        rows = start[:, None] + tf.range(self.n_lanes)[None, :]
+        return tf.minimum(rows, tf.reshape(n_rows, (-1, 1)) - 1)
 
     def _epoch_order(self, epoch: Tensor, n_rows: Tensor) -> Tensor:
-        """Row order of one epoch, ``(repeats, rows)``: shuffled, or the rows as they are."""
+        """Each member's row order in its epoch ``(members, rows)``: shuffled, or as they are.
+
+        The shuffled orders are computed only when some member shuffles.
+        """
         tf = self.tf
-        repeats, max_rows = self.seeds.shape[0], self.inputs.shape[0]
+        members, max_rows = self.seeds.shape[0], self.inputs.shape[1]
+        in_order = tf.broadcast_to(tf.range(max_rows), (members, max_rows))
         return tf.cond(
-            self.shuffle,
-            lambda: shuffle_orders_tf(tf, self.seeds, epoch, n_rows, max_rows),
-            lambda: tf.broadcast_to(tf.range(max_rows), (repeats, max_rows)),
+            tf.reduce_any(self.shuffle),
+            lambda: tf.where(
+                self.shuffle[:, None],
+                shuffle_orders_tf(tf, self.seeds, epoch, n_rows, max_rows),
+                in_order,
+            ),
+            lambda: in_order,
         )
 
     def _train_step(
-        self, weights: Weights, optimizer: tuple, state: State, rows: Tensor
+        self, weights: Weights, optimizer: tuple, state: State, rows: Tensor, active: Tensor
     ) -> tuple[Weights, tuple, State]:
-        """One batch: forward, MSE per repeat summed over repeats, gradients, Adam."""
+        """One batch for the ``active`` members: forward, MSE summed over members, Adam.
+
+        The members' losses are summed, so each member's gradient is its own.
+        """
         tf = self.tf
-        x, y = tf.gather(self.inputs, rows), tf.gather(self.targets, rows)
+        x = tf.gather(self.inputs, rows, batch_dims=1)
+        y = tf.gather(self.targets, rows, batch_dims=1)
         with tf.GradientTape() as tape:
             tape.watch(weights)
-            forecast, new_state = self._forward(weights, state, x)
+            forecast, new_state = self._forward(weights, self._starting(state), x)
             loss = tf.reduce_sum(tf.square(y - forecast) * self.lane_weights)
         # A graph without stacked layers holds them as empty arrays, which no loss reaches.
         gradients = tape.gradient(loss, weights, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         gradients = tuple(g * m for g, m in zip(gradients, self.masks, strict=True))
-        weights, optimizer = self._adam(weights, optimizer, gradients)
-        return weights, optimizer, new_state
+        new_weights, new_optimizer = self._adam(weights, optimizer, gradients)
+        return (
+            self._where(active, new_weights, weights),
+            self._where(active, new_optimizer, optimizer),
+            self._where(active, new_state, state),
+        )
 
     def _adam(
         self, weights: Weights, optimizer: tuple, gradients: Weights
     ) -> tuple[Weights, tuple]:
-        """Keras 3's Adam update, elementwise, so each repeat is updated independently."""
+        """Keras 3's Adam update, elementwise, with each member's own step and rate."""
         tf = self.tf
         momentums, velocities, step = optimizer
         step = step + 1.0
@@ -498,18 +672,18 @@ class _TrialGraph:
             for v, g in zip(velocities, gradients, strict=True)
         )
         weights = tuple(
-            w - (m * alpha) / (tf.sqrt(v) + _EPSILON)
+            w - (m * tf.reshape(alpha, [-1] + [1] * (w.shape.rank - 1))) / (tf.sqrt(v) + _EPSILON)
             for w, m, v in zip(weights, momentums, velocities, strict=True)
         )
         return weights, (momentums, velocities, step)
 
     def _forward(self, weights: Weights, state: State, x: Tensor) -> tuple[Tensor, State]:
-        """The stacked LSTM over the time steps, then Dense(1): ``(repeats, batch)``.
+        """The stacked LSTM over the time steps, then Dense(1): ``(members, batch)``.
 
         At each time step the input climbs the stack: layer ``l`` reads layer
         ``l - 1``'s new output (as ``return_sequences`` feeds it in Keras). Time
-        steps before ``first_time_step`` are padding (a shorter lag in the
-        ``timesteps`` framing) and leave every layer's state as it was.
+        steps before a member's ``first_time_step`` are padding (a shorter lag in
+        the ``timesteps`` framing) and leave every layer's state as it was.
         """
         tf = self.tf
         kernel, recurrent_kernel, bias, upper_kernels, upper_recurrent, upper_biases = weights[:6]
@@ -531,28 +705,29 @@ class _TrialGraph:
                 h, c = stepped
             else:
                 h, c = self._where(step >= self.first_time_step, stepped, (h, c))
-        top = tf.gather(h, self.top_layer, axis=1)
+        top = tf.gather(h, self.top_layer, axis=1, batch_dims=1)
         forecast = tf.matmul(top, dense_kernel)[:, :, 0] + dense_bias
         return forecast, (h, c)
 
     def _seed(self, carry: Carry, n_rows: Tensor) -> Carry:
-        """A seeding regime forecasts the first ``n_rows`` rows batch by batch."""
+        """A seeding member forecasts its first ``n_rows`` rows batch by batch."""
         tf = self.tf
         weights, optimizer, state, epoch = carry
-        state = self._loop(
-            tf.where(self.seed_with_training, n_rows // self.batch_size, 0),
-            lambda batch, state: self._forecast(weights, state, batch * self.batch_size)[1],
-            state,
-        )
-        return weights, optimizer, state, epoch
+        batches = tf.where(self.seed_with_training, n_rows // self.batch_size, 0)
+
+        def seed_step(batch: Tensor, state: State) -> State:
+            seeded = self._forecast(weights, state, batch * self.batch_size)[1]
+            return self._where(batch < batches, seeded, state)
+
+        return weights, optimizer, self._loop(tf.reduce_max(batches), seed_step, state), epoch
 
     def _forecast(self, weights: Weights, state: State, start: Tensor) -> tuple[Tensor, State]:
-        """Forecast rows ``start .. start + batch``; return forecasts and the next state."""
+        """Forecast each member's rows ``start .. start + batch``; return them and the next state.
+
+        Every member steps; the caller keeps the result only for the active ones.
+        """
         tf = self.tf
-        rows = self._lane_rows(start, self.inputs.shape[0])
-        repeats = weights[0].shape[0]
-        x = tf.gather(self.inputs, rows)[None]
-        x = tf.broadcast_to(x, (repeats, *rows.shape, *self.inputs.shape[1:]))
+        x = tf.gather(self.inputs, self._lane_rows(start, self.inputs.shape[1]), batch_dims=1)
         forecast, state = self._forward(weights, self._starting(state), x)
         reset = tf.logical_or(self.reset_after_forecast, tf.logical_not(self.stateful))
         return forecast, self._where(reset, self.zero_state, state)
