@@ -25,7 +25,7 @@ from tuner.data import Series
 from tuner.engines import GraphShape
 from tuner.exceptions import DivergedError
 from tuner.metrics import OBJECTIVE_LABELS
-from tuner.packing import trials_per_graph
+from tuner.packing import member_step_work, study_schedules, trials_per_graph
 from tuner.preparation import Preparation, PreparedData
 from tuner.runner import Evaluation, EvaluationConfig, evaluate_many
 from tuner.space import SearchSpace
@@ -79,13 +79,27 @@ class Objective:
         framing serves the whole study (docs/method.md, section 11)."""
         pruner = config.pruner
         self.chunks = pruner.checkpoints if pruner.enabled else 1
-        self.trials_per_graph = trials_per_graph(
-            dataclasses.replace(self.shape, repeats=-(-config.repeats // self.chunks)),
-            self.shape.lag if "timesteps" in config.search.framing else 1,
-            config.trials,
-            config.workers.trials_per_graph,
-        )
+        self.trials_per_graph = self._trials_per_graph()
         """How many trials a worker asks for and trains together (see :mod:`tuner.packing`)."""
+
+    def _trials_per_graph(self) -> int:
+        """The pack width: the study file's, or estimated from the study's configurations."""
+        config, setting = self.config, self.config.workers.trials_per_graph
+        if setting != "auto":
+            return int(setting)
+        grid = self.space.grid_points() if config.sampler.kind == "grid" else None
+        schedules = study_schedules(
+            config.search.epochs,
+            self.space.batch_sizes,
+            config.search.update_epochs,
+            grid,
+            n_train=max(p.n_train for p in self.prepared.values()),
+            n_test=max(p.n_test for p in self.prepared.values()),
+        )
+        chunk = dataclasses.replace(self.shape, repeats=-(-config.repeats // self.chunks))
+        timesteps = self.shape.lag if "timesteps" in config.search.framing else 1
+        limit = config.trials if grid is not None else max(1, config.trials // 10)
+        return trials_per_graph(schedules, member_step_work(chunk, timesteps), limit)
 
     @property
     def series(self) -> Series:
