@@ -117,7 +117,14 @@ def run(
         [*tuner, "create", str(study_file), "--storage", url], check=True, stdout=subprocess.DEVNULL
     )
     reports = [scratch / f"worker-{index}.json" for index in range(workers)]
-    env = {**os.environ, "TUNER_ARTIFACTS": str(scratch / "artifacts")}
+    from tuner.pool import threads_per_worker
+
+    # as `tuner run` starts its workers: each with its share of the cores
+    env = {
+        **os.environ,
+        **threads_per_worker(workers),
+        "TUNER_ARTIFACTS": str(scratch / "artifacts"),
+    }
     started = time.perf_counter()
     processes = [
         subprocess.Popen(

@@ -475,6 +475,34 @@ def test_a_signal_while_tuner_run_loads_its_study_still_stops_every_worker(monke
             process.wait()
 
 
+def test_tuner_run_gives_each_worker_its_share_of_the_cores(monkeypatch):
+    """TensorFlow's pools default to every core in every process: N workers would oversubscribe."""
+    from tuner import pool
+
+    environments: list[dict[str, str]] = []
+    popen = subprocess.Popen
+
+    def record(command, env):
+        environments.append(env)
+        return popen([sys.executable, "-c", "pass"])
+
+    monkeypatch.setattr(pool.subprocess, "Popen", record)
+    monkeypatch.setattr(pool.optuna, "load_study", lambda **kwargs: object())
+    monkeypatch.setattr(pool, "open_storage", lambda url: None)
+    monkeypatch.setattr(pool, "_report_progress", lambda *args: None)
+    monkeypatch.setattr(pool.os, "cpu_count", lambda: 8)
+    for name in pool.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    pool.run_local_workers("s", "sqlite://", None, 3, lambda done, total: None)
+    assert [env["TF_NUM_INTRAOP_THREADS"] for env in environments] == ["2"] * 3
+    assert {env["TF_NUM_INTEROP_THREADS"] for env in environments} == {"2"}
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "5")  # the user's own setting wins
+    assert pool.threads_per_worker(16) == {
+        "TF_NUM_INTRAOP_THREADS": "5",
+        "TF_NUM_INTEROP_THREADS": "1",
+    }
+
+
 @pytest.mark.slow
 def test_the_password_is_never_in_sight(postgres_url, tmp_path, monkeypatch):
     from sqlalchemy.engine import make_url
