@@ -17,7 +17,14 @@ from tuner import objective as objective_module
 from tuner.engines import FastEngine, GraphShape
 from tuner.exceptions import ConfigError, TunerError
 from tuner.objective import Objective
-from tuner.packing import PACK_WORK, member_step_work, trials_per_graph
+from tuner.packing import (
+    FIXED_STEP_WORK,
+    member_step_work,
+    pack_batches,
+    pack_time,
+    trials_per_graph,
+)
+from tuner.protocol import WalkForward
 from tuner.resources import MAX_TRIALS_PER_GRAPH
 from tuner.runner import EvaluationConfig, evaluate, load_and_prepare
 from tuner.study import SlotCounts, create_study
@@ -169,17 +176,31 @@ def test_a_grid_study_in_packs_runs_every_configuration_once(study, pack_sizes):
     assert sum(pack_sizes) == 12 and max(pack_sizes) == 3
 
 
-def test_the_pack_rule_packs_small_graphs_and_not_large_ones():
+def test_the_pack_rule_packs_alike_trials_in_small_graphs_and_nothing_else():
     small = GraphShape(repeats=5, rows=32, lag=1, units=5, batch=4, layers=1)
     large = GraphShape(repeats=15, rows=200, lag=12, units=64, batch=12, layers=3)
-    assert member_step_work(small, 1) < member_step_work(large, 1)
-    assert trials_per_graph(small, 1, budget=1000) > 1
-    assert trials_per_graph(large, 1, budget=1000) == 1
-    assert trials_per_graph(small, 1, budget=1000) * 5 * member_step_work(small, 1) <= PACK_WORK
-    assert trials_per_graph(small, 1, budget=20) == 2  # a tenth of the budget at most
-    assert trials_per_graph(large, 1, budget=1000, setting=4) == 4
-    tiny = GraphShape(repeats=1, rows=8, lag=1, units=1, batch=1, layers=1)
-    assert trials_per_graph(tiny, 1, budget=10**6) == MAX_TRIALS_PER_GRAPH
+    small_work, large_work = member_step_work(small, 1), member_step_work(large, 1)
+    assert small_work < FIXED_STEP_WORK < large_work
+    sweep = [WalkForward(24, 12, 4, 50, 0)] * 40  # a tutorial-like sweep at fixed epochs
+    assert trials_per_graph(sweep, small_work, limit=1000) == 16
+    assert trials_per_graph(sweep, small_work, limit=5) == 4  # never past the limit
+    assert trials_per_graph(sweep, large_work, limit=1000) == 1
+    assert trials_per_graph(sweep, large_work, limit=1000, setting=4) == 4
+    # trials of very different lengths: a pack runs as long as its slowest member
+    rng = np.random.default_rng(1)
+    mixed = [
+        WalkForward(24, 12, int(b), int(e), 0)
+        for b, e in zip(rng.choice([1, 2, 3, 4, 6, 12], 40), rng.integers(1, 1000, 40), strict=True)
+    ]
+    assert trials_per_graph(mixed, small_work, limit=1000) == 1
+
+
+def test_a_packs_time_follows_its_slowest_member_phase_by_phase():
+    short, long = WalkForward(24, 12, 4, 10, 0), WalkForward(24, 12, 1, 30, 2)
+    assert pack_batches([short]) == 10 * 6
+    assert pack_batches([long]) == 30 * 24 + sum(2 * (24 + step) for step in range(1, 12))
+    assert pack_batches([short, long]) == pack_batches([long])
+    assert pack_time([short, long], 100, 2) == pack_batches([long]) * (FIXED_STEP_WORK + 200)
 
 
 @pytest.mark.parametrize(
