@@ -499,13 +499,12 @@ class _TrialGraph:
         ) = tf.unstack(flags, axis=1)
         members, padded_layers = weights[0].shape[0], 1 + weights[3].shape[1]
         zero = tf.zeros((members, padded_layers, self.n_lanes, weights[1].shape[1]))
-        self.zero_state = (zero, zero)
         optimizer = (
             tuple(tf.zeros_like(w) for w in weights),
             tuple(tf.zeros_like(w) for w in weights),
             tf.zeros(members),
         )
-        carry = (weights, optimizer, self.zero_state, tf.zeros(members, tf.int32))
+        carry = (weights, optimizer, (zero, zero), tf.zeros(members, tf.int32))
         phases = tf.maximum(n_steps, 1)
 
         def walk_step(step: Tensor, walk: tuple[Carry, Tensor, Tensor]) -> tuple:
@@ -567,9 +566,20 @@ class _TrialGraph:
 
         return tf.nest.map_structure(select, new, old)
 
+    def _zero(self, state: State) -> State:
+        """A zero state shaped like ``state``, made where it is used.
+
+        Made inside the loop body rather than captured from outside it: TensorFlow
+        copies a captured constant into each loop under names given in no fixed
+        order, which would change the compiled program's fingerprint from one
+        process to the next and defeat XLA's persistent cache (docs/method.md,
+        section 11).
+        """
+        return self.tf.nest.map_structure(self.tf.zeros_like, state)
+
     def _starting(self, state: State) -> State:
         """The state a batch starts from: the carried one if stateful, else zero."""
-        return self._where(self.stateful, state, self.zero_state)
+        return self._where(self.stateful, state, self._zero(state))
 
     def _train(self, carry: Carry, epochs: Tensor, n_rows: Tensor) -> Carry:
         """Train ``epochs`` epochs on the first ``n_rows`` rows, resetting as the regime says.
@@ -597,7 +607,7 @@ class _TrialGraph:
                 batch_step,
                 (weights, optimizer, state),
             )
-            state = self._where(tf.logical_and(training, reset), self.zero_state, state)
+            state = self._where(tf.logical_and(training, reset), self._zero(state), state)
             return weights, optimizer, state, tf.where(training, epoch + 1, epoch)
 
         return self._loop(tf.reduce_max(epochs), epoch_step, carry)
@@ -730,7 +740,7 @@ class _TrialGraph:
         x = tf.gather(self.inputs, self._lane_rows(start, self.inputs.shape[1]), batch_dims=1)
         forecast, state = self._forward(weights, self._starting(state), x)
         reset = tf.logical_or(self.reset_after_forecast, tf.logical_not(self.stateful))
-        return forecast, self._where(reset, self.zero_state, state)
+        return forecast, self._where(reset, self._zero(state), state)
 
 
 def _lstm_cell(

@@ -1,0 +1,123 @@
+"""Workers keep their compiled graphs for the next process (tuner/compile_cache.py).
+
+A later process that builds the same graph must find the entry the first one
+wrote: the same key, so no second entry, and the same forecasts from the loaded
+program. A graph whose compiled form changed from one process to the next (as
+it did while a constant was captured into the training loops) fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_tuner
+from tuner.compile_cache import (
+    ENVIRONMENT_VARIABLE,
+    TF_FLAG,
+    resolve_compile_cache,
+    use_compile_cache,
+)
+
+ONE_TRIAL = """
+import json, sys
+from pathlib import Path
+from tuner.compile_cache import use_compile_cache
+use_compile_cache(Path(sys.argv[1]))
+from tests.conftest import shampoo_config
+from tuner.runner import evaluate, load_and_prepare
+config = shampoo_config(epochs=3, repeats=2, seed=5)
+evaluation = evaluate(load_and_prepare(config), config)
+print(json.dumps({"rmse": evaluation.rmses.tolist(), "compile": evaluation.compile_seconds}))
+"""
+
+
+@pytest.fixture
+def no_setting(monkeypatch):
+    """Neither variable set, and both restored afterwards, whatever the test set."""
+    for name in (ENVIRONMENT_VARIABLE, "TF_XLA_FLAGS"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
+def test_the_cache_sits_beside_a_sqlite_database_and_in_storage_otherwise(
+    no_setting, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    beside = resolve_compile_cache(f"sqlite:///{tmp_path}/db/tuner.db")
+    assert beside.parent == tmp_path / "db" / "xla-cache"
+    elsewhere = resolve_compile_cache("postgresql+psycopg://u:secret@db:5432/s")
+    assert elsewhere.parent == tmp_path / "storage" / "xla-cache"
+    assert "secret" not in str(elsewhere)
+    # one subdirectory per TensorFlow version and processor: native code is for both
+    assert beside.name == elsewhere.name and beside.name.startswith("tensorflow-")
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, str(tmp_path / "mine"))
+    assert resolve_compile_cache("sqlite:///x.db").parent == tmp_path / "mine"
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, "OFF")
+    assert resolve_compile_cache("sqlite:///x.db") is None
+
+
+def test_the_cache_is_handed_to_tensorflow_unless_it_has_one_or_cannot_be_written(
+    no_setting, tmp_path, monkeypatch, caplog
+):
+    directory = tmp_path / "cache"
+    assert use_compile_cache(directory) == directory
+    assert directory.is_dir()
+    assert f"{TF_FLAG}={directory}" in os.environ["TF_XLA_FLAGS"]
+    monkeypatch.setenv("TF_XLA_FLAGS", f"--tf_xla_auto_jit=1 {TF_FLAG}=/theirs")
+    assert use_compile_cache(tmp_path / "other") is None
+    assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=1 {TF_FLAG}=/theirs"
+    monkeypatch.delenv("TF_XLA_FLAGS")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert use_compile_cache(blocker / "cache") is None
+    assert "TF_XLA_FLAGS" not in os.environ
+    assert "no compile cache: cannot create" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_second_process_loads_the_first_ones_graph_and_forecasts_the_same(tmp_path):
+    directory = tmp_path / "cache"
+
+    def one_trial() -> dict:
+        ran = subprocess.run(
+            [sys.executable, "-c", ONE_TRIAL, str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        return json.loads(ran.stdout.splitlines()[-1])
+
+    first = one_trial()
+    entries = {path: path.stat().st_mtime_ns for path in directory.iterdir()}
+    assert len(entries) == 1 and next(iter(entries)).suffix == ".pb"
+    second = one_trial()
+    assert {path: path.stat().st_mtime_ns for path in directory.iterdir()} == entries
+    assert second["rmse"] == first["rmse"]
+
+
+@pytest.mark.slow
+def test_tuner_worker_keeps_its_graph_beside_the_study_unless_told_not_to(
+    no_setting, tmp_path, monkeypatch
+):
+    study = tmp_path / "tiny.toml"
+    study.write_text(
+        'name = "tiny"\ntrials = 1\nrepeats = 2\n[data]\nseries = "shampoo"\ntrain_size = 20\n'
+        '[search]\nepochs = [3]\nneurons = [1]\nbatch_size = [4]\nregimes = ["seeded"]\n'
+    )
+    for name, setting in (("kept", ""), ("none", "off")):
+        url = f"sqlite:///{tmp_path / name / 'tuner.db'}"
+        (tmp_path / name).mkdir()
+        monkeypatch.setenv(ENVIRONMENT_VARIABLE, setting)
+        assert run_tuner("create", str(study), "--storage", url).returncode == 0
+        ran = run_tuner("worker", "tiny", "--storage", url, "--no-artifacts", timeout=300)
+        assert ran.returncode == 0, ran.stderr
+    assert list((tmp_path / "kept" / "xla-cache").glob("tensorflow-*/*.pb"))
+    assert not (tmp_path / "none" / "xla-cache").exists()
