@@ -21,8 +21,14 @@ the fits (worker time less import, fits and confirmation, per finished trial)
 and the speed-up in trials per second against one worker. ``--trials N`` replaces
 the studies' budgets (``--only shampoo --trials 1000`` is the long run).
 
+``--compile-cache`` runs each study with the workers' persistent XLA cache
+(:mod:`tuner.compile_cache`) in one or more states, each a row: ``cold``, a new
+empty directory, as a study's first run finds it (the default); ``warm``, a
+directory that an untimed run of the same study and workers filled first, as a
+rerun or a later study of the same shape finds it; ``off``, no cache.
+
 Usage: .venv/bin/python benchmarks/study.py [--only shampoo|airline|regimes] [--trials N]
-       [--workers 1 2] [--trials-per-graph 1 auto]
+       [--workers 1 2] [--trials-per-graph 1 auto] [--compile-cache cold warm off]
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+CACHE_STATES = ("cold", "warm", "off")
 STUDIES = {
     "shampoo": ROOT / "studies" / "shampoo.toml",
     "airline": ROOT / "studies" / "airline.toml",
@@ -51,7 +58,10 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
 
     spent = {"import": 0.0, "fits": 0.0, "compile": 0.0, "plots": 0.0, "confirm": 0.0}
     wall = time.perf_counter()
+    from tuner.compile_cache import resolve_compile_cache, use_compile_cache
     from tuner.engines import _tensorflow
+
+    use_compile_cache(resolve_compile_cache(url))  # as `tuner worker` does, before TensorFlow
 
     _tensorflow.import_tensorflow()
     spent["import"] = time.perf_counter() - wall
@@ -96,9 +106,12 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
 
 
 def run(
-    study: Path, workers: int, trials: int | None, pack: str, scratch: Path
+    study: Path, workers: int, trials: int | None, pack: str, scratch: Path, cache: str
 ) -> dict[str, float]:
-    """Create ``study`` in a fresh SQLite file, run ``workers`` workers, return the figures."""
+    """Create ``study`` in a fresh SQLite file, run ``workers`` workers, return the figures.
+
+    ``cache`` is the workers' ``TUNER_COMPILE_CACHE``: a directory, or ``off``.
+    """
     import optuna
 
     text = study.read_text()
@@ -124,6 +137,7 @@ def run(
         **os.environ,
         **threads_per_worker(workers),
         "TUNER_ARTIFACTS": str(scratch / "artifacts"),
+        "TUNER_COMPILE_CACHE": cache,
     }
     started = time.perf_counter()
     processes = [
@@ -155,6 +169,21 @@ def run(
     }
 
 
+def run_with_cache(
+    study: Path, workers: int, trials: int | None, pack: str, cache: str
+) -> dict[str, float]:
+    """:func:`run` with the XLA cache ``cold``, ``warm`` (filled by an untimed run) or ``off``."""
+    with tempfile.TemporaryDirectory() as directory:
+        if cache == "off":
+            return run(study, workers, trials, pack, Path(directory), "off")
+        kept = Path(directory) / "xla-cache"
+        if cache == "warm":
+            with tempfile.TemporaryDirectory() as scratch:
+                run(study, workers, trials, pack, Path(scratch), str(kept))
+        with tempfile.TemporaryDirectory() as scratch:
+            return run(study, workers, trials, pack, Path(scratch), str(kept))
+
+
 def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -169,6 +198,13 @@ def main() -> None:
         default=["auto"],
         help="workers.trials_per_graph settings to run, each a row (default: auto)",
     )
+    parser.add_argument(
+        "--compile-cache",
+        nargs="+",
+        choices=CACHE_STATES,
+        default=["cold"],
+        help="states of the workers' XLA cache to run, each a row (default: cold)",
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -176,6 +212,7 @@ def main() -> None:
         instrumented_worker(name, url, int(index), report)
     header = (
         "pack",
+        "cache",
         "workers",
         "trials",
         "wall s",
@@ -190,23 +227,28 @@ def main() -> None:
     )
     print("".join(f"{title:>9}" for title in ("study", *header)))
     studies = [args.only] if args.only else ["shampoo", "airline"]
-    rows = [(study, pack) for study in studies for pack in args.trials_per_graph]
-    for study, pack in rows:
+    rows = [
+        (study, pack, cache)
+        for study in studies
+        for pack in args.trials_per_graph
+        for cache in args.compile_cache
+    ]
+    for study, pack, cache in rows:
         single = None
         for workers in args.workers:
-            with tempfile.TemporaryDirectory() as scratch:
-                f = run(STUDIES[study], workers, args.trials, pack, Path(scratch))
+            f = run_with_cache(STUDIES[study], workers, args.trials, pack, cache)
             single = single or f["per_second"]
             print(
-                f"{study:>9}{pack:>9}{workers:>9}{f['finished']:>9}{f['wall']:>9.1f}"
+                f"{study:>9}{pack:>9}{cache:>9}{workers:>9}{f['finished']:>9}{f['wall']:>9.1f}"
                 f"{f['per_second']:>9.2f}"
                 f"{f['compile']:>9.1%}{f['db']:>9.1%}{f['overhead']:>8.2f}s{f['plots']:>8.2f}s"
                 f"{f['import']:>8.1f}s{f['confirm']:>8.1f}s{f['per_second'] / single:>9.2f}",
                 flush=True,
             )
     print(
-        "\npack: workers.trials_per_graph; speed-up: against 1 worker with the same pack "
-        "setting. compile, DB: shares of the workers' summed wall time; overhead: worker time per "
+        "\npack: workers.trials_per_graph; cache: the workers' XLA cache, new (cold), filled "
+        "by an untimed run (warm) or off; speed-up: against 1 worker with the same pack and "
+        "cache. compile, DB: shares of the workers' summed wall time; overhead: worker time per "
         "finished trial beyond the fits, TensorFlow's import and the confirmation (plots, "
         "database, sampling); plots: its drawing part; import: TensorFlow's, per worker; "
         "confirm: refitting the best on the holdout, once per study"

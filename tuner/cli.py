@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_command(
         commands,
         "worker",
-        "Run trials of a study until its trial budget is met.",
+        "Run trials of a study until its trial budget is met. Compiled graphs are kept "
+        "for the next worker in $TUNER_COMPILE_CACHE (default: xla-cache beside a SQLite "
+        "database, else storage/xla-cache; 'off' keeps none).",
         _worker,
         _add_study_name_options,
         _add_worker_options,
@@ -367,11 +369,13 @@ def _check_study_file_options(args: argparse.Namespace) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from tuner.compile_cache import resolve_compile_cache, use_compile_cache
     from tuner.pool import sigterm_interrupts
     from tuner.worker import run_worker
 
     _optuna_verbosity(quiet=args.quiet)
     url, artifacts = _storage_url(args), _trial_artifacts(args)
+    use_compile_cache(resolve_compile_cache(url))
     with sigterm_interrupts():
         ran = run_worker(args.name, url, artifacts, worker_index=args.worker_index)
     if not args.quiet:
