@@ -9,15 +9,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TF_NUM_INTRAOP_THREADS=1 \
     TF_NUM_INTEROP_THREADS=1 \
-    TUNER_ARTIFACTS=/artifacts
+    TUNER_ARTIFACTS=/artifacts \
+    TUNER_COMPILE_CACHE=/xla-cache
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY tuner ./tuner
 RUN pip install . \
     && useradd --create-home --uid 10001 tuner \
-    && mkdir -p /artifacts \
-    && chown tuner /app /artifacts
+    && mkdir -p /artifacts /xla-cache \
+    && chown tuner /app /artifacts /xla-cache
 COPY studies ./studies
 
 USER tuner

@@ -133,6 +133,9 @@ def test_health_check_dependencies_restarts_and_shared_artifacts():
         }
         assert "artifacts:/artifacts" in compose[name]["volumes"]
         assert compose[name]["environment"]["TUNER_ARTIFACTS"] == "/artifacts"
+    # the workers share their compiled graphs, kept across restarts
+    assert "xla-cache:/xla-cache" in compose["worker"]["volumes"]
+    assert compose["worker"]["environment"]["TUNER_COMPILE_CACHE"] == "/xla-cache"
     assert compose["worker"]["restart"] == "on-failure"
     assert compose["create"]["restart"] == "no"
     assert "deploy" not in compose["worker"] and "container_name" not in compose["worker"]
@@ -219,7 +222,11 @@ def test_what_compose_runs_works_against_postgresql(postgres_url, tmp_path):
 
     def environment(service: str) -> dict[str, str]:
         declared = {key: str(value) for key, value in compose[service]["environment"].items()}
-        declared.update(TUNER_STORAGE=postgres_url, TUNER_ARTIFACTS=str(artifacts))
+        declared.update(
+            TUNER_STORAGE=postgres_url,
+            TUNER_ARTIFACTS=str(artifacts),
+            TUNER_COMPILE_CACHE=str(tmp_path / "xla-cache"),
+        )
         return {**os.environ, **declared}
 
     def start(service: str) -> subprocess.Popen:
@@ -244,6 +251,7 @@ def test_what_compose_runs_works_against_postgresql(postgres_url, tmp_path):
         connections = _max_connections_while(workers, postgres_url)
         for worker in workers:
             assert worker.wait(timeout=300) == 0, worker.communicate()
+        assert list((tmp_path / "xla-cache").glob("tensorflow-*/*.pb"))  # the shared volume
         study = optuna.load_study(study_name="ci", storage=postgres_url)
         states = [trial.state for trial in study.trials]
         assert states == [optuna.trial.TrialState.COMPLETE] * 8
