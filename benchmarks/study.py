@@ -16,7 +16,8 @@ in this script only. The study is created first and not timed. Every worker repo
   with a holdout confirms its best configurations once its budget is met).
 
 Printed per run: wall time, finished trials per second, the shares of the
-workers' time spent compiling (for the search) and in the database, the per-trial overhead beyond
+workers' time spent compiling (for the search) and in the database, the database
+time per finished trial (flat if a claim's cost is), the per-trial overhead beyond
 the fits (worker time less import, fits and confirmation, per finished trial)
 and the speed-up in trials per second against one worker. ``--trials N`` replaces
 the studies' budgets (``--only shampoo --trials 1000`` is the long run).
@@ -161,6 +162,7 @@ def run(
         "per_second": finished / wall,
         "compile": total["compile"] / total["wall"],
         "db": total["db"] / total["wall"],
+        "db_per_trial": total["db"] / finished,
         "overhead": (searched - total["fits"]) / finished,
         "plots": total["plots"] / finished,
         "import": total["import"] / workers,
@@ -219,6 +221,7 @@ def main() -> None:
         "trials/s",
         "compile",
         "DB",
+        "DB/trial",
         "overhead",
         "plots",
         "import",
@@ -241,14 +244,16 @@ def main() -> None:
             print(
                 f"{study:>9}{pack:>9}{cache:>9}{workers:>9}{f['finished']:>9}{f['wall']:>9.1f}"
                 f"{f['per_second']:>9.2f}"
-                f"{f['compile']:>9.1%}{f['db']:>9.1%}{f['overhead']:>8.2f}s{f['plots']:>8.2f}s"
+                f"{f['compile']:>9.1%}{f['db']:>9.1%}{f['db_per_trial'] * 1000:>7.1f}ms"
+                f"{f['overhead']:>8.2f}s{f['plots']:>8.2f}s"
                 f"{f['import']:>8.1f}s{f['confirm']:>8.1f}s{f['per_second'] / single:>9.2f}",
                 flush=True,
             )
     print(
         "\npack: workers.trials_per_graph; cache: the workers' XLA cache, new (cold), filled "
         "by an untimed run (warm) or off; speed-up: against 1 worker with the same pack and "
-        "cache. compile, DB: shares of the workers' summed wall time; overhead: worker time per "
+        "cache. compile, DB: shares of the workers' summed wall time; DB/trial: their "
+        "database time per finished trial; overhead: worker time per "
         "finished trial beyond the fits, TensorFlow's import and the confirmation (plots, "
         "database, sampling); plots: its drawing part; import: TensorFlow's, per worker; "
         "confirm: refitting the best on the holdout, once per study"
