@@ -10,7 +10,7 @@ import pytest
 
 from tuner.cli import main
 from tuner.data import load_series
-from tuner.engines import EngineTask
+from tuner.engines import EngineTask, FastEngine, KerasEngine
 from tuner.preparation import Preparation, prepare
 from tuner.protocol import Hyperparameters, repeat_setups
 from tuner.runner import DataSource, EvaluationConfig, plan
@@ -21,6 +21,20 @@ SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664
 @pytest.fixture(scope="session")
 def shampoo():
     return load_series("shampoo")
+
+
+@pytest.fixture(scope="module")
+def engines():
+    """The compiled fast engine and the Keras reference it must agree with."""
+    return FastEngine(jit_compile=True), KerasEngine()
+
+
+@pytest.fixture(scope="module")
+def tiny(shampoo):
+    """Shampoo at lags 1 and 2, 8 training and 4 test rows: batch sizes 1, 2 and 4 fit."""
+    return {
+        lag: prepare(shampoo, Preparation(lag=lag, test_size=4, train_size=8)) for lag in (1, 2)
+    }
 
 
 @pytest.fixture(scope="session")

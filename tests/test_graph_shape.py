@@ -15,9 +15,8 @@ import pytest
 
 from tests.conftest import engine_task
 from tests.test_engine_equality import TOLERANCE
-from tuner.engines import FastEngine, GraphShape, KerasEngine, _fast
+from tuner.engines import FastEngine, GraphShape, _fast
 from tuner.objective import Objective
-from tuner.preparation import Preparation, prepare
 from tuner.regimes import REGIME_NAMES
 from tuner.studyfile import parse_study_text
 from tuner.windows import prepare_for_study
@@ -29,18 +28,6 @@ _task = functools.partial(engine_task, epochs=3, seed=5, update_epochs=2, repeat
 PADDED = GraphShape(repeats=3, rows=19, lag=4, units=5, batch=4, layers=3)
 """Larger than every task below in each size: repeats, rows, inputs, units, lanes and
 layers (the tasks have one layer unless they say otherwise)."""
-
-
-@pytest.fixture(scope="module")
-def engines():
-    return FastEngine(jit_compile=True), KerasEngine()
-
-
-@pytest.fixture(scope="module")
-def tiny(shampoo):
-    return {
-        lag: prepare(shampoo, Preparation(lag=lag, test_size=4, train_size=8)) for lag in (1, 2)
-    }
 
 
 def _assert_same(result, reference, tolerance=TOLERANCE):

@@ -15,8 +15,7 @@ import pytest
 
 from tests.conftest import engine_task
 from tests.test_engine_equality import TOLERANCE
-from tuner.engines import FastEngine, GraphShape, KerasEngine, _fast
-from tuner.preparation import Preparation, prepare
+from tuner.engines import GraphShape, _fast
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -32,18 +31,6 @@ MIX = [
 ]
 """Tasks that differ in every per-task number: regime, lag (so rows and training
 rows), units, layers, epochs, update epochs, batch size, learning rate and repeats."""
-
-
-@pytest.fixture(scope="module")
-def engines():
-    return FastEngine(jit_compile=True), KerasEngine()
-
-
-@pytest.fixture(scope="module")
-def tiny(shampoo):
-    return {
-        lag: prepare(shampoo, Preparation(lag=lag, test_size=4, train_size=8)) for lag in (1, 2)
-    }
 
 
 def _mixed_tasks(tiny, framing="features", shape=PACK, **options):
