@@ -25,7 +25,7 @@ import os
 import platform
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from tuner.storage import sqlite_file
 
 __all__ = ["ENVIRONMENT_VARIABLE", "TF_FLAG", "resolve_compile_cache", "use_compile_cache"]
 
@@ -37,13 +37,17 @@ TF_FLAG = "--tf_xla_persistent_cache_directory"
 
 
 def resolve_compile_cache(url: str) -> Path | None:
-    """The cache directory for workers of the study at ``url``; ``None`` if turned off."""
+    """The cache directory for workers of the study at ``url``; ``None`` if turned off.
+
+    Raises:
+        StorageError: ``url`` is malformed or names an unsupported database.
+    """
     chosen = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
     if chosen.lower() == OFF:
         return None
     if chosen:
         base = Path(chosen)
-    elif (database := _sqlite_file(url)) is not None:
+    elif (database := sqlite_file(url)) is not None:
         base = database.parent / "xla-cache"
     else:
         base = Path("storage") / "xla-cache"
@@ -74,17 +78,6 @@ def use_compile_cache(directory: Path | None) -> Path | None:
         return None
     os.environ["TF_XLA_FLAGS"] = f"{flags} {TF_FLAG}={directory}".strip()
     return directory
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLite URL; ``None`` for other databases or a bad URL."""
-    try:
-        parsed = make_url(url)
-    except Exception:  # a URL the storage will refuse with its own message
-        return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
 
 
 def _tensorflow_version() -> str:

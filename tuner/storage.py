@@ -43,6 +43,7 @@ __all__ = [
     "redact",
     "release_connections",
     "resolve_url",
+    "sqlite_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,15 @@ def proxy_address(url: str) -> tuple[str, int] | None:
             "'tuner proxy' prints it"
         )
     return parts.hostname, port
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; ``None`` for a server, a proxy or an in-memory database.
+
+    Raises:
+        StorageError: The URL is malformed or names an unsupported database.
+    """
+    return None if proxy_address(url) else _file_of(_parse(url))
 
 
 def mask(url: str) -> str:
@@ -335,9 +345,16 @@ def _parse(url: str) -> URL:
             f"storage {parsed.render_as_string(hide_password=True)!r} uses {backend!r}; "
             "supported: sqlite, postgresql"
         )
-    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    database = _file_of(parsed)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     return parsed
+
+
+def _file_of(parsed: URL) -> Path | None:
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 @functools.cache
