@@ -51,6 +51,17 @@ def artifacts_dir(tmp_path: Path, monkeypatch) -> Path:
     return directory
 
 
+@pytest.fixture(autouse=True)
+def xla_flags_restored(monkeypatch) -> None:
+    """TensorFlow's XLA flags as they were before the test, whatever it ran.
+
+    ``tuner worker`` points its own process at a compile cache through
+    ``TF_XLA_FLAGS``; a test that runs it in this process must not hand that
+    directory to the worker processes of the tests after it.
+    """
+    monkeypatch.setenv("TF_XLA_FLAGS", os.environ.get("TF_XLA_FLAGS", ""))
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path):
     def write(text: str, name: str = "series.csv") -> str:
