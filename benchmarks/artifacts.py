@@ -29,7 +29,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.artifacts import SECONDS_ATTR
+from tuner.outputs.artifacts import SECONDS_ATTR
 
 STUDY_FILE = Path(__file__).parent.parent / "studies" / "shampoo.toml"
 

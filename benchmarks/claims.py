@@ -5,7 +5,7 @@ bulk insert (seconds, where running 10,000 trials through workers would take
 far longer), its budget set to N + ``--trials``; then ``--workers`` light
 worker processes run the remaining ``--trials`` trials, once against
 PostgreSQL directly and once through ``tuner proxy``. A light worker is the
-product's slot loop (``tuner.worker._Slots``: budget lock, claim, Optuna's
+product's slot loop (``tuner.distributed.worker._Slots``: budget lock, claim, Optuna's
 ``optimize`` for one trial, heartbeats on) with an instant objective and
 Optuna's random sampler, both defined here only, so nearly all of a trial's
 time is database time. Each worker times, per trial:
@@ -72,9 +72,9 @@ def light_worker(name: str, url: str, index: int, report: str) -> None:
     """Run slots of study ``name`` with an instant objective until the budget is met."""
     import optuna
 
-    from tuner import worker
-    from tuner.storage import Heartbeat, open_storage
-    from tuner.studyfile import parse_study_text
+    from tuner.distributed import worker
+    from tuner.search.studyfile import parse_study_text
+    from tuner.storage.database import Heartbeat, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

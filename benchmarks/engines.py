@@ -21,9 +21,15 @@ import sys
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from tuner.preparation import Preparation
-from tuner.protocol import Hyperparameters
-from tuner.runner import DataSource, Evaluation, EvaluationConfig, evaluate, load_and_prepare
+from tuner.data.preparation import Preparation
+from tuner.evaluation.runner import (
+    DataSource,
+    Evaluation,
+    EvaluationConfig,
+    evaluate,
+    load_and_prepare,
+)
+from tuner.method.protocol import Hyperparameters
 
 TUTORIAL = {"batch_size": 4, "neurons": 1, "regime": "seeded"}
 

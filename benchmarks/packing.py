@@ -1,7 +1,7 @@
 """Benchmark: warm seconds per trial when k trials share one graph run (a pack).
 
 For the default shampoo and airline studies, each trial padded to the study's
-graph shape as :class:`~tuner.objective.Objective` pads it (its ``repeats`` the
+graph shape as :class:`~tuner.search.objective.Objective` pads it (its ``repeats`` the
 pruning chunk), this prints the warm (already compiled) seconds per trial when
 k = 1, 2, 4 and 8 trials run in one :meth:`FastEngine.run_many` call, and the
 ratio to k = 1, for two mixes:
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import optuna
 
+from tuner.data.preparation import PreparedData
 from tuner.engines import EngineTask, FastEngine, GraphShape
-from tuner.objective import Objective
-from tuner.preparation import PreparedData
-from tuner.protocol import Hyperparameters, repeat_setups
-from tuner.studyfile import load_study_file
-from tuner.windows import prepare_for_study
+from tuner.method.protocol import Hyperparameters, repeat_setups
+from tuner.search.objective import Objective
+from tuner.search.studyfile import load_study_file
+from tuner.search.windows import prepare_for_study
 
 STUDIES = Path(__file__).parent.parent / "studies"
 PACKS = (1, 2, 4, 8)

@@ -23,7 +23,7 @@ and the speed-up in trials per second against one worker. ``--trials N`` replace
 the studies' budgets (``--only shampoo --trials 1000`` is the long run).
 
 ``--compile-cache`` runs each study with the workers' persistent XLA cache
-(:mod:`tuner.compile_cache`) in one or more states, each a row: ``cold``, a new
+(:mod:`tuner.distributed.compile_cache`) in one or more states, each a row: ``cold``, a new
 empty directory, as a study's first run finds it (the default); ``warm``, a
 directory that an untimed run of the same study and workers filled first, as a
 rerun or a later study of the same shape finds it; ``off``, no cache.
@@ -59,7 +59,7 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
 
     spent = {"import": 0.0, "fits": 0.0, "compile": 0.0, "plots": 0.0, "confirm": 0.0}
     wall = time.perf_counter()
-    from tuner.compile_cache import resolve_compile_cache, use_compile_cache
+    from tuner.distributed.compile_cache import resolve_compile_cache, use_compile_cache
     from tuner.engines import _tensorflow
 
     use_compile_cache(resolve_compile_cache(url))  # as `tuner worker` does, before TensorFlow
@@ -131,7 +131,7 @@ def run(
         [*tuner, "create", str(study_file), "--storage", url], check=True, stdout=subprocess.DEVNULL
     )
     reports = [scratch / f"worker-{index}.json" for index in range(workers)]
-    from tuner.pool import threads_per_worker
+    from tuner.distributed.pool import threads_per_worker
 
     # as `tuner run` starts its workers: each with its share of the cores
     env = {

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from tuner.cli import main
-from tuner.data import load_series
+from tuner.data.preparation import Preparation, prepare
+from tuner.data.series import load_series
 from tuner.engines import EngineTask, FastEngine, KerasEngine
-from tuner.preparation import Preparation, prepare
-from tuner.protocol import Hyperparameters, repeat_setups
-from tuner.runner import DataSource, EvaluationConfig, plan
+from tuner.evaluation.runner import DataSource, EvaluationConfig, plan
+from tuner.method.protocol import Hyperparameters, repeat_setups
 
 SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664
 
@@ -232,7 +232,7 @@ def postgres_admin_url() -> str:
     """
     import sqlalchemy
 
-    from tuner.storage import mask
+    from tuner.storage.database import mask
 
     url = os.environ.get(POSTGRES_ENV)
     try:
@@ -297,9 +297,9 @@ def small_study(tmp_path_factory) -> dict[str, object]:
     """
     import shutil
 
-    from tuner.study import create_study
-    from tuner.studyfile import parse_study_text
-    from tuner.worker import run_worker
+    from tuner.distributed.worker import run_worker
+    from tuner.search.study import create_study
+    from tuner.search.studyfile import parse_study_text
 
     root = tmp_path_factory.mktemp("study")
     csv = root / "shampoo.csv"

@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from tests.conftest import SMALL_STUDY
-from tuner.artifacts import SECONDS_ATTR, TRIAL_ARTIFACTS, resolve_artifact_dir
-from tuner.plots import median_repeat, save_forecast_plot
-from tuner.study import create_study
-from tuner.studyfile import parse_study_text
-from tuner.worker import run_worker
+from tuner.distributed.worker import run_worker
+from tuner.outputs.artifacts import SECONDS_ATTR, TRIAL_ARTIFACTS, resolve_artifact_dir
+from tuner.outputs.plots import median_repeat, save_forecast_plot
+from tuner.search.study import create_study
+from tuner.search.studyfile import parse_study_text
 
 
 def test_the_median_repeat_is_the_one_with_the_middle_rmse():
@@ -66,12 +66,12 @@ def test_a_full_disk_loses_the_plots_but_not_the_trials(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(optuna.artifacts.FileSystemArtifactStore, "write", disk_full)
     url = _small_study(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="tuner.artifacts"):
+    with caplog.at_level(logging.WARNING, logger="tuner.outputs.artifacts"):
         assert run_worker("small", url, tmp_path / "artifacts", worker_index=0) == 2
     study = optuna.load_study(study_name="small", storage=url)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert all(np.isfinite(t.value) for t in study.trials)
-    messages = [r.getMessage() for r in caplog.records if r.name == "tuner.artifacts"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "tuner.outputs.artifacts"]
     assert messages == [
         f"trial {n}: artifacts not saved (No space left on device); the trial itself is stored"
         for n in (0, 1)

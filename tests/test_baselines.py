@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.baselines import (
+from tuner.data.series import load_series
+from tuner.evaluation.baselines import (
     BASELINE_NAMES,
     BaselineScore,
     best_baseline,
     score_baselines,
     season_of,
 )
-from tuner.data import load_series
 from tuner.exceptions import ConfigError
 
 SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664
@@ -192,7 +192,10 @@ def test_scores_round_trip_through_json(shampoo_scores):
 
 
 def test_importing_the_module_does_not_load_statsforecast():
-    code = "import sys, tuner.baselines; print({'statsforecast', 'sklearn'} & set(sys.modules))"
+    code = (
+        "import sys, tuner.evaluation.baselines; "
+        "print({'statsforecast', 'sklearn'} & set(sys.modules))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

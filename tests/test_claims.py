@@ -13,13 +13,13 @@ from optuna.storages._rdb import models
 from optuna.trial import TrialState
 
 from tests.test_worker import STUDY, trials_of
-from tuner import worker as worker_module
-from tuner.objective import Objective
-from tuner.storage import Heartbeat, open_storage
-from tuner.study import SlotCounts, count_slots, create_study
-from tuner.studyfile import parse_study_text
-from tuner.windows import prepare_for_study
-from tuner.worker import run_worker
+from tuner.distributed import worker as worker_module
+from tuner.distributed.worker import run_worker
+from tuner.search.objective import Objective
+from tuner.search.study import SlotCounts, count_slots, create_study
+from tuner.search.studyfile import parse_study_text
+from tuner.search.windows import prepare_for_study
+from tuner.storage.database import Heartbeat, open_storage
 
 GRID = STUDY.replace("[pruner]", '[sampler]\nkind = "grid"\n[pruner]')
 

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from tests.conftest import SHAMPOO_PERSISTENCE_RMSE, run_tuner
-from tuner.regimes import REGIME_NAMES
+from tuner.method.regimes import REGIME_NAMES
 
 SMALL_RUN = ("--data", "shampoo", "--train-size", "20", "--batch-size", "4", "--epochs", "2")
 

@@ -1,4 +1,4 @@
-"""Workers keep their compiled graphs for the next process (tuner/compile_cache.py).
+"""Workers keep their compiled graphs for the next process (tuner/distributed/compile_cache.py).
 
 A later process that builds the same graph must find the entry the first one
 wrote: the same key, so no second entry, and the same forecasts from the loaded
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_tuner
-from tuner.compile_cache import (
+from tuner.distributed.compile_cache import (
     ENVIRONMENT_VARIABLE,
     TF_FLAG,
     resolve_compile_cache,
@@ -27,10 +27,10 @@ from tuner.compile_cache import (
 ONE_TRIAL = """
 import json, sys
 from pathlib import Path
-from tuner.compile_cache import use_compile_cache
+from tuner.distributed.compile_cache import use_compile_cache
 use_compile_cache(Path(sys.argv[1]))
 from tests.conftest import shampoo_config
-from tuner.runner import evaluate, load_and_prepare
+from tuner.evaluation.runner import evaluate, load_and_prepare
 config = shampoo_config(epochs=3, repeats=2, seed=5)
 evaluation = evaluate(load_and_prepare(config), config)
 print(json.dumps({"rmse": evaluation.rmses.tolist(), "compile": evaluation.compile_seconds}))

@@ -18,7 +18,7 @@ from tests.conftest import (
     start_dashboard,
     study_detail,
 )
-from tuner.artifacts import TRIAL_ARTIFACTS
+from tuner.outputs.artifacts import TRIAL_ARTIFACTS
 
 CHROMIUM_FLAGS = (
     "--headless",

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.data import date_label, load_series
+from tuner.data.series import date_label, load_series
 from tuner.exceptions import DataError
 
 

@@ -24,9 +24,9 @@ import yaml
 from PIL import Image
 
 from tests.conftest import served_artifacts, start_dashboard
-from tuner.artifacts import TRIAL_ARTIFACTS
 from tuner.cli import build_parser
-from tuner.studyfile import load_study_file
+from tuner.outputs.artifacts import TRIAL_ARTIFACTS
+from tuner.search.studyfile import load_study_file
 
 ROOT = Path(__file__).parent.parent
 COMPOSE = ROOT / "docker-compose.yml"

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import engine_task
+from tuner.data.preparation import Preparation, prepare
 from tuner.engines import FastEngine, KerasEngine
-from tuner.preparation import Preparation, prepare
-from tuner.regimes import REGIME_NAMES
+from tuner.method.regimes import REGIME_NAMES
 
 TOLERANCE = 1e-5
 

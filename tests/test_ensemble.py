@@ -10,13 +10,13 @@ import optuna
 import pytest
 from conftest import shampoo_config
 
-from tuner.confirmation import confirm_study
+from tuner.distributed.worker import run_worker
+from tuner.evaluation.runner import evaluate
 from tuner.exceptions import ConfigError
-from tuner.export import export_best
-from tuner.runner import evaluate
-from tuner.study import complete_trials, create_study
-from tuner.studyfile import parse_study_text
-from tuner.worker import run_worker
+from tuner.outputs.export import export_best
+from tuner.search.confirmation import confirm_study
+from tuner.search.study import complete_trials, create_study
+from tuner.search.studyfile import parse_study_text
 
 STUDY = """
 name = "ens"
@@ -120,8 +120,8 @@ def test_a_mean_study_keeps_the_mean_as_its_value_and_stores_the_ensemble_beside
 def test_pruning_an_ensemble_study_reports_the_ensemble_of_the_repeats_done(tmp_path):
     text = STUDY.format(objective="ensemble_rmse").replace("enabled = false", "checkpoints = 2")
     config = parse_study_text(text)
-    from tuner.objective import Objective
-    from tuner.windows import prepare_for_study
+    from tuner.search.objective import Objective
+    from tuner.search.windows import prepare_for_study
 
     study = optuna.create_study()
     study.enqueue_trial({"epochs": 6, "neurons": 2})
@@ -140,7 +140,7 @@ def test_pruning_an_ensemble_study_reports_the_ensemble_of_the_repeats_done(tmp_
 def _config_of(trial: optuna.trial.FrozenTrial, repeats: int):
     import dataclasses
 
-    from tuner.runner import EvaluationConfig
+    from tuner.evaluation.runner import EvaluationConfig
 
     return dataclasses.replace(
         EvaluationConfig.from_dict(trial.user_attrs["config"]), repeats=repeats

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALL_STUDY, p_value_cells
-from tuner.study import create_study
-from tuner.studyfile import parse_study_text
+from tuner.search.study import create_study
+from tuner.search.studyfile import parse_study_text
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import engine_task, run_tuner
-from tuner.data import load_series
+from tuner.data.preparation import Preparation, prepare
+from tuner.data.series import load_series
 from tuner.engines import EngineTask, KerasEngine
-from tuner.forecasting import SlotStepper, forecast, future_dates, training_rows
-from tuner.preparation import Preparation, prepare
-from tuner.protocol import Hyperparameters
-from tuner.runner import DataSource, EvaluationConfig
+from tuner.evaluation.runner import DataSource, EvaluationConfig
+from tuner.forecast.refit import SlotStepper, forecast, future_dates, training_rows
+from tuner.method.protocol import Hyperparameters
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def _reproduce_first_step_in_a_fresh_process(out: Path, expected: np.ndarray) ->
 def test_a_transformed_seasonally_differenced_forecast_is_reproduced_by_plain_keras(
     tmp_path, transform
 ):
-    from tuner.forecast_files import write_forecast
+    from tuner.forecast.files import write_forecast
 
     airline = load_series("airline")
     config = EvaluationConfig(
@@ -145,7 +145,7 @@ def test_the_refit_fits_lambda_on_its_own_training_rows(shampoo):
         repeats=1,
     )
     fitted = forecast(shampoo, config, horizon=1).refit
-    from tuner.preparation import ValueTransform
+    from tuner.data.preparation import ValueTransform
 
     # 20 rows at lag 1 use 22 observations: each row spans two differences
     assert fitted.transform == ValueTransform.fit("boxcox", shampoo.values[-22:])
@@ -326,7 +326,7 @@ def test_an_export_keeps_its_series(exported, small_study):
 @pytest.mark.parametrize("layers", [1, 2])
 def test_the_one_step_model_is_what_the_forecast_steps(shampoo, layers):
     """The saved Keras model and the stepper agree over a whole recursive forecast."""
-    from tuner.forecast_files import one_step_model
+    from tuner.forecast.files import one_step_model
 
     config = EvaluationConfig(
         source=DataSource("shampoo"),
@@ -361,7 +361,7 @@ def test_the_one_step_model_is_what_the_forecast_steps(shampoo, layers):
 
 def test_a_two_layer_forecast_is_reproduced_from_its_files_in_a_fresh_process(shampoo, tmp_path):
     """Stacked layers end to end: refit, recursive forecast, saved models, preparation.json."""
-    from tuner.forecast_files import write_forecast
+    from tuner.forecast.files import write_forecast
 
     config = EvaluationConfig(
         source=DataSource("shampoo"),
@@ -449,7 +449,7 @@ def test_an_opened_study_shows_its_trials_and_best_configurations(small_study):
 def test_both_engines_end_a_refit_with_the_same_weights_and_states(shampoo_20, regime):
     """A task without test rows (a refit) keeps its final weights and state alike in both."""
     from tuner.engines import FastEngine
-    from tuner.protocol import repeat_setups
+    from tuner.method.protocol import repeat_setups
 
     hp = Hyperparameters(epochs=3, batch_size=2, neurons=2, regime=regime)
     task = EngineTask(

@@ -16,10 +16,10 @@ import pytest
 from tests.conftest import engine_task
 from tests.test_engine_equality import TOLERANCE
 from tuner.engines import FastEngine, GraphShape, _fast
-from tuner.objective import Objective
-from tuner.regimes import REGIME_NAMES
-from tuner.studyfile import parse_study_text
-from tuner.windows import prepare_for_study
+from tuner.method.regimes import REGIME_NAMES
+from tuner.search.objective import Objective
+from tuner.search.studyfile import parse_study_text
+from tuner.search.windows import prepare_for_study
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

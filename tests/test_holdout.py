@@ -11,12 +11,12 @@ import numpy as np
 import optuna
 import pytest
 
-from tuner.confirmation import confirm_study
+from tuner.distributed.worker import run_worker
 from tuner.exceptions import ConfigError
-from tuner.study import create_study
-from tuner.studyfile import DataSection, parse_study_text
-from tuner.windows import Windows, resolve_holdout
-from tuner.worker import run_worker
+from tuner.search.confirmation import confirm_study
+from tuner.search.study import create_study
+from tuner.search.studyfile import DataSection, parse_study_text
+from tuner.search.windows import Windows, resolve_holdout
 
 AIRLINE = Path(__file__).parent.parent / "tuner" / "datasets" / "airline-passengers.csv"
 
@@ -168,7 +168,7 @@ def test_confirmation_happens_once_however_many_ask_at_once(tmp_path, monkeypatc
     run_worker("air", url, None, worker_index=0)
     study = optuna.load_study(study_name="air", storage=url)
     stored = study.user_attrs["confirmation"]
-    from tuner import confirmation
+    from tuner.search import confirmation
 
     runs: list[int] = []
     real = confirmation._confirm

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import engine_task as _task
+from tuner.data.preparation import Preparation, prepare
 from tuner.engines import get_engine
-from tuner.preparation import Preparation, prepare
-from tuner.protocol import RepeatSetup
+from tuner.method.protocol import RepeatSetup
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from tuner.model import InitialWeights, draw_initial_weights, input_shape, shape_inputs
+from tuner.method.model import InitialWeights, draw_initial_weights, input_shape, shape_inputs
 
 
 def test_initial_weights_follow_keras_defaults():

@@ -7,12 +7,12 @@ import optuna
 import pytest
 
 from tests.conftest import shampoo_config
-from tuner import objective as objective_module
+from tuner.evaluation.runner import evaluate
 from tuner.exceptions import DivergedError
-from tuner.objective import Objective
-from tuner.runner import evaluate
-from tuner.studyfile import parse_study_text
-from tuner.windows import prepare_for_study
+from tuner.search import objective as objective_module
+from tuner.search.objective import Objective
+from tuner.search.studyfile import parse_study_text
+from tuner.search.windows import prepare_for_study
 
 STUDY = """
 name = "unit"

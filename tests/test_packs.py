@@ -13,23 +13,23 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner import objective as objective_module
+from tuner.distributed.worker import run_worker
 from tuner.engines import FastEngine, GraphShape
+from tuner.evaluation.runner import EvaluationConfig, evaluate, load_and_prepare
 from tuner.exceptions import ConfigError, TunerError
-from tuner.objective import Objective
-from tuner.packing import (
+from tuner.method.limits import MAX_TRIALS_PER_GRAPH
+from tuner.method.protocol import WalkForward
+from tuner.search import objective as objective_module
+from tuner.search.objective import Objective
+from tuner.search.packing import (
     FIXED_STEP_WORK,
     member_step_work,
     pack_batches,
     pack_time,
     trials_per_graph,
 )
-from tuner.protocol import WalkForward
-from tuner.resources import MAX_TRIALS_PER_GRAPH
-from tuner.runner import EvaluationConfig, evaluate, load_and_prepare
-from tuner.study import SlotCounts, create_study
-from tuner.studyfile import parse_study_text
-from tuner.worker import run_worker
+from tuner.search.study import SlotCounts, create_study
+from tuner.search.studyfile import parse_study_text
 
 STUDY = """
 name = "unit"

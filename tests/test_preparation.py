@@ -7,9 +7,9 @@ import pytest
 from sklearn.preprocessing import MinMaxScaler
 
 from tests.conftest import SHAMPOO_PERSISTENCE_RMSE
-from tuner.data import load_series
+from tuner.data.preparation import TRANSFORMS, Preparation, prepare
+from tuner.data.series import load_series
 from tuner.exceptions import ConfigError, DataError
-from tuner.preparation import TRANSFORMS, Preparation, prepare
 
 
 def test_shampoo_persistence_rmse_is_the_tutorials(shampoo):

@@ -17,8 +17,8 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import run_tuner
-from tuner.space import TUTORIAL_CONFIGURATION
-from tuner.study import SlotCounts
+from tuner.search.space import TUTORIAL_CONFIGURATION
+from tuner.search.study import SlotCounts
 
 TINY_STUDY = """
 name = "tiny"
@@ -396,7 +396,7 @@ def test_create_and_status_never_print_the_database_password(postgres_url, study
 def test_a_worker_gives_up_on_a_database_lost_for_too_long(monkeypatch):
     import sqlalchemy
 
-    from tuner import worker
+    from tuner.distributed import worker
     from tuner.exceptions import StorageError
 
     lost = sqlalchemy.exc.OperationalError(
@@ -439,7 +439,7 @@ def test_a_worker_killed_by_a_signal_makes_tuner_run_fail(tmp_path, study_file):
 
 
 def test_exit_status_never_hides_a_failure_behind_a_success():
-    from tuner.pool import exit_status
+    from tuner.distributed.pool import exit_status
 
     assert exit_status([0, 0]) == 0
     assert exit_status([0, -signal.SIGKILL]) == 137
@@ -449,7 +449,7 @@ def test_exit_status_never_hides_a_failure_behind_a_success():
 
 def test_a_signal_while_tuner_run_loads_its_study_still_stops_every_worker(monkeypatch):
     """SIGINT landing after the workers started but before the poll loop stops them all."""
-    from tuner import pool
+    from tuner.distributed import pool
 
     started: list[subprocess.Popen] = []
     popen = subprocess.Popen
@@ -479,7 +479,7 @@ def test_a_signal_while_tuner_run_loads_its_study_still_stops_every_worker(monke
 
 def test_tuner_run_gives_each_worker_its_share_of_the_cores(monkeypatch):
     """TensorFlow's pools default to every core in every process: N workers would oversubscribe."""
-    from tuner import pool
+    from tuner.distributed import pool
 
     environments: list[dict[str, str]] = []
     popen = subprocess.Popen

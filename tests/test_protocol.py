@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 
 from tuner.exceptions import ConfigError
-from tuner.protocol import (
+from tuner.method.protocol import (
     Hyperparameters,
     WalkForward,
     allowed_batch_sizes,
     check_batch_size,
     repeat_setups,
 )
-from tuner.regimes import REGIME_NAMES, REGIMES, get_regime
+from tuner.method.regimes import REGIME_NAMES, REGIMES, get_regime
 
 
 @pytest.mark.parametrize(

@@ -13,14 +13,14 @@ from optuna.trial import TrialState
 
 from tests.conftest import free_port, run_tuner
 from tests.test_worker import STUDY
-from tuner import worker as worker_module
-from tuner.objective import Objective
-from tuner.proxy import ProxyStorage, start_proxy
-from tuner.storage import Heartbeat, open_storage
-from tuner.study import SlotCounts, count_slots, create_study
-from tuner.studyfile import parse_study_text
-from tuner.windows import prepare_for_study
-from tuner.worker import run_worker
+from tuner.distributed import worker as worker_module
+from tuner.distributed.proxy import ProxyStorage, start_proxy
+from tuner.distributed.worker import run_worker
+from tuner.search.objective import Objective
+from tuner.search.study import SlotCounts, count_slots, create_study
+from tuner.search.studyfile import parse_study_text
+from tuner.search.windows import prepare_for_study
+from tuner.storage.database import Heartbeat, open_storage
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_the_proxy_holds_the_database_lock_for_a_worker_until_it_dies(tmp_path):
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from tuner.storage import exclusive\n"
+            "from tuner.storage.database import exclusive\n"
             f"lock = exclusive('grpc://127.0.0.1:{port}', 'budget:unit')\n"
             "lock.acquire()\n"
             "print('held', flush=True)\n"

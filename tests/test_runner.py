@@ -4,10 +4,16 @@ import numpy as np
 import pytest
 
 from tests.conftest import shampoo_config
+from tuner.data.preparation import Preparation
+from tuner.evaluation.runner import (
+    DataSource,
+    EvaluationConfig,
+    _check_finite,
+    evaluate,
+    load_and_prepare,
+)
 from tuner.exceptions import DivergedError
-from tuner.preparation import Preparation
-from tuner.protocol import Hyperparameters
-from tuner.runner import DataSource, EvaluationConfig, _check_finite, evaluate, load_and_prepare
+from tuner.method.protocol import Hyperparameters
 
 
 def test_non_finite_forecasts_are_a_diverged_fit_naming_the_repeats():

@@ -9,13 +9,13 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tuner.preparation import Preparation
-from tuner.protocol import Hyperparameters
-from tuner.runner import DataSource, EvaluationConfig
-from tuner.study import create_study
-from tuner.studyfile import parse_study_text
-from tuner.windows import study_preparations
-from tuner.worker import run_worker
+from tuner.data.preparation import Preparation
+from tuner.distributed.worker import run_worker
+from tuner.evaluation.runner import DataSource, EvaluationConfig
+from tuner.method.protocol import Hyperparameters
+from tuner.search.study import create_study
+from tuner.search.studyfile import parse_study_text
+from tuner.search.windows import study_preparations
 
 STUDY = """
 name = "prep"
@@ -190,7 +190,7 @@ def test_an_impossible_preparation_is_refused_by_create_in_one_line(
 def test_the_shipped_competitive_studies_keep_every_candidate_preparation(
     study, transforms, seasonal_differences, lags
 ):
-    from tuner.studyfile import load_study_file
+    from tuner.search.studyfile import load_study_file
 
     path = Path(__file__).parent.parent / "studies" / f"{study}.toml"
     config, _ = load_study_file(path)

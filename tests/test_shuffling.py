@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import chisquare
 
 from tuner.engines._tensorflow import import_tensorflow
-from tuner.shuffling import shuffle_order, shuffle_orders_tf
+from tuner.method.shuffling import shuffle_order, shuffle_orders_tf
 
 
 @pytest.fixture(scope="module")

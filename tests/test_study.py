@@ -8,11 +8,11 @@ import optuna
 import optuna_dashboard
 import pytest
 
-from tuner import resources
 from tuner.exceptions import ConfigError, StorageError
-from tuner.space import TUTORIAL_CONFIGURATION
-from tuner.study import create_study, study_status
-from tuner.studyfile import parse_study_text
+from tuner.method import limits as resources
+from tuner.search.space import TUTORIAL_CONFIGURATION
+from tuner.search.study import create_study, study_status
+from tuner.search.studyfile import parse_study_text
 
 STUDY = """
 name = "unit"
@@ -102,7 +102,7 @@ def test_a_study_whose_largest_trial_cannot_fit_is_refused_before_anything_is_wr
 
 
 def test_the_memory_estimate_grows_with_what_drives_it():
-    from tuner.protocol import Hyperparameters
+    from tuner.method.protocol import Hyperparameters
 
     def estimate(**changes):
         settings = {"epochs": 100, "batch_size": 1, "neurons": 4, "regime": "seeded"}
@@ -124,9 +124,9 @@ def test_storage_imports_without_fcntl_or_the_study_file_schema():
 
     probe = (
         "import sys; sys.modules['fcntl'] = None\n"  # as on Windows
-        "import tuner.storage\n"
-        "assert 'tuner.studyfile' not in sys.modules\n"
-        "import tuner.study, tuner.export, tuner.report\n"
+        "import tuner.storage.database\n"
+        "assert 'tuner.search.studyfile' not in sys.modules\n"
+        "import tuner.search.study, tuner.outputs.export, tuner.outputs.report\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -144,7 +144,7 @@ def test_sqlite_studies_are_journalled_ahead(tmp_path):
     """Commits append to a write-ahead log instead of syncing a rollback journal each time."""
     import sqlite3
 
-    from tuner.storage import open_storage
+    from tuner.storage.database import open_storage
 
     database = tmp_path / "tuner.db"
     open_storage(f"sqlite:///{database}").engine.dispose()

@@ -4,9 +4,9 @@ import optuna
 import pytest
 
 from tuner.exceptions import ConfigError
-from tuner.space import TUTORIAL_CONFIGURATION, SearchSpace
-from tuner.studyfile import IntRange, load_study_file, parse_study_text
-from tuner.windows import prepare_for_study
+from tuner.search.space import TUTORIAL_CONFIGURATION, SearchSpace
+from tuner.search.studyfile import IntRange, load_study_file, parse_study_text
+from tuner.search.windows import prepare_for_study
 
 STUDIES = Path(__file__).parent.parent / "studies"
 

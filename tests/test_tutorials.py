@@ -7,9 +7,9 @@ import optuna
 import pytest
 
 from tests.conftest import p_value_cells, run_tuner
-from tuner.space import SearchSpace
-from tuner.studyfile import load_study_file
-from tuner.windows import prepare_for_study
+from tuner.search.space import SearchSpace
+from tuner.search.studyfile import load_study_file
+from tuner.search.windows import prepare_for_study
 
 SWEEPS = sorted((Path(__file__).parent.parent / "studies" / "tutorials").glob("*.toml"))
 

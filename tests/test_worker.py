@@ -10,12 +10,12 @@ import pytest
 from filelock import FileLock, Timeout
 from optuna.trial import TrialState
 
-from tuner import objective as objective_module
-from tuner import worker as worker_module
-from tuner.objective import Objective
-from tuner.study import SlotCounts, create_study
-from tuner.studyfile import parse_study_text
-from tuner.worker import run_worker
+from tuner.distributed import worker as worker_module
+from tuner.distributed.worker import run_worker
+from tuner.search import objective as objective_module
+from tuner.search.objective import Objective
+from tuner.search.study import SlotCounts, create_study
+from tuner.search.studyfile import parse_study_text
 
 STUDY = """
 name = "unit"
@@ -213,8 +213,8 @@ def test_the_consecutive_failure_limit_counts_only_failures_in_a_row(study, monk
 
 
 def test_a_worker_that_died_between_ask_and_its_first_heartbeat_loses_no_slot(study):
-    from tuner.storage import Heartbeat, open_storage
-    from tuner.windows import prepare_for_study
+    from tuner.search.windows import prepare_for_study
+    from tuner.storage.database import Heartbeat, open_storage
 
     url = study(2)
     config = parse_study_text(STUDY.format(trials=2))

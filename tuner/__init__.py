@@ -1,10 +1,10 @@
 """lstm-tuner: find good LSTM configurations for time-series forecasting.
 
 The public API is re-exported here; the modules behind it are named for one idea
-each: :mod:`tuner.data` (loading), :mod:`tuner.preparation` (differencing,
-framing, scaling), :mod:`tuner.regimes` (state resets), :mod:`tuner.protocol`
-(batch sizes, schedule, seeds), :mod:`tuner.model` (network and initial weights),
-:mod:`tuner.engines` (how fits are computed), :mod:`tuner.runner` (how a
+each: :mod:`tuner.data.series` (loading), :mod:`tuner.data.preparation` (differencing,
+framing, scaling), :mod:`tuner.method.regimes` (state resets), :mod:`tuner.method.protocol`
+(batch sizes, schedule, seeds), :mod:`tuner.method.model` (network and initial weights),
+:mod:`tuner.engines` (how fits are computed), :mod:`tuner.evaluation.runner` (how a
 configuration is scored) and :mod:`tuner.api` (studies, exports and forecasts
 for notebooks: the functions the command line calls).
 
@@ -30,26 +30,26 @@ _EXPORTS: dict[str, str] = {
     "forecast": "tuner.api",
     "open_study": "tuner.api",
     "run_study": "tuner.api",
-    "BUILTIN_SERIES": "tuner.data",
-    "Series": "tuner.data",
-    "load_series": "tuner.data",
+    "BUILTIN_SERIES": "tuner.data.series",
+    "Series": "tuner.data.series",
+    "load_series": "tuner.data.series",
     "ConfigError": "tuner.exceptions",
     "DataError": "tuner.exceptions",
     "DivergedError": "tuner.exceptions",
     "TunerError": "tuner.exceptions",
-    "Preparation": "tuner.preparation",
-    "PreparedData": "tuner.preparation",
-    "prepare": "tuner.preparation",
-    "Hyperparameters": "tuner.protocol",
-    "allowed_batch_sizes": "tuner.protocol",
-    "REGIMES": "tuner.regimes",
-    "REGIME_NAMES": "tuner.regimes",
-    "Regime": "tuner.regimes",
-    "DataSource": "tuner.runner",
-    "Evaluation": "tuner.runner",
-    "EvaluationConfig": "tuner.runner",
-    "evaluate": "tuner.runner",
-    "load_and_prepare": "tuner.runner",
+    "Preparation": "tuner.data.preparation",
+    "PreparedData": "tuner.data.preparation",
+    "prepare": "tuner.data.preparation",
+    "Hyperparameters": "tuner.method.protocol",
+    "allowed_batch_sizes": "tuner.method.protocol",
+    "REGIMES": "tuner.method.regimes",
+    "REGIME_NAMES": "tuner.method.regimes",
+    "Regime": "tuner.method.regimes",
+    "DataSource": "tuner.evaluation.runner",
+    "Evaluation": "tuner.evaluation.runner",
+    "EvaluationConfig": "tuner.evaluation.runner",
+    "evaluate": "tuner.evaluation.runner",
+    "load_and_prepare": "tuner.evaluation.runner",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tuner.engines import Progress
-    from tuner.forecasting import Forecast, ForecastPlan
-    from tuner.runner import Evaluation, EvaluationConfig
+    from tuner.evaluation.runner import Evaluation, EvaluationConfig
+    from tuner.forecast.refit import Forecast, ForecastPlan
 
 __all__ = [
     "TunedStudy",
@@ -53,7 +53,7 @@ class TunedStudy:
     url: str
 
     def __repr__(self) -> str:
-        from tuner.storage import mask
+        from tuner.storage.database import mask
 
         return f"TunedStudy(name={self.name!r}, storage={mask(self.url)!r})"
 
@@ -63,7 +63,7 @@ class TunedStudy:
         Raises:
             StorageError: The study is not in the database, or was not fully created.
         """
-        from tuner.study import open_study as open_stored
+        from tuner.search.study import open_study as open_stored
 
         return open_stored(self.name, self.url)[0]
 
@@ -103,7 +103,7 @@ class TunedStudy:
             ConfigError: ``top`` is not a positive integer.
             StorageError: The study has no complete trial.
         """
-        from tuner.export import pick_configuration
+        from tuner.outputs.export import pick_configuration
 
         document = self.export(top)
         return [
@@ -115,7 +115,7 @@ class TunedStudy:
         """The confirmed configurations: holdout RMSE, validation RMSE beside it, skills."""
         import pandas as pd
 
-        from tuner.findings import confirmed_table
+        from tuner.search.findings import confirmed_table
 
         return pd.DataFrame(confirmed_table(self.optuna_study().user_attrs))
 
@@ -127,7 +127,7 @@ class TunedStudy:
             StorageError: The study has no complete trial.
         """
         from tuner._checks import require_int
-        from tuner.export import dump_export, export_best
+        from tuner.outputs.export import dump_export, export_best
 
         require_int("top", top, 1)
         document = export_best(self.optuna_study(), top)
@@ -171,9 +171,9 @@ def create_study(
         DataError: The series cannot be loaded.
     """
     from tuner._checks import require_int
-    from tuner.storage import resolve_url
-    from tuner.study import create_study as create_stored
-    from tuner.studyfile import load_study_file
+    from tuner.search.study import create_study as create_stored
+    from tuner.search.studyfile import load_study_file
+    from tuner.storage.database import resolve_url
 
     if trials is not None:
         require_int("trials", trials, 1)
@@ -214,9 +214,9 @@ def run_study(
         KeyboardInterrupt: SIGINT or SIGTERM arrived; every worker was stopped.
     """
     from tuner._checks import require_int
-    from tuner.artifacts import resolve_artifact_dir
-    from tuner.confirmation import confirm_study
-    from tuner.pool import run_local_workers
+    from tuner.distributed.pool import run_local_workers
+    from tuner.outputs.artifacts import resolve_artifact_dir
+    from tuner.search.confirmation import confirm_study
 
     require_int("workers", workers, 1)
     directory = resolve_artifact_dir(artifacts) if save_artifacts else None
@@ -239,8 +239,8 @@ def open_study(name: str, storage: str | None = None) -> TunedStudy:
             was not fully created.
         ConfigError: ``name`` is not a valid study name.
     """
-    from tuner.storage import resolve_url
-    from tuner.study import load_study_config
+    from tuner.search.study import load_study_config
+    from tuner.storage.database import resolve_url
 
     url = resolve_url(storage)
     load_study_config(name, url)
@@ -256,8 +256,8 @@ def prepare_export(
         ConfigError: The file is not a valid export, has no such rank, or its data
             no longer matches the exported configuration.
     """
-    from tuner.export import load_export, pick_configuration
-    from tuner.runner import load_and_prepare
+    from tuner.evaluation.runner import load_and_prepare
+    from tuner.outputs.export import load_export, pick_configuration
 
     config, fingerprint = pick_configuration(load_export(path), rank, repeats, holdout=holdout)
     prepared = load_and_prepare(config)
@@ -289,7 +289,7 @@ def evaluate_export(
         ConfigError: As :func:`prepare_export`.
         DivergedError: A repeat's forecasts are not finite.
     """
-    from tuner.runner import evaluate
+    from tuner.evaluation.runner import evaluate
 
     config, prepared = prepare_export(path, rank, repeats, holdout)
     return evaluate(prepared, config, progress=progress)
@@ -322,7 +322,7 @@ def forecast(
             positive integer, or ``output`` cannot be written.
         DataError: The series' past changed since the export, or it is unusable.
     """
-    from tuner.export import load_export
+    from tuner.outputs.export import load_export
 
     plan = plan_forecast(load_export(path), str(path), rank, horizon, repeats, output)
     return run_forecast(plan, output, progress).table()
@@ -344,8 +344,8 @@ def plan_forecast(
     Raises:
         ConfigError, DataError: As :func:`forecast`.
     """
-    from tuner.forecast_files import check_output
-    from tuner.forecasting import plan_exported
+    from tuner.forecast.files import check_output
+    from tuner.forecast.refit import plan_exported
 
     plan = plan_exported(document, source, rank, horizon, repeats)
     if output is not None:
@@ -361,7 +361,7 @@ def run_forecast(
     Raises:
         ConfigError: ``output`` cannot be written.
     """
-    from tuner.forecast_files import write_forecast
+    from tuner.forecast.files import write_forecast
 
     result = plan.run(progress)
     if output is not None:

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, NoReturn
 from tuner import __version__
 from tuner._checks import require_int
 from tuner.exceptions import ConfigError, TunerError
-from tuner.regimes import REGIME_NAMES
+from tuner.method.regimes import REGIME_NAMES
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tuner.forecasting import Forecast
-    from tuner.preparation import Preparation
-    from tuner.runner import DataSource, Evaluation, EvaluationConfig
-    from tuner.study import StudyStatus
+    from tuner.data.preparation import Preparation
+    from tuner.evaluation.runner import DataSource, Evaluation, EvaluationConfig
+    from tuner.forecast.refit import Forecast
+    from tuner.search.study import StudyStatus
 
 __all__ = ["build_parser", "main"]
 
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tuner {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:
-        from tuner.storage import database_failure
+        from tuner.storage.database import database_failure
 
         failure = database_failure(error)
         if failure is None:
@@ -327,7 +327,7 @@ def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_proxy_options(parser: argparse.ArgumentParser) -> None:
-    from tuner.proxy import DEFAULT_PORT
+    from tuner.distributed.proxy import DEFAULT_PORT
 
     _add_storage_option(parser)
     parser.add_argument(
@@ -352,7 +352,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _create(args: argparse.Namespace) -> int:
     from tuner.api import create_study
-    from tuner.storage import mask
+    from tuner.storage.database import mask
 
     _check_study_file_options(args)
     study, created = create_study(args.study_file, args.trials, args.storage)
@@ -369,9 +369,9 @@ def _check_study_file_options(args: argparse.Namespace) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from tuner.compile_cache import resolve_compile_cache, use_compile_cache
-    from tuner.pool import sigterm_interrupts
-    from tuner.worker import run_worker
+    from tuner.distributed.compile_cache import resolve_compile_cache, use_compile_cache
+    from tuner.distributed.pool import sigterm_interrupts
+    from tuner.distributed.worker import run_worker
 
     _optuna_verbosity(quiet=args.quiet)
     url, artifacts = _storage_url(args), _trial_artifacts(args)
@@ -384,8 +384,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _storage_url(args: argparse.Namespace) -> str:
-    """The database URL (see :func:`tuner.storage.resolve_url`), warning of a visible password."""
-    from tuner.storage import resolve_url
+    """The database URL (``resolve_url``); warns of a password visible on the command line."""
+    from tuner.storage.database import resolve_url
 
     _warn_of_visible_password(args)
     return resolve_url(args.storage)
@@ -393,7 +393,7 @@ def _storage_url(args: argparse.Namespace) -> str:
 
 def _warn_of_visible_password(args: argparse.Namespace) -> None:
     """Every user of the machine can read a command line (``ps``), so say when it has one."""
-    from tuner.storage import ENVIRONMENT_VARIABLE, has_password
+    from tuner.storage.database import ENVIRONMENT_VARIABLE, has_password
 
     if args.storage and has_password(args.storage):
         logging.getLogger("tuner").warning(
@@ -405,7 +405,7 @@ def _warn_of_visible_password(args: argparse.Namespace) -> None:
 
 def _trial_artifacts(args: argparse.Namespace) -> Path | None:
     """Where workers save their trials' plots; ``None`` with ``--no-artifacts``."""
-    from tuner.artifacts import resolve_artifact_dir
+    from tuner.outputs.artifacts import resolve_artifact_dir
 
     if args.no_artifacts:
         if args.artifacts:
@@ -422,7 +422,7 @@ def _optuna_verbosity(quiet: bool) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from tuner.api import run_study
-    from tuner.study import study_status
+    from tuner.search.study import study_status
 
     require_int("--workers", args.workers, 1)
     artifacts = _trial_artifacts(args)
@@ -461,7 +461,7 @@ def _deferred_progress_bar(
 
 
 def _confirm(args: argparse.Namespace) -> int:
-    from tuner.study import study_status
+    from tuner.search.study import study_status
 
     url = _storage_url(args)
     _optuna_verbosity(quiet=True)
@@ -472,7 +472,7 @@ def _confirm(args: argparse.Namespace) -> int:
 
 def _confirm_with_progress(name: str, url: str, no_progress: bool) -> None:
     """Confirm the study's best configurations on its holdout, with a progress bar."""
-    from tuner.confirmation import confirm_study
+    from tuner.search.confirmation import confirm_study
 
     with _progress_bar("confirming on the holdout", "configuration", no_progress) as show:
         confirm_study(name, url, show)
@@ -494,7 +494,7 @@ def _progress_bar(desc: str, unit: str, disabled: bool) -> Iterator[Callable[[in
 
 
 def _status(args: argparse.Namespace) -> int:
-    from tuner.study import study_status
+    from tuner.search.study import study_status
 
     status = study_status(args.name, _storage_url(args))
     print(json.dumps(status.to_dict()) if args.json else _status_text(status))
@@ -503,8 +503,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def _status_text(status: StudyStatus) -> str:
     """Counts, then the findings: holdout scores first, validation beside them, baselines."""
-    from tuner.findings import NO_HOLDOUT
-    from tuner.metrics import OBJECTIVE_LABELS, skill
+    from tuner.evaluation.metrics import OBJECTIVE_LABELS, skill
+    from tuner.search.findings import NO_HOLDOUT
 
     counts = status.counts
     lines = [
@@ -541,7 +541,7 @@ def _status_text(status: StudyStatus) -> str:
 
 def _confirmed_scores(row: dict[str, object], objective: str) -> str:
     """A confirmed configuration's holdout score under the objective, the other beside it."""
-    from tuner.metrics import OBJECTIVE_LABELS
+    from tuner.evaluation.metrics import OBJECTIVE_LABELS
 
     label = OBJECTIVE_LABELS[objective]
     other = next(name for name in OBJECTIVE_LABELS if name != objective)
@@ -560,7 +560,7 @@ def _number(value: float | None) -> str:
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from tuner.preparation import prepare
+    from tuner.data.preparation import prepare
 
     prepared = prepare(_data_source(args).load(), _preparation(args))
     rmse = prepared.persistence_rmse
@@ -580,7 +580,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tuner.api import prepare_export
-    from tuner.runner import evaluate, load_and_prepare, plan
+    from tuner.evaluation.runner import evaluate, load_and_prepare, plan
 
     if args.holdout and not args.file:
         raise ConfigError("--holdout needs an exported configurations FILE (from 'tuner export')")
@@ -604,7 +604,7 @@ def _forecast(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tuner.api import open_study, plan_forecast, run_forecast
-    from tuner.export import load_export
+    from tuner.outputs.export import load_export
 
     require_int("--rank", args.rank, 1)
     if args.horizon is not None:
@@ -652,8 +652,8 @@ def _forecast_text(result: Forecast, output: Path) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from tuner.export import dump_export, export_best
-    from tuner.study import open_study
+    from tuner.outputs.export import dump_export, export_best
+    from tuner.search.study import open_study
 
     require_int("--top", args.top, 1)
     study, _ = open_study(args.name, _storage_url(args))
@@ -670,7 +670,7 @@ def _export(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tuner.report import write_report
+    from tuner.outputs.report import write_report
 
     require_int("--top", args.top, 1)
     directory = Path(args.output or Path("storage") / "reports" / args.name)
@@ -682,8 +682,8 @@ def _report(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from optuna_dashboard import run_server
 
-    from tuner.artifacts import open_artifact_store, resolve_artifact_dir
-    from tuner.storage import mask, open_storage
+    from tuner.outputs.artifacts import open_artifact_store, resolve_artifact_dir
+    from tuner.storage.database import mask, open_storage
 
     if not 1 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535; got {args.port}")
@@ -709,8 +709,8 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _proxy(args: argparse.Namespace) -> int:
-    from tuner.proxy import start_proxy
-    from tuner.storage import mask, proxy_address
+    from tuner.distributed.proxy import start_proxy
+    from tuner.storage.database import mask, proxy_address
 
     if not 1 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535; got {args.port}")
@@ -743,7 +743,7 @@ def _write_text(path: str, text: str) -> None:
 
 
 def _data_source(args: argparse.Namespace) -> DataSource:
-    from tuner.runner import DataSource
+    from tuner.evaluation.runner import DataSource
 
     if args.data is None:
         raise ConfigError("--data is required: a built-in series (shampoo, airline) or a CSV path")
@@ -751,14 +751,14 @@ def _data_source(args: argparse.Namespace) -> DataSource:
 
 
 def _preparation(args: argparse.Namespace) -> Preparation:
-    from tuner.preparation import Preparation
+    from tuner.data.preparation import Preparation
 
     return Preparation(lag=args.lag, test_size=args.test_size, train_size=args.train_size)
 
 
 def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
-    from tuner.protocol import Hyperparameters
-    from tuner.runner import EvaluationConfig
+    from tuner.evaluation.runner import EvaluationConfig
+    from tuner.method.protocol import Hyperparameters
 
     if args.data is None:
         raise ConfigError("give --data (a series) or an exported configurations FILE")

@@ -3,7 +3,7 @@
 Every error a user can cause derives from :class:`TunerError`, so the command
 line catches that one class, prints its one-line message and exits with status
 2. A database failing mid-command (SQLAlchemy's or Optuna's storage errors) is
-reported the same way (see :func:`tuner.storage.database_failure`). Anything
+reported the same way (see :func:`tuner.storage.database.database_failure`). Anything
 else escaping is a bug and keeps its traceback.
 """
 

@@ -12,8 +12,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from tuner.model import InitialWeights
-from tuner.protocol import Hyperparameters, RepeatSetup, WalkForward
+from tuner.method.model import InitialWeights
+from tuner.method.protocol import Hyperparameters, RepeatSetup, WalkForward
 
 __all__ = ["Engine", "EngineResult", "EngineTask", "GraphShape", "Progress"]
 

@@ -37,10 +37,10 @@ import numpy as np
 
 from tuner.engines._base import Engine, EngineResult, EngineTask, GraphShape, Progress
 from tuner.engines._tensorflow import import_tensorflow
-from tuner.model import InitialWeights, LayerWeights, shape_inputs
-from tuner.protocol import RepeatSetup
-from tuner.regimes import Regime
-from tuner.shuffling import shuffle_orders_tf
+from tuner.method.model import InitialWeights, LayerWeights, shape_inputs
+from tuner.method.protocol import RepeatSetup
+from tuner.method.regimes import Regime
+from tuner.method.shuffling import shuffle_orders_tf
 
 __all__ = ["FastEngine"]
 
@@ -395,7 +395,7 @@ def _padded_setups(task: EngineTask, shape: GraphShape) -> list[RepeatSetup]:
 
 
 def _shuffle_seeds(task: EngineTask, shape: GraphShape) -> np.ndarray:
-    """Each repeat's shuffle seed, padded like the weights (see :mod:`tuner.shuffling`)."""
+    """Each repeat's shuffle seed, padded like the weights (see :mod:`tuner.method.shuffling`)."""
     return np.array([setup.shuffle_seed for setup in _padded_setups(task, shape)], dtype=np.uint64)
 
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from tuner.engines._base import Engine, EngineResult, EngineTask, Progress
 from tuner.engines._tensorflow import import_keras
-from tuner.model import InitialWeights, input_shape, shape_inputs
-from tuner.protocol import RepeatSetup
+from tuner.method.model import InitialWeights, input_shape, shape_inputs
+from tuner.method.protocol import RepeatSetup
 
 __all__ = ["KerasEngine"]
 

@@ -1,0 +1,225 @@
+"""Loading a univariate series: a built-in name or a CSV file (docs/method.md, section 1, step 1).
+
+The series' values are what is forecast; its dates only label them, so they are
+parsed leniently (monthly ``Y-M`` periods such as shampoo's ``1-01``, or anything
+pandas reads as a date) while the values must all be finite numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tuner.exceptions import DataError
+
+__all__ = ["BUILTIN_SERIES", "Series", "date_label", "load_series"]
+
+BUILTIN_SERIES: dict[str, str] = {
+    "shampoo": "shampoo-sales.csv",
+    "airline": "airline-passengers.csv",
+}
+
+_YEAR_MONTH = re.compile(r"^\s*(\d{1,4})-(\d{1,2})\s*$")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+"""A number with comma thousands separators (``1,200.5``), in a comma- or tab-separated file."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """A loaded univariate series.
+
+    Attributes:
+        name: Built-in name or file path, used in messages and reports.
+        values: The observations in file order, as float64.
+        index: One label per observation (monthly periods or timestamps).
+        value_column: The column the values came from.
+    """
+
+    name: str
+    values: np.ndarray
+    index: pd.Index
+    value_column: str
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def load_series(
+    source: str | Path, date_column: str | None = None, value_column: str | None = None
+) -> Series:
+    """Load a built-in series by name, or a CSV file by path.
+
+    Args:
+        source: ``shampoo``, ``airline`` or the path of a CSV file with a header row.
+        date_column: Column holding dates or periods; the first column by default.
+        value_column: Column holding the observations; the second column by default.
+            A column may also be given by its 0-based position.
+
+    Raises:
+        DataError: The file is missing or unreadable, a column is unknown, a date
+            does not parse, or a value is empty, not a number or not finite.
+    """
+    name = str(source)
+    frame, delimiter = _read_csv(_resolve(name), name)
+    date_col = _pick_column(frame, date_column, 0, "date_column", name)
+    value_col = _pick_column(frame, value_column, 1, "value_column", name)
+    if date_col == value_col:
+        raise DataError(f"{name}: date_column and value_column are both {date_col!r}")
+    values = _parse_values(frame[value_col], value_col, name, delimiter)
+    index = _parse_dates(frame[date_col], date_col, name)
+    _check_increasing(index, date_col, name)
+    return Series(name=name, values=values, index=index, value_column=value_col)
+
+
+def date_label(value: object) -> str:
+    """One label of a series' index as text, the same under pandas 2 and 3.
+
+    A monthly period is written ``YYYY-MM`` with the year padded to four digits
+    (``0001-01``; pandas 2 itself writes ``1-01``, pandas 3 ``0001-01``); anything
+    else as ``str`` writes it (a timestamp as ``2020-01-05 00:00:00``).
+    """
+    if isinstance(value, pd.Period) and value.freqstr == "M":
+        return f"{value.year:04d}-{value.month:02d}"
+    return str(value)
+
+
+def _resolve(source: str) -> Path:
+    if source in BUILTIN_SERIES:
+        return Path(str(resources.files("tuner.data.datasets") / BUILTIN_SERIES[source]))
+    path = Path(source)
+    if not path.is_file():
+        builtins = ", ".join(BUILTIN_SERIES)
+        raise DataError(
+            f"data {source!r} is neither a built-in series ({builtins}) nor an existing file"
+        )
+    return path
+
+
+def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
+    """Every cell as text, and the delimiter: the header line's (see :func:`_delimiter`)."""
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            delimiter = _delimiter(handle.readline())
+        frame = pd.read_csv(
+            path,
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            encoding="utf-8-sig",
+        )
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{name}: cannot read as CSV: {reason}") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{name}: the file is empty; expected a header row and values") from None
+    if frame.shape[1] < 2:
+        raise DataError(
+            f"{name}: needs a date column and a value column; found {frame.shape[1]} column(s)"
+        )
+    if frame.empty:
+        raise DataError(f"{name}: has a header row but no data rows")
+    return frame, delimiter
+
+
+def _delimiter(header: str) -> str:
+    """Comma, else semicolon, else tab: the first of them the header line contains.
+
+    Spreadsheets in locales with a decimal comma export semicolon-separated files,
+    so in those a comma in a value is read as the decimal mark.
+    """
+    return next((mark for mark in ",;\t" if mark in header), ",")
+
+
+def _pick_column(
+    frame: pd.DataFrame, wanted: str | None, default: int, option: str, name: str
+) -> str:
+    columns = [str(column) for column in frame.columns]
+    if wanted is None:
+        return columns[default]
+    if wanted in columns:
+        return wanted
+    if wanted.isdigit() and int(wanted) < len(columns):
+        return columns[int(wanted)]
+    raise DataError(
+        f"{name}: {option} {wanted!r} is not a column; columns are {', '.join(columns)}"
+    )
+
+
+def _parse_values(column: pd.Series, label: str, name: str, delimiter: str) -> np.ndarray:
+    text = column.str.strip()
+    if delimiter == ";":
+        normalised = text.str.replace(",", ".", regex=False)
+    else:
+        thousands = text.str.fullmatch(_THOUSANDS)
+        normalised = text.where(~thousands, text.str.replace(",", "", regex=False))
+    numbers = pd.to_numeric(normalised, errors="coerce")
+    bad = numbers.isna() | ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        raw = text.iloc[position]
+        what = "is empty" if raw == "" else f"is {raw!r}, not a finite number"
+        raise DataError(f"{name}: column {label!r}, data row {position + 1} {what}")
+    return numbers.to_numpy(dtype=np.float64)
+
+
+def _parse_dates(column: pd.Series, label: str, name: str) -> pd.Index:
+    text = column.str.strip()
+    year_month = text.str.extract(_YEAR_MONTH)
+    is_year_month = year_month.notna().all(axis=1).to_numpy()
+    if is_year_month.all():
+        return _monthly_periods(year_month, label, name)
+    dates = pd.to_datetime(text, errors="coerce", format="mixed")
+    # The row to blame is the first that is neither a year-month period nor a date:
+    # pandas 2 does not read a period such as '1-01' as a date (pandas 3 does), so
+    # blaming the first unparsed row would blame a valid period before the bad row.
+    neither = dates.isna().to_numpy() & ~is_year_month
+    if neither.any():
+        position = int(np.flatnonzero(neither)[0])
+        raise DataError(
+            f"{name}: column {label!r}, data row {position + 1} is {text.iloc[position]!r}, "
+            "not a date (expected YYYY-MM, Y-MM or a date pandas can parse)"
+        )
+    if is_year_month.any():
+        # Refused under every pandas version, rather than read differently by each.
+        period = int(np.flatnonzero(is_year_month)[0])
+        date = int(np.flatnonzero(~is_year_month)[0])
+        raise DataError(
+            f"{name}: column {label!r}, data row {period + 1} is {text.iloc[period]!r}, a "
+            f"year-month period, but data row {date + 1} is {text.iloc[date]!r}, a date; "
+            "write the whole column in one form"
+        )
+    return pd.DatetimeIndex(dates, name=label)
+
+
+def _check_increasing(index: pd.Index, label: str, name: str) -> None:
+    """Refuse dates out of order or repeated: sorting silently could hide a broken file."""
+    for position in range(1, len(index)):
+        if index[position] == index[position - 1]:
+            raise DataError(
+                f"{name}: column {label!r}, data row {position + 1} repeats the date of data "
+                f"row {position} ({date_label(index[position])}); each date must appear once"
+            )
+        if index[position] < index[position - 1]:
+            raise DataError(
+                f"{name}: column {label!r}, dates must increase: data row {position + 1} "
+                f"({date_label(index[position])}) comes before data row {position} "
+                f"({date_label(index[position - 1])}); sort the file by date"
+            )
+
+
+def _monthly_periods(year_month: pd.DataFrame, label: str, name: str) -> pd.PeriodIndex:
+    periods = []
+    for position, (year, month) in enumerate(year_month.itertuples(index=False)):
+        if not 1 <= int(month) <= 12:
+            raise DataError(
+                f"{name}: column {label!r}, data row {position + 1} has month {month}; "
+                "months run from 1 to 12"
+            )
+        periods.append(pd.Period(year=int(year), month=int(month), freq="M"))
+    return pd.PeriodIndex(periods, name=label)

@@ -1,0 +1,1 @@
+"""How to run: workers, local worker pools, the storage proxy, the compile cache."""

@@ -1,0 +1,174 @@
+"""Local worker processes: starting them, stopping them on a signal, and their exit status.
+
+``tuner run`` starts N ``tuner worker`` processes on this machine. They get the
+database URL through the ``TUNER_STORAGE`` environment variable, never on their
+command line, where ``ps`` would show its password to every user of the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import optuna
+
+from tuner.search.study import BUDGET_ATTR, count_slots
+from tuner.storage.database import ENVIRONMENT_VARIABLE, connection_lost, open_storage
+
+__all__ = [
+    "THREAD_VARIABLES",
+    "exit_status",
+    "run_local_workers",
+    "sigterm_interrupts",
+    "threads_per_worker",
+]
+
+POLL_SECONDS = 1.0
+SIGNAL_EXIT_BASE = 128
+"""A process killed by signal N exits 128 + N, as shells report it."""
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt, as Ctrl-C does.
+
+    A worker stopped either way then fails its running trial and queues it again
+    instead of vanishing with it. The previous handler is restored on exit.
+    """
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[threading.Event]:
+    """Within the block, SIGINT and SIGTERM set the event instead of raising.
+
+    The pool's loop reads the database; an exception raised in the middle of a
+    query can leave the connection unusable and turn into a database error that
+    hides the interruption. So the loop checks the event between polls instead.
+    """
+    stop = threading.Event()
+    previous = {
+        number: signal.signal(number, lambda signum, frame: stop.set())
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def exit_status(returncodes: list[int]) -> int:
+    """One exit status for many processes: 0 only if every one succeeded.
+
+    A process killed by a signal (a negative return code) counts as 128 + the
+    signal's number, so the out-of-memory killer's SIGKILL (137) is never hidden
+    behind another process's 0.
+    """
+    statuses = [SIGNAL_EXIT_BASE - code if code < 0 else code for code in returncodes]
+    return max(statuses, default=0)
+
+
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+"""TensorFlow's thread-pool sizes, which it reads from the environment at start-up."""
+
+
+def threads_per_worker(workers: int) -> dict[str, str]:
+    """The environment that gives each of ``workers`` local workers its share of the cores.
+
+    TensorFlow sizes its thread pools to every core of the machine in every process;
+    N workers on one machine then run N times the threads there are cores, and
+    switching between them costs more than the small graphs of a trial gain from
+    threads (README, "Study throughput"). What the user set is kept.
+    """
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    return {name: os.environ.get(name, share) for name in THREAD_VARIABLES}
+
+
+def run_local_workers(
+    name: str,
+    url: str,
+    artifacts: Path | None,
+    workers: int,
+    on_progress: Callable[[int, int], None],
+) -> int:
+    """Start ``workers`` worker processes on this machine and wait for them.
+
+    The workers save their trials' plots in ``artifacts`` (none if ``None``).
+    ``on_progress(finished, budget)`` is called about once a second. SIGINT or
+    SIGTERM stops every worker (their running trials end FAIL and are queued
+    again), so a later run continues the study.
+
+    Returns:
+        The combined exit status of the workers (see :func:`exit_status`); a
+        worker that failed or was killed is logged.
+
+    Raises:
+        KeyboardInterrupt: SIGINT or SIGTERM arrived; every worker was stopped.
+    """
+    command = [sys.executable, "-m", "tuner", "worker", name, "--quiet"]
+    command += ["--no-artifacts"] if artifacts is None else ["--artifacts", str(artifacts)]
+    environment = {**os.environ, **threads_per_worker(workers), ENVIRONMENT_VARIABLE: url}
+    # The flag handlers go in before any worker starts: a signal that arrived while
+    # the study was still loading would otherwise raise past workers never stopped.
+    with _stop_requests() as stop:
+        processes = [
+            subprocess.Popen([*command, "--worker-index", str(index)], env=environment)
+            for index in range(workers)
+        ]
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
+        while any(process.poll() is None for process in processes) and not stop.is_set():
+            _report_progress(study, url, on_progress)
+            stop.wait(POLL_SECONDS)
+    if stop.is_set():
+        _stop(processes)
+        raise KeyboardInterrupt
+    _report_progress(study, url, on_progress)
+    for index, process in enumerate(processes):
+        _log_failure(index, process.returncode)
+    return exit_status([process.returncode for process in processes])
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait()
+
+
+def _log_failure(index: int, returncode: int) -> None:
+    if returncode < 0:
+        logger.error("worker %d was killed by %s", index, signal.Signals(-returncode).name)
+    elif returncode:
+        logger.error("worker %d exited with status %d", index, returncode)
+
+
+def _report_progress(
+    study: optuna.Study, url: str, on_progress: Callable[[int, int], None]
+) -> None:
+    """Pass the finished count on; skip the update while the database is unreachable."""
+    try:
+        counts = count_slots(study._storage, study._study_id)
+    except Exception as error:  # re-raised unless the connection was lost
+        if not connection_lost(url, error):
+            raise
+        return
+    on_progress(counts.finished, study.user_attrs[BUDGET_ATTR])

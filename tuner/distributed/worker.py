@@ -1,0 +1,453 @@
+"""How to run trials: a worker claims slots of the budget, runs a trial in each, repeats.
+
+The budget is global and exact. A worker claims up to a pack of slots (the
+trials it trains together in one graph, ``workers.trials_per_graph``) under a
+database-wide lock and keeps the lock through Optuna's ``ask`` of each, so two
+workers never take the same slot. Every way a trial can end without its own
+result is handled so that its slot is neither lost nor counted twice:
+
+- **Interrupted** (SIGTERM, Ctrl-C): every trial of the pack is told FAIL and
+  queued again under the lock, so no other worker counts the failed trials in
+  between; then the worker stops.
+- **Its worker died** (SIGKILL, out of memory): the trials stop beating; a later
+  claim fails them and Optuna's retry callback queues them again.
+- **Taken over** (the worker was frozen, or cut off from the database, for longer
+  than the grace period): another worker failed and retried it. When the
+  original worker comes back, its result is dropped with a warning and it goes on.
+- **Raised** (a bug, or out of memory inside TensorFlow): every trial of the pack
+  ends FAIL with its ``fail_reason``, and the worker goes on; after
+  ``workers.max_consecutive_failures`` such trials in a row it stops with a
+  one-line error, since something is wrong with the study or the machine.
+- **Lost the database mid-trial** (a PostgreSQL restart): the worker waits for
+  the database for up to ``RECONNECT_SECONDS``, and the pack's trials are retried.
+
+A pruned or diverged trial ends alone; the rest of its pack goes on.
+
+Signals are the caller's business: :func:`run_worker` installs no handler (the
+CLI turns SIGTERM into KeyboardInterrupt, see :mod:`tuner.distributed.pool`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.storages._heartbeat import get_heartbeat_thread
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.data.series import Series
+from tuner.evaluation.runner import Evaluation
+from tuner.exceptions import StorageError, TunerError
+from tuner.search.objective import EvaluationCallback, Objective
+from tuner.search.space import SearchSpace
+from tuner.search.study import BUDGET_ATTR, count_slots, load_study_config
+from tuner.search.studyfile import StudyConfig
+from tuner.search.windows import prepare_for_study
+from tuner.storage.database import (
+    Heartbeat,
+    connection_lost,
+    database_failure,
+    exclusive,
+    mask,
+    open_storage,
+    release_connections,
+)
+
+__all__ = ["RECONNECT_SECONDS", "run_worker"]
+
+POLL_SECONDS = 1.0
+RECONNECT_PAUSE_SECONDS = 5
+RECONNECT_SECONDS = 300
+"""How long a worker keeps trying to get a lost PostgreSQL connection back."""
+FAIL_REASON_ATTR = "fail_reason"
+GRID_CURSOR_ATTR = "grid_cursor"
+
+logger = logging.getLogger(__name__)
+
+
+class _Claim(enum.Enum):
+    """What a claim of a slot came to."""
+
+    RAN = "ran"
+    FAILED = "failed"
+    TAKEN_OVER = "taken over"
+    WAIT = "wait"
+    DONE = "done"
+
+
+def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | None = None) -> int:
+    """Run trials of study ``name`` until its budget is met or its timeout passes.
+
+    Args:
+        name: The study.
+        url: The study database.
+        artifacts: Directory of the artifact store for the trials' plots; ``None``
+            saves none.
+        worker_index: Seeds this worker's sampler together with the study seed;
+            workers sharing a study need different ones, or they would propose the
+            same configurations. ``None``: a random seed.
+
+    Returns:
+        The number of trials this worker finished with its own result.
+
+    Raises:
+        StorageError: Unknown study, unreachable database (or lost for too long), or
+            unusable artifact directory.
+        TunerError: ``workers.max_consecutive_failures`` trials in a row raised.
+        KeyboardInterrupt: The worker was interrupted; its trial was queued again.
+    """
+    config, first = load_study_config(name, url)
+    release_connections(first)  # the worker's storage needs the study's heartbeat settings
+    prepared = prepare_for_study(config)
+    series = next(iter(prepared.values())).series
+    objective = Objective(config, prepared, _plots_saver(artifacts, series))
+    storage = open_storage(url, _heartbeat(config))
+    study = optuna.load_study(
+        study_name=name,
+        storage=storage,
+        sampler=_sampler(config, objective.space, worker_index),
+        pruner=_pruner(config),
+    )
+    slots = _Slots(study, storage, url, config, objective)
+    deadline = None if config.timeout is None else time.monotonic() + config.timeout
+    ran = failures_in_a_row = 0
+    lost_since: float | None = None
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            claims = slots.run_one()
+        except Exception as error:  # whatever wraps it, a lost connection is waited out
+            lost_since = lost_since or time.monotonic()
+            _wait_for_the_database(url, error, lost_since)
+            continue
+        lost_since = None
+        ran += claims.count(_Claim.RAN)
+        for claim in claims:
+            failures_in_a_row = failures_in_a_row + 1 if claim == _Claim.FAILED else 0
+        if failures_in_a_row >= config.workers.max_consecutive_failures:
+            raise TunerError(
+                f"stopped after {failures_in_a_row} trials in a row failed (the last: "
+                f"{slots.last_failure}); see the log, and workers.max_consecutive_failures"
+            )
+        (claim, *_) = claims
+        if claim == _Claim.DONE:
+            release_connections(storage)  # the confirmation needs none of them
+            _confirm(name, url)
+            break
+        if claim == _Claim.WAIT:
+            time.sleep(POLL_SECONDS)
+    return ran
+
+
+def _confirm(name: str, url: str) -> None:
+    """The budget is met: confirm the best configurations on the holdout (once per study)."""
+    from tuner.search.confirmation import confirm_study
+
+    try:
+        confirm_study(name, url)
+    except StorageError as error:  # no complete trial: nothing to confirm, the search is done
+        logger.warning("the study is finished but not confirmed: %s", error)
+
+
+def _plots_saver(artifacts: Path | None, series: Series) -> EvaluationCallback | None:
+    """The objective's callback that draws a complete trial's plots, if plots are kept."""
+    if artifacts is None:
+        return None
+    from tuner.outputs.artifacts import open_artifact_store, save_trial_artifacts
+
+    store = open_artifact_store(artifacts)
+
+    def save(trial: optuna.Trial, evaluation: Evaluation) -> None:
+        save_trial_artifacts(store, trial, series, evaluation)
+
+    return save
+
+
+def _heartbeat(config: StudyConfig) -> Heartbeat:
+    workers = config.workers
+    return Heartbeat(workers.heartbeat_interval, workers.grace_period, workers.max_retry)
+
+
+def _wait_for_the_database(url: str, error: Exception, lost_since: float) -> None:
+    """Pause before reconnecting after a lost PostgreSQL connection; re-raise anything else.
+
+    Optuna and SQLAlchemy wrap a dropped connection in various exceptions, so the
+    whole chain of ``error`` is inspected (see :func:`tuner.storage.database.connection_lost`).
+
+    Raises:
+        StorageError: The connection has been lost for over ``RECONNECT_SECONDS``.
+    """
+    if not connection_lost(url, error):
+        raise error
+    if time.monotonic() - lost_since > RECONNECT_SECONDS:
+        raise StorageError(
+            f"lost the database at {mask(url)} for over {RECONNECT_SECONDS} s; giving up"
+        ) from None
+    logger.warning(
+        "lost the database at %s (%s); retrying in %d s",
+        mask(url),
+        database_failure(error),
+        RECONNECT_PAUSE_SECONDS,
+    )
+    time.sleep(RECONNECT_PAUSE_SECONDS)
+
+
+class _Slots:
+    """Claims slots of one study's budget and runs a trial in each."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        storage: optuna.storages.BaseStorage,
+        url: str,
+        config: StudyConfig,
+        objective: Objective,
+    ) -> None:
+        self.study = study
+        self.storage = storage
+        self.url = url
+        self.objective = objective
+        self.grid = objective.space.grid_points() if config.sampler.kind == "grid" else None
+        self.max_retry = config.workers.max_retry
+        self.pack = objective.trials_per_graph
+        self.last_failure: str | None = None
+
+    def run_one(self) -> list[_Claim]:
+        """Claim up to a pack of slots and run a trial in each; how each claim came out.
+
+        The trials are asked under the budget lock and trained together
+        (:meth:`Objective.run_pack`); each is told its own result. A pack that
+        raises fails every trial in it, and an interrupted or disconnected one
+        queues every trial again.
+        """
+        with exclusive(self.url, f"budget:{self.study.study_name}"):
+            claim, slots = self._claim()
+            if claim != _Claim.RAN:
+                return [claim]
+            with warnings.catch_warnings():  # Optuna's advice to use optimize: a pack beats
+                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                trials = [self.study.ask() for _ in range(slots)]
+        try:
+            with _heartbeats(self.storage, trials):
+                outcomes = self.objective.run_pack(trials)
+        except KeyboardInterrupt:
+            self._fail_and_requeue(trials, "interrupted")
+            raise
+        except Exception as error:
+            return self._pack_failed(trials, error)
+        return [self._tell(trial, outcome) for trial, outcome in zip(trials, outcomes, strict=True)]
+
+    def _pack_failed(self, trials: list[optuna.Trial], error: Exception) -> list[_Claim]:
+        """A pack raised: its trials fail, or, if the database was lost, are queued again."""
+        failure = database_failure(error)
+        if failure is not None:  # the database was lost mid-pack: not the trials' fault
+            self._fail_and_requeue(trials, failure)
+            return [_Claim.RAN] * len(trials)
+        self.last_failure = _one_line(error)
+        for trial in trials:
+            logger.warning("trial %d failed: %s", trial.number, self.last_failure)
+            _store_fail_reason(trial, self.last_failure)
+            self._told(trial, state=TrialState.FAIL)
+        return [_Claim.FAILED] * len(trials)
+
+    def _tell(self, trial: optuna.Trial, outcome: float | Exception) -> _Claim:
+        """Tell Optuna how one trial of a pack ended."""
+        if isinstance(outcome, optuna.TrialPruned):
+            logger.info("trial %d pruned: %s", trial.number, outcome)
+            return self._told(trial, state=TrialState.PRUNED)
+        if isinstance(outcome, Exception):  # another worker took it over meanwhile
+            return self._dropped(trial.number)
+        if math.isnan(outcome):  # the fit diverged; the reason is stored
+            return self._told(trial, state=TrialState.FAIL)
+        logger.info(
+            "trial %d finished with value %s and parameters %s", trial.number, outcome, trial.params
+        )
+        return self._told(trial, outcome)
+
+    def _told(
+        self, trial: optuna.Trial, value: float | None = None, state: TrialState | None = None
+    ) -> _Claim:
+        """``study.tell``; a trial another worker finished meanwhile is dropped instead."""
+        if self.storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+            return self._dropped(trial.number)
+        self.study.tell(trial, value, state=state, skip_if_finished=True)
+        return _Claim.RAN
+
+    def _dropped(self, number: int) -> _Claim:
+        logger.warning(
+            "trial %s was failed and queued again by another worker while this one "
+            "ran it (no heartbeat for over the grace period); its result is dropped",
+            number,
+        )
+        return _Claim.TAKEN_OVER
+
+    def _fail_and_requeue(self, trials: list[optuna.Trial], reason: str) -> None:
+        """Fail each trial and queue it again, holding the budget lock throughout.
+
+        Holding the lock means no worker counts the failed trials before their
+        retries are queued; a trial another worker took over meanwhile was queued
+        again by that worker, and is left alone.
+        """
+        with exclusive(self.url, f"budget:{self.study.study_name}"):
+            for trial in trials:
+                _store_fail_reason(trial, reason)
+                if self._told(trial, state=TrialState.FAIL) == _Claim.RAN:
+                    self._requeue(trial.number)
+
+    def _claim(self) -> tuple[_Claim, int]:
+        """Under the lock: fail stale trials, then say whether trials may run, and how many.
+
+        ``RAN`` comes with the number of slots taken (up to a pack) and leaves as
+        many WAITING trials for the ``ask`` calls that follow under the same lock:
+        existing ones (enqueued or retried), else reservations made here.
+        Finished and running trials fill the budget first, so queued trials do not
+        run past a budget that was lowered. In a grid study the reservation is the
+        next configuration no trial has taken, so every configuration runs once
+        however many workers share the grid, and the grid's size caps the budget.
+
+        Its database work does not grow with the study: Optuna's stale check reads
+        the RUNNING trials only, the counts are two aggregate queries
+        (:func:`tuner.search.study.count_slots`), and only WAITING trials are read.
+        """
+        study = self.study
+        optuna.storages.fail_stale_trials(study)
+        counts = count_slots(self.storage, study._study_id)
+        attrs = study.user_attrs
+        budget = attrs[BUDGET_ATTR]
+        if self.grid is not None:
+            budget = min(budget, len(self.grid))
+        if counts.finished >= budget:
+            return _Claim.DONE, 0
+        free = budget - counts.finished - counts.running
+        if free <= 0:
+            return _Claim.WAIT, 0
+        slots = min(free, self.pack)
+        for _ in range(slots - counts.waiting):
+            params = {} if self.grid is None else self._next_grid_point(attrs.get(GRID_CURSOR_ATTR))
+            study.enqueue_trial(params, user_attrs={"reserved": True})
+            attrs = study.user_attrs  # the grid cursor moved on
+        self._beat_for_the_next_asks(slots)
+        return _Claim.RAN, slots
+
+    def _next_grid_point(self, cursor: dict[str, object] | None) -> dict[str, object]:
+        """The first grid configuration that no trial has taken, moving the study's cursor on.
+
+        The cursor (study attribute ``grid_cursor``) holds the index of the next
+        configuration and the later ones that trials queued otherwise already took
+        (the tutorial's, which ``tuner create`` queues), so a reservation reads no
+        trial. It is built from every trial once: on the study's first reservation,
+        and should it point past the grid, which only a worker that died between
+        moving it and queuing its trial leaves behind; the rebuilt cursor finds the
+        configuration that worker skipped.
+        """
+        assert self.grid is not None
+        index = None if cursor is None else _free_index(cursor)
+        if index is None or index >= len(self.grid):
+            cursor = _grid_cursor(self.grid, self.study.get_trials(deepcopy=False))
+            index = _free_index(cursor)
+        skip = [taken for taken in cursor["skip"] if taken > index]
+        self.study.set_user_attr(GRID_CURSOR_ATTR, {"next": index + 1, "skip": skip})
+        return self.grid[index]
+
+    def _beat_for_the_next_asks(self, slots: int) -> None:
+        """Give the trials that ``ask`` will take (the oldest WAITING ones) a heartbeat now.
+
+        The heartbeat threads start beating only after ``ask``, and a RUNNING
+        trial that never beat is never found stale: a worker killed in between
+        would leave its trials RUNNING forever, and the study short of slots.
+        """
+        waiting = self.storage.get_all_trials(
+            self.study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+        )
+        for trial in waiting[:slots]:
+            self.storage.record_heartbeat(trial._trial_id)
+
+    def _trial(self, number: int) -> FrozenTrial:
+        """Trial ``number`` alone (two lookups, however many trials the study holds)."""
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+            self.study._study_id, number
+        )
+        return self.storage.get_trial(trial_id)
+
+    def _requeue(self, number: int) -> None:
+        """Queue a trial that ended FAIL through no fault of its own, as a retry would."""
+        trial = self._trial(number)
+        if trial.state == TrialState.FAIL:
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)(
+                self.study, trial
+            )
+
+
+def _store_fail_reason(trial: optuna.Trial, reason: str | None) -> None:
+    """Keep why a trial failed; skipped when the trial is no longer ours to update."""
+    try:
+        trial.set_user_attr(FAIL_REASON_ATTR, reason)
+    except Exception as error:  # taken over, or the database is gone: the reason is lost
+        logger.debug("trial %d: fail_reason not stored: %s", trial.number, error)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _grid_cursor(grid: list[dict[str, object]], trials: list[FrozenTrial]) -> dict[str, object]:
+    """A grid cursor built from every trial: the first free index, and the later taken ones."""
+    index = {tuple(point.items()): number for number, point in enumerate(grid)}
+    taken = set()
+    for trial in trials:
+        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        key = tuple((name, params.get(name)) for name in grid[0])
+        if key in index:
+            taken.add(index[key])
+    first = next(number for number in range(len(grid)) if number not in taken)
+    return {"next": first, "skip": sorted(number for number in taken if number > first)}
+
+
+def _free_index(cursor: dict[str, object]) -> int:
+    """The cursor's next index, past the configurations already taken."""
+    index, skip = cursor["next"], set(cursor["skip"])
+    while index in skip:
+        index += 1
+    return index
+
+
+@contextlib.contextmanager
+def _heartbeats(storage: optuna.storages.BaseStorage, trials: list[optuna.Trial]) -> Iterator[None]:
+    """Beat for every trial of a pack while it runs, with Optuna's own heartbeat threads.
+
+    ``study.optimize`` starts such a thread for its one trial; a pack is asked and
+    told directly (several trials at once), so it starts one per trial itself.
+    """
+    with contextlib.ExitStack() as beating:
+        for trial in trials:
+            beating.enter_context(get_heartbeat_thread(trial._trial_id, storage))
+        yield
+
+
+def _sampler(
+    config: StudyConfig, space: SearchSpace, worker_index: int | None
+) -> optuna.samplers.BaseSampler:
+    seed = None
+    if worker_index is not None:
+        seed = int(np.random.SeedSequence([config.seed, worker_index]).generate_state(1)[0])
+    if config.sampler.kind == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    # constant_liar: the trials of a pack, and of other workers, that are still running
+    # count as bad results, so that trials sampled together spread out.
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=config.sampler.n_startup_trials, constant_liar=True
+    )
+
+
+def _pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    if not config.pruner.enabled:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=config.pruner.n_startup_trials)

@@ -1,0 +1,1 @@
+"""Forecasting with a chosen configuration: the refit, the recursive steps, the files."""

@@ -1,0 +1,167 @@
+"""The PNGs a user looks at: forecasts against the actual series, and RMSE spreads.
+
+Figures are built with matplotlib's object API (no pyplot), so plotting keeps no
+global state and a worker can draw after every trial without leaking figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from tuner.data.series import Series
+
+__all__ = [
+    "median_repeat",
+    "save_bar_chart",
+    "save_box_plot",
+    "save_forecast_plot",
+    "save_future_plot",
+]
+
+HISTORY_SHOWN = 24
+"""Observations before the test period drawn for context."""
+
+
+def median_repeat(rmses: np.ndarray) -> int:
+    """Index of the repeat whose RMSE is the median (the lower middle one if even)."""
+    return int(np.argsort(rmses, kind="stable")[(len(rmses) - 1) // 2])
+
+
+def save_forecast_plot(
+    series: Series, forecasts: np.ndarray, rmses: np.ndarray, path: Path | BinaryIO
+) -> None:
+    """Actual vs forecast over the test period: the median repeat, all repeats' range shaded.
+
+    Args:
+        series: The whole series; its last ``forecasts.shape[1]`` values are the test period.
+        forecasts: Each repeat's test forecasts in series units, ``(repeats, n_test)``.
+        rmses: Each repeat's test RMSE (chooses the median repeat).
+        path: Where to write the PNG (a file or a binary stream).
+    """
+    n_test = forecasts.shape[1]
+    start = max(0, len(series) - n_test - HISTORY_SHOWN)
+    positions = np.arange(start, len(series))
+    test = positions[-n_test:]
+    middle = median_repeat(rmses)
+    figure = Figure(figsize=(7, 3.5))
+    axes = figure.subplots()
+    axes.plot(positions, series.values[start:], color="black", marker=".", label="actual")
+    axes.fill_between(
+        test,
+        forecasts.min(axis=0),
+        forecasts.max(axis=0),
+        alpha=0.25,
+        label=f"range of {len(rmses)} repeats",
+    )
+    axes.plot(
+        test, forecasts[middle], marker="o", label=f"median repeat (RMSE {rmses[middle]:.2f})"
+    )
+    axes.axvline(test[0] - 0.5, color="grey", linestyle=":")
+    ticks = positions[:: max(1, len(positions) // 8)]
+    axes.set_xticks(ticks, [str(series.index[i]) for i in ticks], rotation=30, fontsize=8)
+    axes.set_ylabel(series.value_column)
+    axes.set_title("walk-forward forecasts over the test period")
+    axes.legend(fontsize=8, loc="upper left")
+    figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.2)
+    _save(figure, path)
+
+
+def save_future_plot(
+    series: Series, table: pd.DataFrame, path: Path | BinaryIO, history: int = 36
+) -> None:
+    """The last ``history`` observations, then the mean forecast with the repeats' band.
+
+    Args:
+        series: The series the forecast continues.
+        table: The forecast: ``date``, ``mean``, ``q05`` and ``q95`` columns, one row per step.
+        path: Where to write the PNG (a file or a binary stream).
+        history: Observations drawn before the forecast, for context.
+    """
+    from tuner.data.series import date_label
+
+    past = min(history, len(series))
+    steps = len(table)
+    positions = np.arange(past + steps)
+    labels = [date_label(label) for label in series.index[-past:]] + list(table["date"])
+    figure = Figure(figsize=(7, 3.5))
+    axes = figure.subplots()
+    axes.plot(positions[:past], series.values[-past:], color="black", marker=".", label="observed")
+    future = positions[past - 1 :]
+    axes.fill_between(
+        future[1:], table["q05"], table["q95"], alpha=0.25, label="5%-95% of the repeats"
+    )
+    axes.plot(
+        future,
+        np.concatenate([[series.values[-1]], table["mean"]]),
+        marker="o",
+        markersize=3,
+        label="mean forecast",
+    )
+    axes.axvline(past - 0.5, color="grey", linestyle=":")
+    ticks = positions[:: max(1, len(positions) // 8)]
+    axes.set_xticks(ticks, [labels[i] for i in ticks], rotation=30, fontsize=8)
+    axes.set_ylabel(series.value_column)
+    axes.set_title(f"forecast of the next {steps} steps")
+    axes.legend(fontsize=8, loc="upper left")
+    figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.2)
+    _save(figure, path)
+
+
+def save_box_plot(rmses: pd.DataFrame, path: Path | BinaryIO, title: str) -> None:
+    """Box-and-whisker plot of repeat RMSEs, one box per column (the tutorials' plot)."""
+    figure = Figure(figsize=(max(4, 1.4 * rmses.shape[1]), 4))
+    axes = figure.subplots()
+    columns = [rmses[column].dropna() for column in rmses.columns]
+    axes.boxplot(columns)
+    for position, values in enumerate(columns, start=1):
+        axes.plot(np.full(len(values), position), values, ".", color="grey", alpha=0.6)
+    axes.set_xticks(range(1, rmses.shape[1] + 1), [str(column) for column in rmses.columns])
+    axes.set_ylabel("test RMSE")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.subplots_adjust(left=0.18, right=0.97, top=0.9, bottom=0.1)
+    _save(figure, path)
+
+
+def save_bar_chart(values: dict[str, float], path: Path | BinaryIO, label: str) -> None:
+    """Horizontal bars, the largest at the top (parameter importances)."""
+    figure = Figure(figsize=(5, 3))
+    axes = figure.subplots()
+    axes.barh(list(values)[::-1], list(values.values())[::-1])
+    axes.set_xlabel(label)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def save_validation_holdout_plot(rows: list[dict[str, object]], path: Path | BinaryIO) -> None:
+    """Validation RMSE against holdout RMSE of the confirmed configurations.
+
+    Points on the diagonal scored the same on both windows; a ranking that
+    carried over keeps the points in the same order along both axes.
+    """
+    figure = Figure(figsize=(4.5, 4.5))
+    axes = figure.subplots()
+    points = [r for r in rows if r["holdout_rmse"] is not None]
+    x = [r["validation_rmse"] for r in points]
+    y = [r["holdout_rmse"] for r in points]
+    axes.scatter(x, y)
+    for row, vx, vy in zip(points, x, y, strict=True):
+        axes.annotate(
+            f"trial {row['trial']}", (vx, vy), fontsize=8, xytext=(3, 3), textcoords="offset points"
+        )
+    low, high = min(x + y, default=0), max(x + y, default=1)
+    axes.plot([low, high], [low, high], linestyle=":", color="grey")
+    axes.set_xlabel("validation RMSE (selected on)")
+    axes.set_ylabel("holdout RMSE (never seen)")
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def _save(figure: Figure, path: Path | BinaryIO) -> None:
+    """Write a PNG, compressed lightly: plots are drawn after every trial."""
+    figure.savefig(path, pil_kwargs={"compress_level": 1})

@@ -1,0 +1,153 @@
+"""Confirmation: the best configurations of a finished search, scored on the holdout.
+
+The search chose its best configurations on the validation window, so their
+validation scores are optimistic. Confirmation reruns the top ``confirm.top``
+complete configurations with fresh seeds and ``confirm.repeats`` fits each,
+trained on every observation before the holdout and walked forward over it
+(README, "Three windows"). Each is scored by the study's objective, as the
+search ranked it, with the other score beside it. It runs once per study, under
+the study's lock: the worker that finds the budget met, ``tuner run`` and
+``tuner confirm`` may all ask for it, and all but the first find it done. Its
+results are stored in one attribute, written once at the end, so an interrupted
+confirmation leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import optuna
+
+from tuner.exceptions import DivergedError, StorageError
+from tuner.search.findings import CONFIRMATION_ATTR
+from tuner.search.study import complete_trials, open_study
+from tuner.search.studyfile import StudyConfig
+from tuner.search.windows import prepare_for_holdout, study_holdout
+from tuner.storage.database import exclusive
+
+if TYPE_CHECKING:
+    from tuner.data.preparation import Preparation, PreparedData
+
+__all__ = ["confirm_study", "confirmation_seed", "stored_confirmation"]
+
+
+def confirmation_seed(study_seed: int, trial_number: int) -> int:
+    """A trial's seed for the holdout: fresh, so none of the search's fits is reused."""
+    sequence = np.random.SeedSequence([study_seed, trial_number, 1])
+    return int(sequence.generate_state(1)[0])
+
+
+def stored_confirmation(study: optuna.Study) -> dict[str, object] | None:
+    """The study's confirmation, or ``None`` before it ran (or with no holdout)."""
+    return study.user_attrs.get(CONFIRMATION_ATTR)
+
+
+def confirm_study(
+    name: str, url: str, on_progress: Callable[[int, int], None] | None = None
+) -> dict[str, object] | None:
+    """Score the study's best configurations on its holdout, once; return what is stored.
+
+    Args:
+        name: The study.
+        url: Its database.
+        on_progress: Called with (configurations done, configurations to do).
+
+    Returns:
+        The stored confirmation, or ``None`` when the study has no holdout.
+
+    Raises:
+        StorageError: The study is unknown, or has no complete trial yet.
+    """
+    study, config = open_study(name, url)
+    if not study_holdout(config):
+        return None
+    with exclusive(url, f"confirm:{name}"):
+        done = stored_confirmation(study)
+        if done is not None:
+            return done
+        best = complete_trials(study)[: config.confirm.top]
+        if not best:
+            raise StorageError(
+                f"study {name!r} has no complete trial to confirm yet; run its workers first"
+            )
+        prepared = prepare_for_holdout(config)
+        records = []
+        for number, trial in enumerate(best):
+            if on_progress is not None:
+                on_progress(number, len(best))
+            records.append(_confirm(config, prepared, trial))
+        if on_progress is not None:
+            on_progress(len(best), len(best))
+        confirmation = {
+            "holdout": study_holdout(config),
+            "objective": config.objective,
+            "repeats": config.confirm.repeats,
+            "configurations": records,
+        }
+        study.set_user_attr(CONFIRMATION_ATTR, confirmation)
+        _refresh_note(study, config)
+        return confirmation
+
+
+def _confirm(
+    config: StudyConfig,
+    holdout_runs: dict[Preparation, PreparedData],
+    trial: optuna.trial.FrozenTrial,
+) -> dict[str, object]:
+    """Rerun one trial's configuration on the holdout; its record for the study.
+
+    ``holdout_runs`` is the whole series prepared every way the search samples,
+    with the holdout as its test window, keyed by that preparation (see
+    :func:`tuner.search.windows.prepare_for_holdout`).
+    """
+    from tuner.evaluation.runner import EvaluationConfig, evaluate
+
+    searched = EvaluationConfig.from_dict(trial.user_attrs["config"])
+    holdout_config = dataclasses.replace(
+        searched,
+        source=dataclasses.replace(searched.source, withheld=0),
+        preparation=dataclasses.replace(searched.preparation, test_size=study_holdout(config)),
+        repeats=config.confirm.repeats,
+        seed=confirmation_seed(config.seed, trial.number),
+    )
+    prepared = holdout_runs[holdout_config.preparation]
+    record: dict[str, object] = {
+        "trial": trial.number,
+        "params": trial.params,
+        "validation_rmse": trial.value,
+        "validation_mean_rmse": trial.user_attrs.get("mean_rmse", trial.value),
+        "validation_ensemble_rmse": trial.user_attrs.get("ensemble_rmse"),
+        "validation_std": trial.user_attrs.get("std"),
+        "holdout_config": holdout_config.to_dict(),
+        "holdout_fingerprint": prepared.fingerprint,
+        "holdout_persistence_rmse": prepared.persistence_rmse,
+    }
+    try:
+        evaluation = evaluate(prepared, holdout_config)
+    except DivergedError as error:
+        return {**record, "holdout_rmse": None, "reason": str(error)}
+    rmses = [float(rmse) for rmse in evaluation.rmses]
+    std = float(np.std(rmses, ddof=1)) if len(rmses) > 1 else 0.0
+    return {
+        **record,
+        "holdout_rmse": evaluation.score(config.objective),
+        "holdout_mean_rmse": evaluation.mean,
+        "holdout_ensemble_rmse": evaluation.ensemble_rmse,
+        "holdout_std": std if math.isfinite(std) else None,
+        "holdout_rmses": rmses,
+    }
+
+
+def _refresh_note(study: optuna.Study, config: StudyConfig) -> None:
+    """Write the dashboard note again, now leading with the holdout scores."""
+    from optuna_dashboard import save_note
+
+    from tuner.outputs.artifacts import study_note
+    from tuner.search.windows import prepare_for_study
+
+    text = study.user_attrs["study_file"]
+    save_note(study, study_note(config, text, prepare_for_study(config), study.user_attrs))

@@ -1,0 +1,161 @@
+"""What a study found, in the order a user should read it.
+
+Every place that shows a study's result (``tuner status``, the report, the
+dashboard note, exports) leads with the same things, in the same words: the
+holdout score of each confirmed configuration with its validation score beside
+it, the baselines on the same windows, and, for a study without a holdout, the
+plain statement that its best score is the one used to select it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tuner.evaluation.metrics import DEFAULT_OBJECTIVE, OBJECTIVE_LABELS, skill
+
+__all__ = [
+    "BASELINES_ATTR",
+    "CONFIRMATION_ATTR",
+    "NO_HOLDOUT",
+    "baseline_table",
+    "best_baseline_rmse",
+    "confirmed_table",
+    "findings_markdown",
+    "objective_of",
+]
+
+NO_HOLDOUT = (
+    "This study has no holdout (data.holdout = 0), so its best score is the one used to "
+    "select it: it is optimistic, and a rerun on new data will most likely score worse."
+)
+BASELINES_ATTR = "baselines"
+CONFIRMATION_ATTR = "confirmation"
+
+
+def best_baseline_rmse(attrs: Mapping[str, object], window: str) -> float | None:
+    """The lowest baseline RMSE on ``window`` (``validation`` or ``holdout``), if any."""
+    scores = (attrs.get(BASELINES_ATTR) or {}).get(window) or {}  # type: ignore[union-attr]
+    rmses = [score["rmse"] for score in scores.values() if score.get("rmse") is not None]
+    return min(rmses) if rmses else None
+
+
+def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
+    """One row per confirmed configuration: holdout first, validation beside it, skills.
+
+    ``holdout_rmse`` and ``validation_rmse`` are the study's objective (what ranked
+    the configurations); both holdout scores are beside them. A confirmation
+    stored before ensembles were scored has the mean only.
+    """
+    confirmation = attrs.get(CONFIRMATION_ATTR) or {}
+    persistence = attrs.get("holdout_persistence_rmse")
+    best = best_baseline_rmse(attrs, "holdout")
+    rows = []
+    for record in confirmation.get("configurations", []):  # type: ignore[union-attr]
+        holdout = record.get("holdout_rmse")
+        rows.append(
+            {
+                "trial": record["trial"],
+                "holdout_rmse": holdout,
+                "holdout_std": record.get("holdout_std"),
+                "holdout_mean_rmse": record.get("holdout_mean_rmse", holdout),
+                "holdout_ensemble_rmse": record.get("holdout_ensemble_rmse"),
+                "validation_rmse": record["validation_rmse"],
+                "skill_vs_persistence": None
+                if holdout is None or persistence is None
+                else skill(holdout, persistence),
+                "skill_vs_best_baseline": None
+                if holdout is None or best is None
+                else skill(holdout, best),
+                "params": record["params"],
+            }
+        )
+    return rows
+
+
+def objective_of(attrs: Mapping[str, object]) -> str:
+    """The objective a study ranks by, from its stored confirmation or study file.
+
+    Read from the confirmation when there is one (it names the objective its
+    scores use), else from the stored study file; a study made before objectives
+    existed ranks by the mean.
+    """
+    confirmation = attrs.get(CONFIRMATION_ATTR) or {}
+    if "objective" in confirmation:  # type: ignore[operator]
+        return confirmation["objective"]  # type: ignore[index]
+    from tuner.search.study import STUDY_FILE_ATTR
+    from tuner.search.studyfile import parse_study_text
+
+    text = attrs.get(STUDY_FILE_ATTR)
+    return parse_study_text(text).objective if isinstance(text, str) else DEFAULT_OBJECTIVE
+
+
+def baseline_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
+    """One row per baseline: its RMSE on each window, or why it is not available."""
+    baselines = attrs.get(BASELINES_ATTR) or {}
+    validation = baselines.get("validation") or {}  # type: ignore[union-attr]
+    holdout = baselines.get("holdout") or {}  # type: ignore[union-attr]
+    return [
+        {
+            "baseline": name,
+            "validation_rmse": score.get("rmse"),
+            "holdout_rmse": (holdout.get(name) or {}).get("rmse"),
+            "reason": score.get("reason") or (holdout.get(name) or {}).get("reason"),
+        }
+        for name, score in validation.items()
+    ]
+
+
+def findings_markdown(attrs: Mapping[str, object], best_validation: float | None) -> str:
+    """The study's findings as Markdown: confirmed scores (or the caveat), then baselines."""
+    parts = []
+    rows = confirmed_table(attrs)
+    if not attrs.get("holdout"):
+        parts.append(f"**No holdout.** {NO_HOLDOUT}")
+    elif rows:
+        label = OBJECTIVE_LABELS[objective_of(attrs)]
+        parts.append(
+            f"**Confirmed on the holdout** ({attrs.get('holdout')} observations the search "
+            f"never saw; fresh seeds). Holdout {label} first (the study's objective), both "
+            f"holdout scores beside it, then the validation {label} that selected the "
+            "configuration:"
+        )
+        parts.append(
+            _markdown_table(
+                rows,
+                [
+                    "trial",
+                    "holdout_rmse",
+                    "holdout_std",
+                    "holdout_mean_rmse",
+                    "holdout_ensemble_rmse",
+                    "validation_rmse",
+                    "skill_vs_persistence",
+                    "skill_vs_best_baseline",
+                ],
+            )
+        )
+    else:
+        parts.append(
+            "**Not confirmed yet.** The best validation score"
+            + ("" if best_validation is None else f" ({best_validation:.3f})")
+            + " selected the configuration, so it is optimistic; `tuner confirm` scores the "
+            "best configurations on the holdout."
+        )
+    baselines = baseline_table(attrs)
+    if baselines:
+        parts.append("**Baselines** on the same windows (one step ahead, refitted each step):")
+        parts.append(
+            _markdown_table(baselines, ["baseline", "validation_rmse", "holdout_rmse", "reason"])
+        )
+    return "\n\n".join(parts)
+
+
+def _markdown_table(rows: list[dict[str, object]], columns: list[str]) -> str:
+    def cell(value: object) -> str:
+        if value is None:
+            return "n/a"
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,215 @@
+"""The Optuna objective: one trial is the repeats of one sampled configuration.
+
+A trial's value is its evaluation's score under the study's objective: the mean
+test RMSE over its repeats, or the RMSE of their mean forecast (both computed by
+:func:`tuner.evaluation.runner.evaluate`, both stored); everything else worth
+keeping about the trial (each repeat's RMSE, their spread, the persistence
+baseline, skill, wall time, engine and library versions) is stored as user
+attributes. The objective knows nothing about where trials are stored: whoever
+runs it learns of a finished evaluation through the ``on_evaluation`` callback
+(the worker draws the trial's plots there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+
+import numpy as np
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+
+from tuner.data.preparation import Preparation, PreparedData
+from tuner.data.series import Series
+from tuner.engines import GraphShape
+from tuner.evaluation.metrics import OBJECTIVE_LABELS
+from tuner.evaluation.runner import Evaluation, EvaluationConfig, evaluate_many
+from tuner.exceptions import DivergedError
+from tuner.search.packing import member_step_work, study_schedules, trials_per_graph
+from tuner.search.space import SearchSpace
+from tuner.search.studyfile import StudyConfig
+from tuner.search.windows import search_source
+
+__all__ = ["EvaluationCallback", "Objective", "trial_seed"]
+
+EvaluationCallback = Callable[[optuna.Trial, Evaluation], None]
+"""Called with a trial and its evaluation once it has a value, before Optuna stores it."""
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """The base seed of a trial's repeats, from the study's seed and the trial's number.
+
+    A retried trial inherits its original's user attributes, seed included, so it
+    replays exactly the fits that were interrupted.
+    """
+    return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
+
+
+class Objective:
+    """Callable Optuna objective for one study file.
+
+    Args:
+        config: The study file.
+        prepared: The series prepared every way the space samples, keyed by the
+            preparation (see :func:`tuner.search.windows.prepare_for_study`).
+        on_evaluation: Called with each complete trial and its evaluation (whose
+            forecasts are too large for the database), before the value is returned.
+    """
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        prepared: dict[Preparation, PreparedData],
+        on_evaluation: EvaluationCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.prepared = prepared
+        self.space = SearchSpace.build(config, prepared)
+        self.on_evaluation = on_evaluation
+        self.shape = GraphShape(
+            rows=max(p.n_train + p.n_test for p in prepared.values()),
+            lag=max(p.lag for p in prepared),
+            units=self.space.largest_neurons,
+            batch=max(self.space.batch_sizes),
+            layers=self.space.largest_layers,
+        )
+        """Every trial is padded to the study's largest sizes: one compiled graph per
+        framing serves the whole study (docs/method.md, section 11)."""
+        pruner = config.pruner
+        self.chunks = pruner.checkpoints if pruner.enabled else 1
+        self.trials_per_graph = self._trials_per_graph()
+        """How many trials a worker asks for and trains together (:mod:`tuner.search.packing`)."""
+
+    def _trials_per_graph(self) -> int:
+        """The pack width: the study file's, or estimated from the study's configurations."""
+        config, setting = self.config, self.config.workers.trials_per_graph
+        if setting != "auto":
+            return int(setting)
+        grid = self.space.grid_points() if config.sampler.kind == "grid" else None
+        schedules = study_schedules(
+            config.search.epochs,
+            self.space.batch_sizes,
+            config.search.update_epochs,
+            grid,
+            n_train=max(p.n_train for p in self.prepared.values()),
+            n_test=max(p.n_test for p in self.prepared.values()),
+        )
+        chunk = dataclasses.replace(self.shape, repeats=-(-config.repeats // self.chunks))
+        timesteps = self.shape.lag if "timesteps" in config.search.framing else 1
+        limit = config.trials if grid is not None else max(1, config.trials // 10)
+        return trials_per_graph(schedules, member_step_work(chunk, timesteps), limit)
+
+    @property
+    def series(self) -> Series:
+        """The study's series (the same for every preparation)."""
+        return next(iter(self.prepared.values())).series
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Evaluate the sampled configuration; NaN (a failed trial) if the fit diverged.
+
+        Raises:
+            optuna.TrialPruned: The pruner stopped the trial.
+        """
+        (outcome,) = self.run_pack([trial])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def run_pack(self, trials: Sequence[optuna.Trial]) -> list[float | Exception]:
+        """Evaluate several trials' configurations together, in one graph per chunk.
+
+        Each trial samples its configuration in turn, so a sampler that treats
+        running trials as lies (TPE's ``constant_liar``) spreads the pack out. The
+        numbers of each trial are those it would have alone (docs/method.md,
+        section 11); pruning stops one trial, not the pack.
+
+        Returns:
+            Per trial, in order: its value (NaN, a failed trial, if its fit
+            diverged), or the exception that ended it instead: ``optuna.TrialPruned``,
+            or ``UpdateFinishedTrialError`` if another worker took it over.
+        """
+        items = [self._prepare(trial) for trial in trials]
+        outcomes = evaluate_many(
+            items,
+            chunks=self.chunks,
+            after_chunk=lambda index, so_far: _report(trials[index], so_far, self.config.objective),
+            # the pack's width is the study's, however many trials are left: one graph
+            shape=dataclasses.replace(self.shape, trials=max(self.trials_per_graph, len(trials))),
+        )
+        return [self._finish(t, o) for t, o in zip(trials, outcomes, strict=True)]
+
+    def _prepare(self, trial: optuna.Trial) -> tuple[PreparedData, EvaluationConfig]:
+        """Sample the trial's configuration and store what reproduces it."""
+        hyperparameters, preparation = self.space.suggest(trial)
+        seed = trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number))
+        evaluation_config = EvaluationConfig(
+            source=search_source(self.config),
+            preparation=preparation,
+            hyperparameters=hyperparameters,
+            repeats=self.config.repeats,
+            seed=seed,
+            engine=self.config.engine,
+        )
+        trial.set_user_attr("seed", seed)  # a retry inherits it and replays the same fits
+        trial.set_user_attr("config", evaluation_config.to_dict())
+        trial.set_user_attr("data_fingerprint", self.prepared[preparation].fingerprint)
+        return self.prepared[preparation], evaluation_config
+
+    def _finish(self, trial: optuna.Trial, outcome: Evaluation | Exception) -> float | Exception:
+        """Store a trial's result; its value, or the exception that ended it.
+
+        Raises:
+            Exception: Whatever ended the trial that is neither pruning nor divergence
+                (a lost database while reporting): the pack cannot go on.
+        """
+        if isinstance(outcome, optuna.TrialPruned):
+            return outcome
+        try:
+            if isinstance(outcome, DivergedError):
+                trial.set_user_attr("fail_reason", str(outcome))
+                return math.nan
+            if isinstance(outcome, Exception):
+                raise outcome
+            for key, value in _attributes(outcome).items():
+                trial.set_user_attr(key, value)
+        except UpdateFinishedTrialError as error:
+            return error
+        if self.on_evaluation is not None:
+            self.on_evaluation(trial, outcome)
+        return outcome.score(self.config.objective)
+
+
+def _report(trial: optuna.Trial, so_far: Evaluation, objective: str) -> None:
+    """Report the score of the repeats done so far; stop if the pruner says so."""
+    value, repeats = so_far.score(objective), len(so_far.rmses)
+    trial.report(value, step=repeats)
+    if trial.should_prune():
+        label = OBJECTIVE_LABELS[objective]
+        raise optuna.TrialPruned(f"{label} {value:.3f} after {repeats} repeats")
+
+
+def _attributes(evaluation: Evaluation) -> dict[str, object]:
+    """User attributes of a complete trial (docs/method.md, section 6)."""
+    summary = evaluation.summary
+    return {
+        "rmses": [float(rmse) for rmse in evaluation.rmses],
+        "mean_rmse": evaluation.mean,
+        "ensemble_rmse": evaluation.ensemble_rmse,
+        "std": summary["std"],
+        "min": summary["min"],
+        "median": summary["50%"],
+        "max": summary["max"],
+        "summary": summary,
+        "persistence_rmse": evaluation.persistence_rmse,
+        "skill": evaluation.skill,
+        "seconds": evaluation.seconds,
+        "compile_seconds": evaluation.compile_seconds,
+        "engine": evaluation.config.engine,
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    return {name: version(name) for name in ("lstm-tuner", "optuna", "tensorflow", "keras")}
