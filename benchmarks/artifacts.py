@@ -29,7 +29,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.outputs.artifacts import SECONDS_ATTR
+from tuner.outputs.artifacts import ARTIFACT_SECONDS
 
 STUDY_FILE = Path(__file__).parent.parent / "studies" / "shampoo.toml"
 
@@ -66,7 +66,7 @@ def main() -> None:
             seconds[artifacts].append(wall)
             params[artifacts] = [t.params for t in complete]
             if artifacts:
-                waits = [t.user_attrs[SECONDS_ATTR] for t in complete]
+                waits = [t.user_attrs[ARTIFACT_SECONDS] for t in complete]
                 durations = [t.duration.total_seconds() for t in complete]
     with_plots, no_plots = (statistics.median(seconds[kind]) for kind in (True, False))
     print(f"studies/shampoo.toml, {args.trials} trials, one worker, SQLite")

@@ -22,13 +22,9 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from tuner.data.preparation import Preparation
-from tuner.evaluation.runner import (
-    DataSource,
-    Evaluation,
-    EvaluationConfig,
-    evaluate,
-    load_and_prepare,
-)
+from tuner.data.source import DataSource
+from tuner.evaluation.config import load_and_prepare
+from tuner.evaluation.runner import Evaluation, EvaluationConfig, evaluate
 from tuner.method.protocol import Hyperparameters
 
 TUTORIAL = {"batch_size": 4, "neurons": 1, "regime": "seeded"}

@@ -34,7 +34,7 @@ from tuner.engines import EngineTask, FastEngine, GraphShape
 from tuner.method.protocol import Hyperparameters, repeat_setups
 from tuner.search.objective import Objective
 from tuner.search.studyfile import load_study_file
-from tuner.search.windows import prepare_for_study
+from tuner.search.windows import StudyData
 
 STUDIES = Path(__file__).parent.parent / "studies"
 PACKS = (1, 2, 4, 8)
@@ -49,7 +49,7 @@ geometric mean of its log range)."""
 def study(name: str) -> tuple[Objective, GraphShape]:
     """The default study's objective and the shape its trials' chunks are padded to."""
     config, _ = load_study_file(STUDIES / f"{name}.toml")
-    objective = Objective(config, prepare_for_study(config))
+    objective = Objective(StudyData.load(config))
     chunk = -(-config.repeats // (config.pruner.checkpoints if config.pruner.enabled else 1))
     return objective, dataclasses.replace(objective.shape, repeats=chunk)
 

@@ -67,8 +67,9 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
     _tensorflow.import_tensorflow()
     spent["import"] = time.perf_counter() - wall
 
-    from tuner import artifacts, worker
+    from tuner import artifacts
     from tuner.cli import main
+    from tuner.cli.commands import worker
     from tuner.engines import FastEngine
 
     def timed(function, key):

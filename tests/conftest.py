@@ -11,8 +11,9 @@ import pytest
 from tuner.cli import main
 from tuner.data.preparation import Preparation, prepare
 from tuner.data.series import load_series
+from tuner.data.source import DataSource
 from tuner.engines import EngineTask, FastEngine, KerasEngine
-from tuner.evaluation.runner import DataSource, EvaluationConfig, plan
+from tuner.evaluation.runner import EvaluationConfig, plan
 from tuner.method.protocol import Hyperparameters, repeat_setups
 
 SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664
@@ -232,7 +233,7 @@ def postgres_admin_url() -> str:
     """
     import sqlalchemy
 
-    from tuner.storage.database import mask
+    from tuner.storage.url import DatabaseURL
 
     url = os.environ.get(POSTGRES_ENV)
     try:
@@ -240,9 +241,10 @@ def postgres_admin_url() -> str:
             pass
     except sqlalchemy.exc.OperationalError as error:
         reason = str(error.orig).splitlines()[0]
+        shown = DatabaseURL.parse(url or LOCAL_POSTGRES)
         if url:
-            pytest.fail(f"{POSTGRES_ENV}={mask(url)} is set but unreachable: {reason}")
-        pytest.skip(f"no PostgreSQL at {mask(LOCAL_POSTGRES)} (set {POSTGRES_ENV}): {reason}")
+            pytest.fail(f"{POSTGRES_ENV}={shown} is set but unreachable: {reason}")
+        pytest.skip(f"no PostgreSQL at {shown} (set {POSTGRES_ENV}): {reason}")
     return url or LOCAL_POSTGRES
 
 
@@ -303,7 +305,9 @@ def small_study(tmp_path_factory) -> dict[str, object]:
 
     root = tmp_path_factory.mktemp("study")
     csv = root / "shampoo.csv"
-    shutil.copy(Path(__file__).parent.parent / "tuner" / "datasets" / "shampoo-sales.csv", csv)
+    shutil.copy(
+        Path(__file__).parent.parent / "tuner" / "data" / "datasets" / "shampoo-sales.csv", csv
+    )
     url = f"sqlite:///{root / 'tuner.db'}"
     text = SMALL_STUDY.format(name="small", series=csv)
     create_study(parse_study_text(text), text, url)

@@ -7,14 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tuner.data.calendar import season_of
 from tuner.data.series import load_series
-from tuner.evaluation.baselines import (
-    BASELINE_NAMES,
-    BaselineScore,
-    best_baseline,
-    score_baselines,
-    season_of,
-)
+from tuner.evaluation.baselines import BASELINE_NAMES, BaselineScore, best_baseline, score_baselines
 from tuner.exceptions import ConfigError
 
 SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664

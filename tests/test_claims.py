@@ -15,11 +15,13 @@ from optuna.trial import TrialState
 from tests.test_worker import STUDY, trials_of
 from tuner.distributed import worker as worker_module
 from tuner.distributed.worker import run_worker
+from tuner.search import names
 from tuner.search.objective import Objective
-from tuner.search.study import SlotCounts, count_slots, create_study
+from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
-from tuner.search.windows import prepare_for_study
+from tuner.search.windows import StudyData
 from tuner.storage.database import Heartbeat, open_storage
+from tuner.storage.slots import SlotCounts, count_slots
 
 GRID = STUDY.replace("[pruner]", '[sampler]\nkind = "grid"\n[pruner]')
 
@@ -72,7 +74,7 @@ def claim_work(url: str, finished: int) -> dict[str, int]:
     config = parse_study_text(text)
     storage = open_storage(url, Heartbeat(1, 2, 3))
     study = optuna.load_study(study_name="unit", storage=storage)
-    objective = Objective(config, prepare_for_study(config))
+    objective = Objective(StudyData.load(config))
     slots = worker_module._Slots(study, storage, url, config, objective)
     with database_work(storage.engine) as work:
         assert slots._claim() == (worker_module._Claim.RAN, 1)
@@ -113,7 +115,7 @@ def test_a_grid_runs_each_configuration_once_around_one_queued_beforehand(tmp_pa
 def test_a_grid_cursor_left_past_the_grid_is_rebuilt_and_the_skipped_configuration_runs(tmp_path):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     study = create(url, GRID.format(trials=10))
-    study.set_user_attr(worker_module.GRID_CURSOR_ATTR, {"next": 4, "skip": []})
+    study.set_user_attr(names.GRID_CURSOR, {"next": 4, "skip": []})
     run_worker("unit", url, None, worker_index=0)
     assert len({(t.params["epochs"], t.params["regime"]) for t in trials_of(url)}) == 4
     assert len(trials_of(url)) == 4

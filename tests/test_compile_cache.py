@@ -23,6 +23,7 @@ from tuner.distributed.compile_cache import (
     resolve_compile_cache,
     use_compile_cache,
 )
+from tuner.storage.url import DatabaseURL
 
 ONE_TRIAL = """
 import json, sys
@@ -30,7 +31,8 @@ from pathlib import Path
 from tuner.distributed.compile_cache import use_compile_cache
 use_compile_cache(Path(sys.argv[1]))
 from tests.conftest import shampoo_config
-from tuner.evaluation.runner import evaluate, load_and_prepare
+from tuner.evaluation.runner import evaluate
+from tuner.evaluation.config import load_and_prepare
 config = shampoo_config(epochs=3, repeats=2, seed=5)
 evaluation = evaluate(load_and_prepare(config), config)
 print(json.dumps({"rmse": evaluation.rmses.tolist(), "compile": evaluation.compile_seconds}))
@@ -49,17 +51,17 @@ def test_the_cache_sits_beside_a_sqlite_database_and_in_storage_otherwise(
     no_setting, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    beside = resolve_compile_cache(f"sqlite:///{tmp_path}/db/tuner.db")
+    beside = resolve_compile_cache(DatabaseURL.parse(f"sqlite:///{tmp_path}/db/tuner.db"))
     assert beside.parent == tmp_path / "db" / "xla-cache"
-    elsewhere = resolve_compile_cache("postgresql+psycopg://u:secret@db:5432/s")
+    elsewhere = resolve_compile_cache(DatabaseURL.parse("postgresql+psycopg://u:secret@db:5432/s"))
     assert elsewhere.parent == tmp_path / "storage" / "xla-cache"
     assert "secret" not in str(elsewhere)
     # one subdirectory per TensorFlow version and processor: native code is for both
     assert beside.name == elsewhere.name and beside.name.startswith("tensorflow-")
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, str(tmp_path / "mine"))
-    assert resolve_compile_cache("sqlite:///x.db").parent == tmp_path / "mine"
+    assert resolve_compile_cache(DatabaseURL.parse("sqlite:///x.db")).parent == tmp_path / "mine"
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, "OFF")
-    assert resolve_compile_cache("sqlite:///x.db") is None
+    assert resolve_compile_cache(DatabaseURL.parse("sqlite:///x.db")) is None
 
 
 def test_the_cache_is_handed_to_tensorflow_unless_it_has_one_or_cannot_be_written(

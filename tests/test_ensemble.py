@@ -121,16 +121,16 @@ def test_pruning_an_ensemble_study_reports_the_ensemble_of_the_repeats_done(tmp_
     text = STUDY.format(objective="ensemble_rmse").replace("enabled = false", "checkpoints = 2")
     config = parse_study_text(text)
     from tuner.search.objective import Objective
-    from tuner.search.windows import prepare_for_study
+    from tuner.search.windows import StudyData
 
     study = optuna.create_study()
     study.enqueue_trial({"epochs": 6, "neurons": 2})
-    study.optimize(Objective(config, prepare_for_study(config)), n_trials=1)
+    study.optimize(Objective(StudyData.load(config)), n_trials=1)
     (trial,) = study.trials
     ((step, reported),) = trial.intermediate_values.items()
     assert step == 2
     first_two = evaluate(
-        next(iter(prepare_for_study(config).values())),
+        StudyData.load(config).first,
         _config_of(trial, repeats=2),
     )
     assert reported == pytest.approx(first_two.ensemble_rmse, rel=1e-5)

@@ -14,9 +14,10 @@ import pytest
 from tests.conftest import engine_task, run_tuner
 from tuner.data.preparation import Preparation, prepare
 from tuner.data.series import load_series
+from tuner.data.source import DataSource
 from tuner.engines import EngineTask, KerasEngine
-from tuner.evaluation.runner import DataSource, EvaluationConfig
-from tuner.forecast.refit import SlotStepper, forecast, future_dates, training_rows
+from tuner.evaluation.runner import EvaluationConfig
+from tuner.forecasting.refit import SlotStepper, forecast, future_dates, training_rows
 from tuner.method.protocol import Hyperparameters
 
 
@@ -116,7 +117,7 @@ def _reproduce_first_step_in_a_fresh_process(out: Path, expected: np.ndarray) ->
 def test_a_transformed_seasonally_differenced_forecast_is_reproduced_by_plain_keras(
     tmp_path, transform
 ):
-    from tuner.forecast.files import write_forecast
+    from tuner.forecasting.files import write_forecast
 
     airline = load_series("airline")
     config = EvaluationConfig(
@@ -326,7 +327,7 @@ def test_an_export_keeps_its_series(exported, small_study):
 @pytest.mark.parametrize("layers", [1, 2])
 def test_the_one_step_model_is_what_the_forecast_steps(shampoo, layers):
     """The saved Keras model and the stepper agree over a whole recursive forecast."""
-    from tuner.forecast.files import one_step_model
+    from tuner.forecasting.files import one_step_model
 
     config = EvaluationConfig(
         source=DataSource("shampoo"),
@@ -361,7 +362,7 @@ def test_the_one_step_model_is_what_the_forecast_steps(shampoo, layers):
 
 def test_a_two_layer_forecast_is_reproduced_from_its_files_in_a_fresh_process(shampoo, tmp_path):
     """Stacked layers end to end: refit, recursive forecast, saved models, preparation.json."""
-    from tuner.forecast.files import write_forecast
+    from tuner.forecasting.files import write_forecast
 
     config = EvaluationConfig(
         source=DataSource("shampoo"),

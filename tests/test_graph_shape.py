@@ -19,7 +19,7 @@ from tuner.engines import FastEngine, GraphShape, _fast
 from tuner.method.regimes import REGIME_NAMES
 from tuner.search.objective import Objective
 from tuner.search.studyfile import parse_study_text
-from tuner.search.windows import prepare_for_study
+from tuner.search.windows import StudyData
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -104,7 +104,7 @@ def test_a_study_traces_one_graph_per_framing():
     config = parse_study_text(
         TRACE_STUDY.format(trials=trials, regimes=list(REGIME_NAMES)).replace("'", '"')
     )
-    objective = Objective(config, prepare_for_study(config))
+    objective = Objective(StudyData.load(config))
     study = optuna.create_study(
         sampler=optuna.samplers.RandomSampler(seed=2), pruner=optuna.pruners.NopPruner()
     )

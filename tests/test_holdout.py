@@ -18,7 +18,7 @@ from tuner.search.study import create_study
 from tuner.search.studyfile import DataSection, parse_study_text
 from tuner.search.windows import Windows, resolve_holdout
 
-AIRLINE = Path(__file__).parent.parent / "tuner" / "datasets" / "airline-passengers.csv"
+AIRLINE = Path(__file__).parent.parent / "tuner" / "data" / "datasets" / "airline-passengers.csv"
 
 STUDY = """
 name = "{name}"

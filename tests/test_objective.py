@@ -12,7 +12,7 @@ from tuner.exceptions import DivergedError
 from tuner.search import objective as objective_module
 from tuner.search.objective import Objective
 from tuner.search.studyfile import parse_study_text
-from tuner.search.windows import prepare_for_study
+from tuner.search.windows import StudyData
 
 STUDY = """
 name = "unit"
@@ -35,7 +35,7 @@ n_startup_trials = 1
 
 def _objective(pruning: bool) -> Objective:
     config = parse_study_text(STUDY.format(pruning=str(pruning).lower()))
-    return Objective(config, prepare_for_study(config))
+    return Objective(StudyData.load(config))
 
 
 def test_running_repeats_in_chunks_gives_the_same_scores(shampoo_20):

@@ -15,7 +15,8 @@ from optuna.trial import TrialState
 
 from tuner.distributed.worker import run_worker
 from tuner.engines import FastEngine, GraphShape
-from tuner.evaluation.runner import EvaluationConfig, evaluate, load_and_prepare
+from tuner.evaluation.config import load_and_prepare
+from tuner.evaluation.runner import EvaluationConfig, evaluate
 from tuner.exceptions import ConfigError, TunerError
 from tuner.method.limits import MAX_TRIALS_PER_GRAPH
 from tuner.method.protocol import WalkForward
@@ -28,8 +29,9 @@ from tuner.search.packing import (
     pack_time,
     trials_per_graph,
 )
-from tuner.search.study import SlotCounts, create_study
+from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
+from tuner.storage.slots import SlotCounts
 
 STUDY = """
 name = "unit"

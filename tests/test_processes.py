@@ -18,7 +18,8 @@ from optuna.trial import TrialState
 
 from tests.conftest import run_tuner
 from tuner.search.space import TUTORIAL_CONFIGURATION
-from tuner.search.study import SlotCounts
+from tuner.storage.slots import SlotCounts
+from tuner.storage.url import DatabaseURL
 
 TINY_STUDY = """
 name = "tiny"
@@ -402,7 +403,7 @@ def test_a_worker_gives_up_on_a_database_lost_for_too_long(monkeypatch):
     lost = sqlalchemy.exc.OperationalError(
         "SELECT 1", {}, Exception("server closed the connection")
     )
-    url = "postgresql+psycopg://user:s3cret@db.example:5432/tuner"
+    url = DatabaseURL.parse("postgresql+psycopg://user:s3cret@db.example:5432/tuner")
     monkeypatch.setattr(worker, "RECONNECT_PAUSE_SECONDS", 0)
     worker._wait_for_the_database(url, lost, time.monotonic())  # within the limit: waits
     with pytest.raises(StorageError) as error:

@@ -14,13 +14,15 @@ from optuna.trial import TrialState
 from tests.conftest import free_port, run_tuner
 from tests.test_worker import STUDY
 from tuner.distributed import worker as worker_module
-from tuner.distributed.proxy import ProxyStorage, start_proxy
+from tuner.distributed.proxy import start_proxy
 from tuner.distributed.worker import run_worker
 from tuner.search.objective import Objective
-from tuner.search.study import SlotCounts, count_slots, create_study
+from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
-from tuner.search.windows import prepare_for_study
+from tuner.search.windows import StudyData
 from tuner.storage.database import Heartbeat, open_storage
+from tuner.storage.proxy_client import ProxyStorage
+from tuner.storage.slots import SlotCounts, count_slots
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def test_a_dead_workers_trial_behind_the_proxy_is_failed_and_retried(proxy):
     storage = open_storage(address, Heartbeat(1, 2, 3))
     assert isinstance(storage, ProxyStorage)
     dead = optuna.load_study(study_name="unit", storage=storage)
-    objective = Objective(config, prepare_for_study(config))
+    objective = Objective(StudyData.load(config))
     slots = worker_module._Slots(dead, storage, address, config, objective)
     assert slots._claim() == (worker_module._Claim.RAN, 1)
     orphan = dead.ask()  # the worker dies with its trial RUNNING and one beat recorded
@@ -84,7 +86,7 @@ def test_the_proxy_holds_the_database_lock_for_a_worker_until_it_dies(tmp_path):
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from tuner.storage.database import exclusive\n"
+            "from tuner.storage.locks import exclusive\n"
             f"lock = exclusive('grpc://127.0.0.1:{port}', 'budget:unit')\n"
             "lock.acquire()\n"
             "print('held', flush=True)\n"

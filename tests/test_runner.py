@@ -5,13 +5,9 @@ import pytest
 
 from tests.conftest import shampoo_config
 from tuner.data.preparation import Preparation
-from tuner.evaluation.runner import (
-    DataSource,
-    EvaluationConfig,
-    _check_finite,
-    evaluate,
-    load_and_prepare,
-)
+from tuner.data.source import DataSource
+from tuner.evaluation.config import load_and_prepare
+from tuner.evaluation.runner import EvaluationConfig, _check_finite, evaluate
 from tuner.exceptions import DivergedError
 from tuner.method.protocol import Hyperparameters
 

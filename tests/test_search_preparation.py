@@ -10,12 +10,13 @@ import optuna
 import pytest
 
 from tuner.data.preparation import Preparation
+from tuner.data.source import DataSource
 from tuner.distributed.worker import run_worker
-from tuner.evaluation.runner import DataSource, EvaluationConfig
+from tuner.evaluation.runner import EvaluationConfig
 from tuner.method.protocol import Hyperparameters
 from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
-from tuner.search.windows import study_preparations
+from tuner.search.windows import StudyData
 
 STUDY = """
 name = "prep"
@@ -104,7 +105,7 @@ def test_a_configuration_carries_its_preparation_and_an_old_one_loads_with_defau
 
 def test_a_default_study_keeps_its_params(tmp_path):
     config = parse_study_text(_study(search=""))
-    assert study_preparations(config)[0].transform == "none"
+    assert next(iter(StudyData.load(config).search)).transform == "none"
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     text = _study(search="").replace("trials = 6", "trials = 1")
     create_study(parse_study_text(text), text, url)
@@ -120,7 +121,7 @@ def test_an_invalid_candidate_is_dropped_with_its_reason(write_csv, caplog):
     )
     path = write_csv("month,value\n" + rows)
     search = 'transform = ["none", "log"]\nlag = [1, 2]'
-    preparations = study_preparations(parse_study_text(_study(series=path, search=search)))
+    preparations = list(StudyData.load(parse_study_text(_study(series=path, search=search))).search)
     assert {p.transform for p in preparations} == {"none"}
     assert {p.lag for p in preparations} == {1, 2}
     assert "search.transform log dropped from the search space" in caplog.text
@@ -194,7 +195,7 @@ def test_the_shipped_competitive_studies_keep_every_candidate_preparation(
 
     path = Path(__file__).parent.parent / "studies" / f"{study}.toml"
     config, _ = load_study_file(path)
-    preparations = study_preparations(config)
+    preparations = list(StudyData.load(config).search)
     assert len(preparations) == transforms * seasonal_differences * lags
     assert {p.transform for p in preparations} == set(config.search.transform)
     assert max(p.lag for p in preparations) == lags

@@ -9,9 +9,10 @@ import optuna_dashboard
 import pytest
 
 from tuner.exceptions import ConfigError, StorageError
-from tuner.method import limits as resources
+from tuner.search import memory
 from tuner.search.space import TUTORIAL_CONFIGURATION
-from tuner.search.study import create_study, study_status
+from tuner.search.status import study_status
+from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
 
 STUDY = """
@@ -81,7 +82,7 @@ def test_a_name_read_back_from_the_database_is_checked_before_it_becomes_a_path(
 def test_a_study_whose_largest_trial_cannot_fit_is_refused_before_anything_is_written(
     tmp_path, monkeypatch, cli
 ):
-    monkeypatch.setattr(resources, "physical_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "physical_memory", lambda: 8 * 2**30)
     path = tmp_path / "big.toml"
     path.write_text(
         STUDY.replace("repeats = 2", "repeats = 1000")
@@ -106,7 +107,7 @@ def test_the_memory_estimate_grows_with_what_drives_it():
 
     def estimate(**changes):
         settings = {"epochs": 100, "batch_size": 1, "neurons": 4, "regime": "seeded"}
-        return resources.trial_bytes(Hyperparameters(**{**settings, **changes}), 10, 1)
+        return memory.trial_bytes(Hyperparameters(**{**settings, **changes}), 10, 1)
 
     assert estimate(neurons=8)["weights"] > 3 * estimate()["weights"]
     assert estimate(layers=3)["weights"] > 2 * estimate()["weights"]  # every layer counts
@@ -153,7 +154,7 @@ def test_sqlite_studies_are_journalled_ahead(tmp_path):
 
 
 def test_a_pack_that_cannot_fit_is_refused_though_one_trial_would(tmp_path, monkeypatch, cli):
-    monkeypatch.setattr(resources, "physical_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "physical_memory", lambda: 8 * 2**30)
     base = STUDY.replace("repeats = 2", "repeats = 1000").replace(
         "neurons = [1]", "neurons = [128]"
     )

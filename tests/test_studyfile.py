@@ -6,7 +6,7 @@ import pytest
 from tuner.exceptions import ConfigError
 from tuner.search.space import TUTORIAL_CONFIGURATION, SearchSpace
 from tuner.search.studyfile import IntRange, load_study_file, parse_study_text
-from tuner.search.windows import prepare_for_study
+from tuner.search.windows import StudyData
 
 STUDIES = Path(__file__).parent.parent / "studies"
 
@@ -27,7 +27,7 @@ def test_shipped_study_files_load_and_fit_their_data(name):
     config, text = load_study_file(STUDIES / f"{name}.toml")
     assert config.name == name
     assert text.startswith("#")
-    space = SearchSpace.build(config, prepare_for_study(config))
+    space = SearchSpace.build(StudyData.load(config))
     assert space.batch_sizes
 
 
@@ -38,11 +38,11 @@ def test_minimal_file_gets_documented_defaults():
     assert config.repeats == 10 and config.engine == "fast" and config.seed == 0
     assert len(config.search.regimes) == 8
     assert config.sampler.kind == "tpe" and config.pruner.enabled
-    space = SearchSpace.build(config, prepare_for_study(config))
+    space = SearchSpace.build(StudyData.load(config))
     assert space.batch_sizes == [1, 2, 4]
     assert not space.contains(TUTORIAL_CONFIGURATION)  # 1000 epochs is outside 10..100
     wider = parse_study_text(_edit("high = 100", "high = 2000"))
-    assert SearchSpace.build(wider, prepare_for_study(wider)).contains(TUTORIAL_CONFIGURATION)
+    assert SearchSpace.build(StudyData.load(wider)).contains(TUTORIAL_CONFIGURATION)
 
 
 def _edit(old: str, new: str) -> str:
@@ -186,7 +186,7 @@ regimes = ["seeded"]
 
 def _space(extra: str) -> SearchSpace:
     config = parse_study_text(MODEL_SEARCH.format(extra=extra))
-    return SearchSpace.build(config, prepare_for_study(config))
+    return SearchSpace.build(StudyData.load(config))
 
 
 def test_layers_and_learning_rate_are_sampled_only_when_searched():
@@ -247,7 +247,7 @@ def test_the_tutorial_configuration_means_one_layer_and_keras_rate(extra, tutori
 def test_a_batch_size_that_does_not_fit_the_data_lists_the_allowed(sizes):
     config = parse_study_text(MINIMAL + f"batch_size = {sizes}\n")
     with pytest.raises(ConfigError) as error:
-        SearchSpace.build(config, prepare_for_study(config))
+        SearchSpace.build(StudyData.load(config))
     assert str(error.value) == (
         "search.batch_size 3 does not divide both the training and the test rows "
         "(lag 1: 20 training, 12 test rows); allowed: 1, 2, 4"
@@ -256,7 +256,7 @@ def test_a_batch_size_that_does_not_fit_the_data_lists_the_allowed(sizes):
 
 def test_batch_sizes_must_fit_every_sampled_lag():
     config = parse_study_text(_edit("train_size = 20", "") + "lag = { low = 1, high = 2 }\n")
-    space = SearchSpace.build(config, prepare_for_study(config))
+    space = SearchSpace.build(StudyData.load(config))
     assert space.batch_sizes == [1]
 
 

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import p_value_cells, run_tuner
 from tuner.search.space import SearchSpace
 from tuner.search.studyfile import load_study_file
-from tuner.search.windows import prepare_for_study
+from tuner.search.windows import StudyData
 
 SWEEPS = sorted((Path(__file__).parent.parent / "studies" / "tutorials").glob("*.toml"))
 
@@ -29,7 +29,7 @@ def test_every_tutorial_sweep_is_there():
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda path: path.stem)
 def test_a_sweep_runs_its_whole_grid_once_with_30_repeats_each(path):
     config, _ = load_study_file(str(path))
-    space = SearchSpace.build(config, prepare_for_study(config))
+    space = SearchSpace.build(StudyData.load(config))
     assert config.sampler.kind == "grid" and not config.pruner.enabled
     assert config.repeats == 30
     assert config.trials == len(space.grid_points()) > 1

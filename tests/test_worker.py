@@ -14,8 +14,9 @@ from tuner.distributed import worker as worker_module
 from tuner.distributed.worker import run_worker
 from tuner.search import objective as objective_module
 from tuner.search.objective import Objective
-from tuner.search.study import SlotCounts, create_study
+from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
+from tuner.storage.slots import SlotCounts
 
 STUDY = """
 name = "unit"
@@ -213,14 +214,14 @@ def test_the_consecutive_failure_limit_counts_only_failures_in_a_row(study, monk
 
 
 def test_a_worker_that_died_between_ask_and_its_first_heartbeat_loses_no_slot(study):
-    from tuner.search.windows import prepare_for_study
+    from tuner.search.windows import StudyData
     from tuner.storage.database import Heartbeat, open_storage
 
     url = study(2)
     config = parse_study_text(STUDY.format(trials=2))
     storage = open_storage(url, Heartbeat(1, 2, 3))
     dead = optuna.load_study(study_name="unit", storage=storage)
-    objective = Objective(config, prepare_for_study(config))
+    objective = Objective(StudyData.load(config))
     slots = worker_module._Slots(dead, storage, url, config, objective)
     assert slots._claim() == (worker_module._Claim.RAN, 1)
     orphan = dead.ask()  # and the worker dies before Optuna's heartbeat thread starts
@@ -230,3 +231,22 @@ def test_a_worker_that_died_between_ask_and_its_first_heartbeat_loses_no_slot(st
     assert counts.finished == 2 and counts.running == counts.waiting == 0
     assert trials[orphan.number].state == TrialState.FAIL
     assert counts.retried == 1
+
+
+def test_a_worker_loads_its_series_once_however_many_trials_it_runs(tmp_path, monkeypatch):
+    """The series is loaded and prepared once per worker and handed down to every trial."""
+    from tuner.data import source
+
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    text = (
+        STUDY.format(trials=3)
+        .replace('series = "shampoo"', 'series = "airline"\nholdout = 12')
+        .replace("train_size = 20", "train_size = 24")
+    )
+    create_study(parse_study_text(text), text, url)
+    loads = []
+    real = source.load_series
+    monkeypatch.setattr(source, "load_series", lambda *a, **k: loads.append(a) or real(*a, **k))
+    monkeypatch.setattr(worker_module, "_confirm", lambda name, url: None)
+    assert run_worker("unit", url, None, worker_index=0) == 3
+    assert len(loads) == 1, loads  # the search's series and the holdout's, from one load

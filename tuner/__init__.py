@@ -1,12 +1,18 @@
 """lstm-tuner: find good LSTM configurations for time-series forecasting.
 
-The public API is re-exported here; the modules behind it are named for one idea
-each: :mod:`tuner.data.series` (loading), :mod:`tuner.data.preparation` (differencing,
-framing, scaling), :mod:`tuner.method.regimes` (state resets), :mod:`tuner.method.protocol`
-(batch sizes, schedule, seeds), :mod:`tuner.method.model` (network and initial weights),
-:mod:`tuner.engines` (how fits are computed), :mod:`tuner.evaluation.runner` (how a
-configuration is scored) and :mod:`tuner.api` (studies, exports and forecasts
-for notebooks: the functions the command line calls).
+The public API is re-exported here. Behind it, subpackages by job, each
+depending only on those listed before it (README, "Layout"):
+
+- :mod:`tuner.data`: loading a series, its calendar, preparing it;
+- :mod:`tuner.method`: regimes, shuffling, the network, the schedule, limits;
+- :mod:`tuner.engines`: how fits are computed;
+- :mod:`tuner.evaluation`: how a configuration is scored, metrics, baselines;
+- :mod:`tuner.storage`: the database URL, opening it, locks, slot counts;
+- :mod:`tuner.search`: study files, the space, the objective, studies as stored;
+- :mod:`tuner.outputs`: exports, reports, plots;
+- :mod:`tuner.forecasting`: refitting and forecasting, and the files a forecast writes;
+- :mod:`tuner.distributed`: workers, pools, the proxy server, the compile cache;
+- :mod:`tuner.api` (the functions the command line calls) and :mod:`tuner.cli`.
 
 Names are imported on first use, so ``import tuner`` (and ``tuner --help``) stays
 instant while pandas, scikit-learn and TensorFlow load only when work needs them.
@@ -29,7 +35,12 @@ _EXPORTS: dict[str, str] = {
     "evaluate_export": "tuner.api",
     "forecast": "tuner.api",
     "open_study": "tuner.api",
+    "persistence_rmse": "tuner.api",
+    "plan_evaluation": "tuner.api",
     "run_study": "tuner.api",
+    "run_worker": "tuner.api",
+    "serve_dashboard": "tuner.api",
+    "start_proxy": "tuner.api",
     "BUILTIN_SERIES": "tuner.data.series",
     "Series": "tuner.data.series",
     "load_series": "tuner.data.series",
@@ -45,11 +56,11 @@ _EXPORTS: dict[str, str] = {
     "REGIMES": "tuner.method.regimes",
     "REGIME_NAMES": "tuner.method.regimes",
     "Regime": "tuner.method.regimes",
-    "DataSource": "tuner.evaluation.runner",
+    "DataSource": "tuner.data.source",
     "Evaluation": "tuner.evaluation.runner",
-    "EvaluationConfig": "tuner.evaluation.runner",
+    "EvaluationConfig": "tuner.evaluation.config",
     "evaluate": "tuner.evaluation.runner",
-    "load_and_prepare": "tuner.evaluation.runner",
+    "load_and_prepare": "tuner.evaluation.config",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

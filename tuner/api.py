@@ -2,9 +2,12 @@
 
 Each function is the same code path as its command (the command line calls these
 functions and prints what they return), so the two cannot drift apart: creating
-and running a study from a study file, opening a stored study with its trials and
-best or confirmed configurations, exporting, re-evaluating an export, and
-forecasting (README, "Python API").
+and running a study from a study file, running a worker, opening a stored study
+with its trials, status, confirmation, export and report, re-evaluating a
+configuration, the persistence baseline, and forecasting (README, "Python API").
+
+Heavy libraries load only inside the function that needs them, so ``import
+tuner`` and ``tuner --help`` stay instant.
 """
 
 from __future__ import annotations
@@ -14,30 +17,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuner._checks import require_int
 from tuner.exceptions import ConfigError
+from tuner.storage.url import DatabaseURL, resolve_url
 
 if TYPE_CHECKING:
+    import grpc
     import optuna
     import pandas as pd
 
+    from tuner.data.preparation import PreparedData
     from tuner.engines import Progress
-    from tuner.evaluation.runner import Evaluation, EvaluationConfig
-    from tuner.forecast.refit import Forecast, ForecastPlan
+    from tuner.evaluation.config import EvaluationConfig
+    from tuner.evaluation.runner import Evaluation
+    from tuner.forecasting.refit import Forecast, ForecastPlan
+    from tuner.search.status import StudyStatus
 
 __all__ = [
+    "EvaluationPlan",
     "TunedStudy",
     "create_study",
     "evaluate_export",
     "forecast",
     "open_study",
+    "persistence_rmse",
+    "plan_evaluation",
+    "plan_export_evaluation",
     "plan_forecast",
-    "prepare_export",
     "run_forecast",
     "run_study",
+    "run_worker",
+    "serve_dashboard",
+    "start_proxy",
 ]
 
 OnProgress = Callable[[int, int], None]
 """Called with (done, total)."""
+Storage = str | DatabaseURL | None
+"""A database URL as text or parsed; ``None``: ``$TUNER_STORAGE``, then the default."""
 
 
 @dataclass(frozen=True)
@@ -46,16 +63,17 @@ class TunedStudy:
 
     Attributes:
         name: The study's name.
-        url: Its database URL (its password masked wherever it is shown).
+        url: Its database URL (text is parsed; its password masked wherever shown).
     """
 
     name: str
-    url: str
+    url: DatabaseURL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", DatabaseURL.of(self.url))
 
     def __repr__(self) -> str:
-        from tuner.storage.database import mask
-
-        return f"TunedStudy(name={self.name!r}, storage={mask(self.url)!r})"
+        return f"TunedStudy(name={self.name!r}, storage={self.url.masked!r})"
 
     def optuna_study(self) -> optuna.Study:
         """The Optuna study itself.
@@ -78,19 +96,22 @@ class TunedStudy:
         """
         import pandas as pd
 
+        from tuner.search import names
+
         rows = []
         for trial in self.optuna_study().get_trials(deepcopy=False):
             attrs = trial.user_attrs
+            statistics = (names.STD, names.MIN, names.MEDIAN, names.MAX, names.SKILL)
             rows.append(
                 {
                     "number": trial.number,
                     "state": trial.state.name,
                     "value": trial.value,
-                    "mean_rmse": attrs.get("mean_rmse", trial.value),
-                    "ensemble_rmse": attrs.get("ensemble_rmse"),
-                    "repeats": len(attrs["rmses"]) if "rmses" in attrs else None,
-                    **{key: attrs.get(key) for key in ("std", "min", "median", "max", "skill")},
-                    "seconds": attrs.get("seconds"),
+                    "mean_rmse": attrs.get(names.MEAN_RMSE, trial.value),
+                    "ensemble_rmse": attrs.get(names.ENSEMBLE_RMSE),
+                    "repeats": len(attrs[names.RMSES]) if names.RMSES in attrs else None,
+                    **{key: attrs.get(key) for key in statistics},
+                    "seconds": attrs.get(names.SECONDS),
                     **trial.params,
                 }
             )
@@ -111,6 +132,12 @@ class TunedStudy:
             for record in document["configurations"]
         ]
 
+    def status(self) -> StudyStatus:
+        """Counts by state, the best trial, the findings and the throughput (``tuner status``)."""
+        from tuner.search.status import study_status
+
+        return study_status(self.name, self.url)
+
     def confirmed(self) -> pd.DataFrame:
         """The confirmed configurations: holdout RMSE, validation RMSE beside it, skills."""
         import pandas as pd
@@ -119,6 +146,19 @@ class TunedStudy:
 
         return pd.DataFrame(confirmed_table(self.optuna_study().user_attrs))
 
+    def confirm(self, on_progress: OnProgress | None = None) -> dict[str, object] | None:
+        """Score the best configurations on the holdout, once (``tuner confirm``).
+
+        Returns:
+            The stored confirmation, or ``None`` when the study has no holdout.
+
+        Raises:
+            StorageError: The study has no complete trial yet.
+        """
+        from tuner.search.confirmation import confirm_study
+
+        return confirm_study(self.name, self.url, on_progress)
+
     def export(self, top: int = 1, path: str | Path | None = None, fmt: str = "json") -> dict:
         """The best ``top`` configurations as an export document, written to ``path`` if given.
 
@@ -126,7 +166,6 @@ class TunedStudy:
             ConfigError: ``top`` or ``fmt`` is invalid, or ``path`` cannot be written.
             StorageError: The study has no complete trial.
         """
-        from tuner._checks import require_int
         from tuner.outputs.export import dump_export, export_best
 
         require_int("top", top, 1)
@@ -138,6 +177,18 @@ class TunedStudy:
             except OSError as error:
                 raise ConfigError(f"cannot write {str(path)!r}: {error.strerror}") from None
         return document
+
+    def report(self, directory: str | Path, top: int = 5) -> Path:
+        """Write the Markdown report and its plots into ``directory``; return the report's path.
+
+        Raises:
+            ConfigError: ``top`` is not a positive integer, or ``directory`` cannot be written.
+            StorageError: The study has no complete trial.
+        """
+        from tuner.outputs.report import write_report
+
+        require_int("top", top, 1)
+        return write_report(self.name, self.url, Path(directory), top)
 
     def forecast(
         self,
@@ -155,7 +206,7 @@ class TunedStudy:
 
 
 def create_study(
-    study_file: str | Path, trials: int | None = None, storage: str | None = None
+    study_file: str | Path, trials: int | None = None, storage: Storage = None
 ) -> tuple[TunedStudy, bool]:
     """Create the study a study file describes (idempotent); return it and whether it is new.
 
@@ -170,10 +221,8 @@ def create_study(
         StorageError: The database cannot be used, or holds a different study of that name.
         DataError: The series cannot be loaded.
     """
-    from tuner._checks import require_int
     from tuner.search.study import create_study as create_stored
     from tuner.search.studyfile import load_study_file
-    from tuner.storage.database import resolve_url
 
     if trials is not None:
         require_int("trials", trials, 1)
@@ -187,7 +236,7 @@ def run_study(
     study_file: str | Path,
     workers: int = 1,
     trials: int | None = None,
-    storage: str | None = None,
+    storage: Storage = None,
     artifacts: str | Path | None = None,
     save_artifacts: bool = True,
     on_trials: OnProgress | None = None,
@@ -213,17 +262,15 @@ def run_study(
         ConfigError, StorageError, DataError: As :func:`create_study`.
         KeyboardInterrupt: SIGINT or SIGTERM arrived; every worker was stopped.
     """
-    from tuner._checks import require_int
     from tuner.distributed.pool import run_local_workers
     from tuner.outputs.artifacts import resolve_artifact_dir
-    from tuner.search.confirmation import confirm_study
 
     require_int("workers", workers, 1)
     directory = resolve_artifact_dir(artifacts) if save_artifacts else None
     study, _ = create_study(study_file, trials, storage)
     status = run_local_workers(study.name, study.url, directory, workers, on_trials or _quiet)
     if status == 0:
-        confirm_study(study.name, study.url, on_confirmation)
+        study.confirm(on_confirmation)
     return study, status
 
 
@@ -231,7 +278,38 @@ def _quiet(done: int, total: int) -> None:
     """Progress sink used when the caller wants none."""
 
 
-def open_study(name: str, storage: str | None = None) -> TunedStudy:
+def run_worker(
+    name: str,
+    storage: Storage = None,
+    artifacts: str | Path | None = None,
+    save_artifacts: bool = True,
+    worker_index: int | None = None,
+) -> int:
+    """Run trials of study ``name`` until its budget is met (``tuner worker``).
+
+    Compiled graphs are kept for later workers in the compile cache (see
+    :mod:`tuner.distributed.compile_cache`), when TensorFlow has not started yet
+    in this process.
+
+    Returns:
+        The number of trials this worker finished with its own result.
+
+    Raises:
+        StorageError: Unknown study, unreachable database, or unusable artifact directory.
+        TunerError: ``workers.max_consecutive_failures`` trials in a row raised.
+        KeyboardInterrupt: The worker was interrupted; its trial was queued again.
+    """
+    from tuner.distributed.compile_cache import resolve_compile_cache, use_compile_cache
+    from tuner.distributed.worker import run_worker as run_trials
+    from tuner.outputs.artifacts import resolve_artifact_dir
+
+    url = resolve_url(storage)
+    directory = resolve_artifact_dir(artifacts) if save_artifacts else None
+    use_compile_cache(resolve_compile_cache(url))
+    return run_trials(name, url, directory, worker_index=worker_index)
+
+
+def open_study(name: str, storage: Storage = None) -> TunedStudy:
     """Open stored study ``name``.
 
     Raises:
@@ -240,33 +318,72 @@ def open_study(name: str, storage: str | None = None) -> TunedStudy:
         ConfigError: ``name`` is not a valid study name.
     """
     from tuner.search.study import load_study_config
-    from tuner.storage.database import resolve_url
 
     url = resolve_url(storage)
     load_study_config(name, url)
     return TunedStudy(name, url)
 
 
-def prepare_export(
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """A configuration and its series, prepared and checked, ready to evaluate.
+
+    Attributes:
+        config: The configuration.
+        prepared: Its series, prepared as the configuration says.
+    """
+
+    config: EvaluationConfig
+    prepared: PreparedData
+
+    @property
+    def total_epochs(self) -> int:
+        """Repeat-epochs the evaluation trains: the unit of its progress."""
+        from tuner.evaluation.runner import plan
+
+        return self.config.repeats * plan(self.prepared, self.config.hyperparameters).total_epochs
+
+    def run(self, progress: Progress | None = None) -> Evaluation:
+        """Fit the repeats and score them (see :func:`tuner.evaluation.runner.evaluate`)."""
+        from tuner.evaluation.runner import evaluate
+
+        return evaluate(self.prepared, self.config, progress=progress)
+
+
+def plan_evaluation(config: EvaluationConfig) -> EvaluationPlan:
+    """Load and prepare a configuration's series, and check the configuration fits it.
+
+    Raises:
+        ConfigError: The batch size does not fit the data.
+        DataError: The series cannot be loaded or prepared.
+    """
+    from tuner.evaluation.config import load_and_prepare
+    from tuner.evaluation.runner import plan
+
+    prepared = load_and_prepare(config)
+    plan(prepared, config.hyperparameters)  # the batch size must fit, before any work
+    return EvaluationPlan(config, prepared)
+
+
+def plan_export_evaluation(
     path: str | Path, rank: int = 1, repeats: int | None = None, holdout: bool = False
-) -> tuple[EvaluationConfig, object]:
-    """The exported configuration of ``rank`` and its series prepared as it was scored.
+) -> EvaluationPlan:
+    """The exported configuration of ``rank``, its series prepared as it was scored.
 
     Raises:
         ConfigError: The file is not a valid export, has no such rank, or its data
             no longer matches the exported configuration.
     """
-    from tuner.evaluation.runner import load_and_prepare
     from tuner.outputs.export import load_export, pick_configuration
 
     config, fingerprint = pick_configuration(load_export(path), rank, repeats, holdout=holdout)
-    prepared = load_and_prepare(config)
-    if prepared.fingerprint != fingerprint:
+    evaluation = plan_evaluation(config)
+    if evaluation.prepared.fingerprint != fingerprint:
         raise ConfigError(
             f"{path}: the data no longer matches the exported configuration (series "
             f"{config.source.data!r} or its preparation changed since the export)"
         )
-    return config, prepared
+    return evaluation
 
 
 def evaluate_export(
@@ -286,13 +403,35 @@ def evaluate_export(
         progress: Receives repeat-epochs as they finish.
 
     Raises:
-        ConfigError: As :func:`prepare_export`.
+        ConfigError: As :func:`plan_export_evaluation`.
         DivergedError: A repeat's forecasts are not finite.
     """
-    from tuner.evaluation.runner import evaluate
+    return plan_export_evaluation(path, rank, repeats, holdout).run(progress)
 
-    config, prepared = prepare_export(path, rank, repeats, holdout)
-    return evaluate(prepared, config, progress=progress)
+
+def persistence_rmse(
+    data: str,
+    date_column: str | None = None,
+    value_column: str | None = None,
+    lag: int = 1,
+    test_size: int = 12,
+    train_size: int | None = None,
+) -> tuple[float, int]:
+    """The persistence forecast's RMSE over the last ``test_size`` rows (``tuner baseline``).
+
+    Returns:
+        The RMSE, and the number of observations it was scored on.
+
+    Raises:
+        ConfigError: A setting breaks its rule.
+        DataError: The series cannot be loaded or prepared.
+    """
+    from tuner.data.preparation import Preparation, prepare
+    from tuner.data.source import DataSource
+
+    source = DataSource(data, date_column, value_column)
+    prepared = prepare(source.load(), Preparation(lag, test_size, train_size))
+    return prepared.persistence_rmse, prepared.n_test
 
 
 def forecast(
@@ -322,10 +461,25 @@ def forecast(
             positive integer, or ``output`` cannot be written.
         DataError: The series' past changed since the export, or it is unusable.
     """
+    plan = plan_export_forecast(path, rank, horizon, repeats, output)
+    return run_forecast(plan, output, progress).table()
+
+
+def plan_export_forecast(
+    path: str | Path,
+    rank: int = 1,
+    horizon: int | None = None,
+    repeats: int | None = None,
+    output: str | Path | None = None,
+) -> ForecastPlan:
+    """Check a forecast from an export file, and its output directory, before any work.
+
+    Raises:
+        ConfigError, DataError: As :func:`forecast`.
+    """
     from tuner.outputs.export import load_export
 
-    plan = plan_forecast(load_export(path), str(path), rank, horizon, repeats, output)
-    return run_forecast(plan, output, progress).table()
+    return plan_forecast(load_export(path), str(path), rank, horizon, repeats, output)
 
 
 def plan_forecast(
@@ -344,8 +498,8 @@ def plan_forecast(
     Raises:
         ConfigError, DataError: As :func:`forecast`.
     """
-    from tuner.forecast.files import check_output
-    from tuner.forecast.refit import plan_exported
+    from tuner.forecasting.files import check_output
+    from tuner.forecasting.refit import plan_exported
 
     plan = plan_exported(document, source, rank, horizon, repeats)
     if output is not None:
@@ -361,9 +515,65 @@ def run_forecast(
     Raises:
         ConfigError: ``output`` cannot be written.
     """
-    from tuner.forecast.files import write_forecast
+    from tuner.forecasting.files import write_forecast
 
     result = plan.run(progress)
     if output is not None:
         write_forecast(result, output)
     return result
+
+
+def serve_dashboard(
+    storage: Storage = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    artifacts: str | Path | None = None,
+) -> None:
+    """Serve optuna-dashboard on the study database, with the trials' plots, until interrupted.
+
+    Raises:
+        ConfigError: ``port`` is out of range, or ``host:port`` cannot be bound.
+        StorageError: The database or the artifact directory cannot be used.
+    """
+    from optuna_dashboard import run_server
+
+    from tuner.outputs.artifacts import open_artifact_store, resolve_artifact_dir
+    from tuner.storage.database import open_storage
+
+    _require_port(port)
+    database = open_storage(resolve_url(storage))
+    store = open_artifact_store(resolve_artifact_dir(artifacts))
+    try:
+        run_server(database, host=host, port=port, artifact_store=store)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot serve on {host}:{port}: {error.strerror}; choose another --port"
+        ) from None
+
+
+def start_proxy(storage: Storage = None, host: str = "127.0.0.1", port: int = 13000) -> grpc.Server:
+    """Start ``tuner proxy``: serve the study database to workers at ``grpc://host:port``.
+
+    Returns:
+        The running server; ``wait_for_termination`` serves until interrupted.
+
+    Raises:
+        ConfigError: ``port`` is out of range, ``host:port`` cannot be bound, or the
+            storage is itself a proxy.
+        StorageError: The database cannot be reached.
+    """
+    from tuner.distributed.proxy import start_proxy as start
+
+    _require_port(port)
+    url = resolve_url(storage)
+    if url.is_proxy:
+        raise ConfigError(
+            f"the proxy serves a database, not another proxy; got storage {url.masked!r}, "
+            "expected sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:port/db"
+        )
+    return start(url, host, port)
+
+
+def _require_port(port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port must be between 1 and 65535; got {port}")

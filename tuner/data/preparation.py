@@ -11,7 +11,7 @@ is measured.
 
 The forward and inverse maths live here once: :class:`ValueTransform`,
 :func:`differences` and :func:`level_before` serve both the walk-forward and the
-recursive forecast (:mod:`tuner.forecast.refit`).
+recursive forecast (:mod:`tuner.forecasting.refit`).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import os
 import platform
 from pathlib import Path
 
-from tuner.storage.database import sqlite_file
+from tuner.storage.url import DatabaseURL
 
 __all__ = ["ENVIRONMENT_VARIABLE", "TF_FLAG", "resolve_compile_cache", "use_compile_cache"]
 
@@ -36,19 +36,15 @@ OFF = "off"
 TF_FLAG = "--tf_xla_persistent_cache_directory"
 
 
-def resolve_compile_cache(url: str) -> Path | None:
-    """The cache directory for workers of the study at ``url``; ``None`` if turned off.
-
-    Raises:
-        StorageError: ``url`` is malformed or names an unsupported database.
-    """
+def resolve_compile_cache(url: DatabaseURL) -> Path | None:
+    """The cache directory for workers of the study at ``url``; ``None`` if turned off."""
     chosen = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
     if chosen.lower() == OFF:
         return None
     if chosen:
         base = Path(chosen)
-    elif (database := sqlite_file(url)) is not None:
-        base = database.parent / "xla-cache"
+    elif url.path is not None:
+        base = url.path.parent / "xla-cache"
     else:
         base = Path("storage") / "xla-cache"
     return base.absolute() / f"tensorflow-{_tensorflow_version()}-{_processor()}"

@@ -19,8 +19,12 @@ from pathlib import Path
 
 import optuna
 
-from tuner.search.study import BUDGET_ATTR, count_slots
-from tuner.storage.database import ENVIRONMENT_VARIABLE, connection_lost, open_storage
+from tuner.search import names
+from tuner.storage.database import open_storage
+from tuner.storage.failures import connection_lost
+from tuner.storage.optuna_internals import storage_of, study_id_of
+from tuner.storage.slots import count_slots
+from tuner.storage.url import ENVIRONMENT_VARIABLE, DatabaseURL
 
 __all__ = [
     "THREAD_VARIABLES",
@@ -104,7 +108,7 @@ def threads_per_worker(workers: int) -> dict[str, str]:
 
 def run_local_workers(
     name: str,
-    url: str,
+    url: DatabaseURL,
     artifacts: Path | None,
     workers: int,
     on_progress: Callable[[int, int], None],
@@ -123,9 +127,10 @@ def run_local_workers(
     Raises:
         KeyboardInterrupt: SIGINT or SIGTERM arrived; every worker was stopped.
     """
+    url = DatabaseURL.of(url)
     command = [sys.executable, "-m", "tuner", "worker", name, "--quiet"]
     command += ["--no-artifacts"] if artifacts is None else ["--artifacts", str(artifacts)]
-    environment = {**os.environ, **threads_per_worker(workers), ENVIRONMENT_VARIABLE: url}
+    environment = {**os.environ, **threads_per_worker(workers), ENVIRONMENT_VARIABLE: url.text}
     # The flag handlers go in before any worker starts: a signal that arrived while
     # the study was still loading would otherwise raise past workers never stopped.
     with _stop_requests() as stop:
@@ -162,13 +167,13 @@ def _log_failure(index: int, returncode: int) -> None:
 
 
 def _report_progress(
-    study: optuna.Study, url: str, on_progress: Callable[[int, int], None]
+    study: optuna.Study, url: DatabaseURL, on_progress: Callable[[int, int], None]
 ) -> None:
     """Pass the finished count on; skip the update while the database is unreachable."""
     try:
-        counts = count_slots(study._storage, study._study_id)
+        counts = count_slots(storage_of(study), study_id_of(study))
     except Exception as error:  # re-raised unless the connection was lost
         if not connection_lost(url, error):
             raise
         return
-    on_progress(counts.finished, study.user_attrs[BUDGET_ATTR])
+    on_progress(counts.finished, study.user_attrs[names.BUDGET])

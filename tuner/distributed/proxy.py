@@ -8,25 +8,24 @@ but not three things a worker also needs from the database (README, "`tuner
 proxy`"):
 
 - **the budget lock**: the proxy takes the same database lock a direct worker
-  takes (:class:`tuner.storage.database.ExclusiveLock`), on the worker's behalf, for as
-  long as the worker keeps a call open; a worker that dies drops its call, and
+  takes (:class:`tuner.storage.locks.ExclusiveLock`), on the worker's behalf, for
+  as long as the worker keeps a call open; a worker that dies drops its call, and
   the lock with it, as an advisory lock dies with its session;
 - **heartbeats**: Optuna's ``GrpcStorageProxy`` has none, so a dead worker's trial
   would stay RUNNING and the study would never meet its budget; the proxy
   records the beats and finds the stale trials, and Optuna's own heartbeat
   thread and ``fail_stale_trials`` run unchanged in the worker;
-- **slot counts**: the aggregate queries of :func:`tuner.search.study.count_slots`.
+- **slot counts**: the aggregate queries of :func:`tuner.storage.slots.count_slots`.
 
 They are one small gRPC service of tuner's own (``tuner.Coordination``, JSON
-messages) on the proxy's port, beside Optuna's.
+messages) on the proxy's port, beside Optuna's; the workers' side of it is
+:mod:`tuner.storage.proxy_client`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,33 +34,34 @@ from datetime import timedelta
 import grpc
 import optuna
 import sqlalchemy
-from optuna.storages._grpc.auto_generated import api_pb2_grpc
-from optuna.storages._grpc.servicer import OptunaStorageProxyService
-from optuna.storages._heartbeat import BaseHeartbeat
-from optuna.storages._rdb import models
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
-from tuner.exceptions import ConfigError, StorageError
-from tuner.search.study import SlotCounts, count_slots
-from tuner.storage.database import Heartbeat, exclusive, open_storage
+from tuner.exceptions import ConfigError
+from tuner.storage.database import open_storage
+from tuner.storage.locks import exclusive
+from tuner.storage.optuna_internals import (
+    OptunaStorageProxyService,
+    api_pb2_grpc,
+    cached,
+    models,
+)
+from tuner.storage.proxy_client import SERVICE
+from tuner.storage.slots import count_slots
+from tuner.storage.url import DatabaseURL
 
-__all__ = ["DEFAULT_PORT", "ProxyStorage", "connect", "hold_lock", "start_proxy"]
+__all__ = ["DEFAULT_PORT", "stale_trial_ids", "start_proxy"]
 
 DEFAULT_PORT = 13000
 """Optuna's default port for its proxy."""
-SERVICE = "tuner.Coordination"
 THREADS = 1000
 """Each call in progress takes a thread of the proxy, and a worker waiting for the
 budget lock keeps one; enough for several hundred workers. Threads start on demand."""
 KEEPALIVE_MS = 10_000
 """The proxy pings an idle worker this often and drops it after as long without an
 answer, so a lock held by a machine that vanished is let go within seconds."""
-CONNECT_SECONDS = 10
-
-logger = logging.getLogger(__name__)
 
 
-def start_proxy(url: str, host: str, port: int) -> grpc.Server:
+def start_proxy(url: DatabaseURL, host: str, port: int) -> grpc.Server:
     """Start serving the database at ``url`` to workers on ``host:port``.
 
     Returns:
@@ -77,7 +77,6 @@ def start_proxy(url: str, host: str, port: int) -> grpc.Server:
         ConfigError: ``host:port`` cannot be bound.
     """
     storage = open_storage(url)
-    cached = optuna.storages._CachedStorage(storage)  # as Optuna advises for its proxy
     server = grpc.server(
         ThreadPoolExecutor(max_workers=THREADS),
         options=[
@@ -87,7 +86,8 @@ def start_proxy(url: str, host: str, port: int) -> grpc.Server:
             ("grpc.so_reuseport", 0),  # a second proxy on the same port is refused, not shared
         ],
     )
-    api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(cached), server)
+    servicer = OptunaStorageProxyService(cached(storage))
+    api_pb2_grpc.add_StorageServiceServicer_to_server(servicer, server)
     server.add_generic_rpc_handlers((_Coordination(url, storage).handler(),))
     try:
         server.add_insecure_port(f"{host}:{port}")
@@ -103,7 +103,7 @@ def start_proxy(url: str, host: str, port: int) -> grpc.Server:
 class _Coordination:
     """The proxy's side of what Optuna's protocol lacks: the lock, heartbeats, slot counts."""
 
-    def __init__(self, url: str, storage: optuna.storages.RDBStorage) -> None:
+    def __init__(self, url: DatabaseURL, storage: optuna.storages.RDBStorage) -> None:
         self.url = url
         self.storage = storage
         self._waits: dict[str, threading.Lock] = {}
@@ -177,107 +177,3 @@ def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int, grace: i
         rows = connection.execute(query).all()
     now = now.replace(tzinfo=None)  # PostgreSQL answers with a time zone, SQLite without
     return [trial_id for trial_id, beat in rows if now - beat > timedelta(seconds=grace)]
-
-
-class ProxyStorage(optuna.storages.GrpcStorageProxy, BaseHeartbeat):
-    """Optuna's gRPC storage client, with heartbeats and slot counts served by ``tuner proxy``.
-
-    Being a :class:`~optuna.storages._heartbeat.BaseHeartbeat` with an interval,
-    it makes Optuna start its heartbeat thread for every trial and fail stale
-    trials before each ``ask``, exactly as with a database URL.
-    """
-
-    def __init__(self, host: str, port: int, heartbeat: Heartbeat | None) -> None:
-        super().__init__(host=host, port=port)
-        self.heartbeat = heartbeat
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        """Record a beat; an unreachable proxy skips it (logged) rather than ending the thread."""
-        try:
-            self._call("Beat", {"trial_id": trial_id})
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE:
-                raise
-            logger.warning("heartbeat of trial %d skipped: %s", trial_id, error.details())
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        assert self.heartbeat is not None
-        grace = self.heartbeat.grace_period
-        return self._call("Stale", {"study_id": study_id, "grace_period": grace})
-
-    def get_heartbeat_interval(self) -> int | None:
-        """The study's heartbeat interval; None (no heartbeats) for a storage opened without."""
-        return None if self.heartbeat is None else self.heartbeat.interval
-
-    def get_heartbeat_stale_trial_callback(
-        self,
-    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        """Optuna's retry of a stale trial, as a database URL's storage has it."""
-        if self.heartbeat is None:
-            return None
-        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.heartbeat.max_retry)
-
-    def count_slots(self, study_id: int) -> SlotCounts:
-        """The study's slot counts, counted by the proxy in the database."""
-        return SlotCounts(**self._call("Slots", {"study_id": study_id}))
-
-    def _call(self, method: str, request: dict[str, int]) -> object:
-        call = self._channel.unary_unary(f"/{SERVICE}/{method}")
-        return json.loads(call(json.dumps(request).encode()))
-
-
-def connect(host: str, port: int, heartbeat: Heartbeat | None) -> ProxyStorage:
-    """The storage served by ``tuner proxy`` at ``host:port``.
-
-    Raises:
-        StorageError: No proxy answers there within ``CONNECT_SECONDS``.
-    """
-    storage = ProxyStorage(host, port, heartbeat)
-    try:
-        storage.wait_server_ready(timeout=CONNECT_SECONDS)
-    except ConnectionError:
-        storage.close()
-        raise StorageError(
-            f"cannot reach the tuner proxy at {host}:{port} within {CONNECT_SECONDS} s; "
-            "is 'tuner proxy' running there?"
-        ) from None
-    return storage
-
-
-def hold_lock(host: str, port: int, name: str) -> Callable[[], None]:
-    """Wait until the proxy at ``host:port`` holds lock ``name`` for this process.
-
-    Returns:
-        The function that lets the lock go (and returns once the proxy has).
-
-    Raises:
-        StorageError: No proxy answers there.
-    """
-    channel = grpc.insecure_channel(f"{host}:{port}")
-    requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-
-    def stream() -> Iterator[bytes]:
-        while (request := requests.get()) is not None:
-            yield request
-
-    requests.put(json.dumps({"name": name}).encode())
-    responses = channel.stream_stream(f"/{SERVICE}/Hold")(stream())
-    try:
-        next(responses)
-    except grpc.RpcError as error:
-        channel.close()
-        raise StorageError(
-            f"cannot reach the tuner proxy at {host}:{port}: {error.details()}"
-        ) from error
-
-    def release() -> None:
-        requests.put(None)
-        try:
-            for _ in responses:
-                pass
-        except grpc.RpcError as error:  # the proxy is gone, and the lock with its call
-            logger.debug("lock %s: %s", name, error.details())
-        finally:
-            channel.close()
-
-    return release

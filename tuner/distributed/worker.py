@@ -40,26 +40,31 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.data.series import Series
 from tuner.evaluation.runner import Evaluation
 from tuner.exceptions import StorageError, TunerError
+from tuner.outputs.artifacts import open_artifact_store, save_trial_artifacts
+from tuner.search import names
+from tuner.search.confirmation import confirm_study
 from tuner.search.objective import EvaluationCallback, Objective
 from tuner.search.space import SearchSpace
-from tuner.search.study import BUDGET_ATTR, count_slots, load_study_config
+from tuner.search.study import load_study_config
 from tuner.search.studyfile import StudyConfig
-from tuner.search.windows import prepare_for_study
-from tuner.storage.database import (
-    Heartbeat,
-    connection_lost,
-    database_failure,
-    exclusive,
-    mask,
-    open_storage,
-    release_connections,
+from tuner.search.windows import StudyData
+from tuner.storage.database import open_storage, release_connections
+from tuner.storage.failures import connection_lost, database_failure
+from tuner.storage.heartbeat import Heartbeat
+from tuner.storage.locks import exclusive
+from tuner.storage.optuna_internals import (
+    FIXED_PARAMS,
+    get_heartbeat_thread,
+    study_id_of,
+    trial_id_of,
 )
+from tuner.storage.slots import count_slots
+from tuner.storage.url import DatabaseURL
 
 __all__ = ["RECONNECT_SECONDS", "run_worker"]
 
@@ -67,8 +72,6 @@ POLL_SECONDS = 1.0
 RECONNECT_PAUSE_SECONDS = 5
 RECONNECT_SECONDS = 300
 """How long a worker keeps trying to get a lost PostgreSQL connection back."""
-FAIL_REASON_ATTR = "fail_reason"
-GRID_CURSOR_ATTR = "grid_cursor"
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +86,9 @@ class _Claim(enum.Enum):
     DONE = "done"
 
 
-def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | None = None) -> int:
+def run_worker(
+    name: str, url: DatabaseURL, artifacts: Path | None, worker_index: int | None = None
+) -> int:
     """Run trials of study ``name`` until its budget is met or its timeout passes.
 
     Args:
@@ -104,11 +109,11 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
         TunerError: ``workers.max_consecutive_failures`` trials in a row raised.
         KeyboardInterrupt: The worker was interrupted; its trial was queued again.
     """
+    url = DatabaseURL.of(url)
     config, first = load_study_config(name, url)
     release_connections(first)  # the worker's storage needs the study's heartbeat settings
-    prepared = prepare_for_study(config)
-    series = next(iter(prepared.values())).series
-    objective = Objective(config, prepared, _plots_saver(artifacts, series))
+    data = StudyData.load(config)  # the series, loaded and prepared once for every trial
+    objective = Objective(data, _plots_saver(artifacts, data.search_series))
     storage = open_storage(url, _heartbeat(config))
     study = optuna.load_study(
         study_name=name,
@@ -146,10 +151,8 @@ def run_worker(name: str, url: str, artifacts: Path | None, worker_index: int | 
     return ran
 
 
-def _confirm(name: str, url: str) -> None:
+def _confirm(name: str, url: DatabaseURL) -> None:
     """The budget is met: confirm the best configurations on the holdout (once per study)."""
-    from tuner.search.confirmation import confirm_study
-
     try:
         confirm_study(name, url)
     except StorageError as error:  # no complete trial: nothing to confirm, the search is done
@@ -160,8 +163,6 @@ def _plots_saver(artifacts: Path | None, series: Series) -> EvaluationCallback |
     """The objective's callback that draws a complete trial's plots, if plots are kept."""
     if artifacts is None:
         return None
-    from tuner.outputs.artifacts import open_artifact_store, save_trial_artifacts
-
     store = open_artifact_store(artifacts)
 
     def save(trial: optuna.Trial, evaluation: Evaluation) -> None:
@@ -175,11 +176,11 @@ def _heartbeat(config: StudyConfig) -> Heartbeat:
     return Heartbeat(workers.heartbeat_interval, workers.grace_period, workers.max_retry)
 
 
-def _wait_for_the_database(url: str, error: Exception, lost_since: float) -> None:
+def _wait_for_the_database(url: DatabaseURL, error: Exception, lost_since: float) -> None:
     """Pause before reconnecting after a lost PostgreSQL connection; re-raise anything else.
 
     Optuna and SQLAlchemy wrap a dropped connection in various exceptions, so the
-    whole chain of ``error`` is inspected (see :func:`tuner.storage.database.connection_lost`).
+    whole chain of ``error`` is inspected (see :func:`tuner.storage.failures.connection_lost`).
 
     Raises:
         StorageError: The connection has been lost for over ``RECONNECT_SECONDS``.
@@ -188,11 +189,11 @@ def _wait_for_the_database(url: str, error: Exception, lost_since: float) -> Non
         raise error
     if time.monotonic() - lost_since > RECONNECT_SECONDS:
         raise StorageError(
-            f"lost the database at {mask(url)} for over {RECONNECT_SECONDS} s; giving up"
+            f"lost the database at {url} for over {RECONNECT_SECONDS} s; giving up"
         ) from None
     logger.warning(
         "lost the database at %s (%s); retrying in %d s",
-        mask(url),
+        url,
         database_failure(error),
         RECONNECT_PAUSE_SECONDS,
     )
@@ -206,7 +207,7 @@ class _Slots:
         self,
         study: optuna.Study,
         storage: optuna.storages.BaseStorage,
-        url: str,
+        url: DatabaseURL,
         config: StudyConfig,
         objective: Objective,
     ) -> None:
@@ -275,7 +276,7 @@ class _Slots:
         self, trial: optuna.Trial, value: float | None = None, state: TrialState | None = None
     ) -> _Claim:
         """``study.tell``; a trial another worker finished meanwhile is dropped instead."""
-        if self.storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+        if self.storage.get_trial(trial_id_of(trial)).state != TrialState.RUNNING:
             return self._dropped(trial.number)
         self.study.tell(trial, value, state=state, skip_if_finished=True)
         return _Claim.RAN
@@ -318,9 +319,9 @@ class _Slots:
         """
         study = self.study
         optuna.storages.fail_stale_trials(study)
-        counts = count_slots(self.storage, study._study_id)
+        counts = count_slots(self.storage, study_id_of(study))
         attrs = study.user_attrs
-        budget = attrs[BUDGET_ATTR]
+        budget = attrs[names.BUDGET]
         if self.grid is not None:
             budget = min(budget, len(self.grid))
         if counts.finished >= budget:
@@ -330,8 +331,9 @@ class _Slots:
             return _Claim.WAIT, 0
         slots = min(free, self.pack)
         for _ in range(slots - counts.waiting):
-            params = {} if self.grid is None else self._next_grid_point(attrs.get(GRID_CURSOR_ATTR))
-            study.enqueue_trial(params, user_attrs={"reserved": True})
+            cursor = attrs.get(names.GRID_CURSOR)
+            params = {} if self.grid is None else self._next_grid_point(cursor)
+            study.enqueue_trial(params, user_attrs={names.RESERVED: True})
             attrs = study.user_attrs  # the grid cursor moved on
         self._beat_for_the_next_asks(slots)
         return _Claim.RAN, slots
@@ -353,7 +355,7 @@ class _Slots:
             cursor = _grid_cursor(self.grid, self.study.get_trials(deepcopy=False))
             index = _free_index(cursor)
         skip = [taken for taken in cursor["skip"] if taken > index]
-        self.study.set_user_attr(GRID_CURSOR_ATTR, {"next": index + 1, "skip": skip})
+        self.study.set_user_attr(names.GRID_CURSOR, {"next": index + 1, "skip": skip})
         return self.grid[index]
 
     def _beat_for_the_next_asks(self, slots: int) -> None:
@@ -364,15 +366,15 @@ class _Slots:
         would leave its trials RUNNING forever, and the study short of slots.
         """
         waiting = self.storage.get_all_trials(
-            self.study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+            study_id_of(self.study), deepcopy=False, states=(TrialState.WAITING,)
         )
         for trial in waiting[:slots]:
-            self.storage.record_heartbeat(trial._trial_id)
+            self.storage.record_heartbeat(trial_id_of(trial))
 
     def _trial(self, number: int) -> FrozenTrial:
         """Trial ``number`` alone (two lookups, however many trials the study holds)."""
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(
-            self.study._study_id, number
+            study_id_of(self.study), number
         )
         return self.storage.get_trial(trial_id)
 
@@ -388,7 +390,7 @@ class _Slots:
 def _store_fail_reason(trial: optuna.Trial, reason: str | None) -> None:
     """Keep why a trial failed; skipped when the trial is no longer ours to update."""
     try:
-        trial.set_user_attr(FAIL_REASON_ATTR, reason)
+        trial.set_user_attr(names.FAIL_REASON, reason)
     except Exception as error:  # taken over, or the database is gone: the reason is lost
         logger.debug("trial %d: fail_reason not stored: %s", trial.number, error)
 
@@ -403,7 +405,7 @@ def _grid_cursor(grid: list[dict[str, object]], trials: list[FrozenTrial]) -> di
     index = {tuple(point.items()): number for number, point in enumerate(grid)}
     taken = set()
     for trial in trials:
-        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        params = {**trial.system_attrs.get(FIXED_PARAMS, {}), **trial.params}
         key = tuple((name, params.get(name)) for name in grid[0])
         if key in index:
             taken.add(index[key])
@@ -428,7 +430,7 @@ def _heartbeats(storage: optuna.storages.BaseStorage, trials: list[optuna.Trial]
     """
     with contextlib.ExitStack() as beating:
         for trial in trials:
-            beating.enter_context(get_heartbeat_thread(trial._trial_id, storage))
+            beating.enter_context(get_heartbeat_thread(trial_id_of(trial), storage))
         yield
 
 

@@ -40,7 +40,7 @@ import numpy as np
 from tuner._checks import require_int
 from tuner.exceptions import ConfigError
 
-__all__ = ["BASELINE_NAMES", "BaselineScore", "best_baseline", "score_baselines", "season_of"]
+__all__ = ["BASELINE_NAMES", "BaselineScore", "best_baseline", "score_baselines"]
 
 BASELINE_NAMES: tuple[str, ...] = (
     "persistence",
@@ -110,7 +110,7 @@ def score_baselines(
             has an observation before it.
         stop: One past the last observation of the window; at most ``len(values)``.
         season: Season length in observations (12 for monthly data, see
-            :func:`season_of`), at least 2; ``None`` when the series has none.
+            :func:`tuner.data.calendar.season_of`), at least 2; ``None`` when the series has none.
 
     Returns:
         A score for each of :data:`BASELINE_NAMES`, in that order; those not
@@ -154,59 +154,6 @@ def best_baseline(scores: Mapping[str, BaselineScore]) -> BaselineScore | None:
         if score.rmse is not None and (best is None or score.rmse < (best.rmse or 0.0)):
             best = score
     return best
-
-
-_MONTHLY, _QUARTERLY, _WEEKLY, _DAILY = 12, 4, 52, 7
-
-
-def season_of(series: Any) -> int | None:
-    """The season length implied by a series' index frequency.
-
-    Monthly gives 12, quarterly 4, weekly 52 and daily 7, whether the index is a
-    :class:`pandas.PeriodIndex` (``shampoo`` and ``airline`` load as monthly
-    periods) or a :class:`pandas.DatetimeIndex` with a set or inferable frequency.
-    Any other index or frequency (yearly, hourly, every 2 months, irregular) gives
-    ``None``.
-
-    Args:
-        series: A :class:`tuner.data.series.Series` (or anything with an ``index``), or a
-            pandas index.
-    """
-    import pandas as pd
-
-    index = series if isinstance(series, pd.Index) else getattr(series, "index", None)
-    if isinstance(index, pd.PeriodIndex):
-        offset = index.freq
-    elif isinstance(index, pd.DatetimeIndex):
-        offset = index.freq or _inferred_offset(index)
-    else:
-        return None
-    if offset is None or offset.n != 1:
-        return None
-    offsets = pd.offsets
-    if isinstance(offset, offsets.MonthEnd | offsets.MonthBegin):
-        return _MONTHLY
-    if isinstance(offset, offsets.QuarterEnd | offsets.QuarterBegin):
-        return _QUARTERLY
-    if isinstance(offset, offsets.Week):
-        return _WEEKLY
-    if isinstance(offset, offsets.Day):
-        return _DAILY
-    return None
-
-
-def _inferred_offset(index: Any) -> Any:
-    """The frequency pandas infers for a DatetimeIndex, as an offset; ``None`` if none."""
-    from pandas.tseries.frequencies import to_offset
-
-    try:
-        with warnings.catch_warnings():
-            # pandas 3 warns that inferred_freq will become an offset; to_offset takes both.
-            warnings.simplefilter("ignore")
-            inferred = index.inferred_freq
-    except (TypeError, ValueError):
-        return None
-    return None if inferred is None else to_offset(inferred)
 
 
 def _check_values(values: np.ndarray) -> np.ndarray:

@@ -13,133 +13,31 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import root_mean_squared_error
 
-from tuner._checks import require_choice, require_int
-from tuner.data.preparation import Preparation, PreparedData, prepare
-from tuner.data.series import Series, load_series
+from tuner._checks import require_choice
+from tuner.data.preparation import PreparedData
 from tuner.engines import (
-    DEFAULT_ENGINE,
-    ENGINES,
     EngineResult,
     EngineTask,
     GraphShape,
     Progress,
     get_engine,
 )
+from tuner.evaluation.config import EvaluationConfig
 from tuner.evaluation.metrics import OBJECTIVES, skill, summarize
 from tuner.exceptions import ConfigError, DivergedError
-from tuner.method.limits import MAX_REPEATS
 from tuner.method.protocol import Hyperparameters, WalkForward, check_batch_size, repeat_setups
 
 __all__ = [
-    "DataSource",
     "Evaluation",
-    "EvaluationConfig",
     "evaluate",
     "evaluate_many",
-    "load_and_prepare",
     "plan",
 ]
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """Where the series comes from: a built-in name or a CSV path, and its columns.
-
-    Attributes:
-        data: Built-in name or CSV path.
-        date_column: Column of dates (default: the first).
-        value_column: Column of values (default: the second).
-        withheld: Observations at the end left out of the loaded series: a study's
-            holdout, which nothing in its search may see (README, "Three windows").
-    """
-
-    data: str
-    date_column: str | None = None
-    value_column: str | None = None
-    withheld: int = 0
-
-    def __post_init__(self) -> None:
-        require_int("withheld", self.withheld, 0)
-
-    def load(self) -> Series:
-        """Load the series (see :func:`tuner.data.series.load_series`), less the withheld end."""
-        series = load_series(self.data, self.date_column, self.value_column)
-        if not self.withheld:
-            return series
-        keep = len(series) - self.withheld
-        return dataclasses.replace(series, values=series.values[:keep], index=series.index[:keep])
-
-
-@dataclass(frozen=True)
-class EvaluationConfig:
-    """Everything that determines an evaluation's numbers.
-
-    Attributes:
-        source: The series.
-        preparation: Lag, test size, training-set trimming, value transform and
-            seasonal difference.
-        hyperparameters: The LSTM configuration.
-        repeats: Independent fits, each from its own initial weights.
-        seed: Base seed from which every repeat's randomness is derived.
-        engine: Name of the engine that computes the fits.
-    """
-
-    source: DataSource
-    preparation: Preparation
-    hyperparameters: Hyperparameters
-    repeats: int = 10
-    seed: int = 0
-    engine: str = DEFAULT_ENGINE
-
-    def __post_init__(self) -> None:
-        require_int("repeats", self.repeats, 1, MAX_REPEATS)
-        require_int("seed", self.seed, 0)
-        require_choice("engine", self.engine, ENGINES)
-
-    @classmethod
-    def from_dict(cls, settings: dict[str, object]) -> EvaluationConfig:
-        """Rebuild a configuration from :meth:`to_dict`'s output (absent keys: defaults).
-
-        Raises:
-            ConfigError: A key is unknown or a value breaks a rule.
-        """
-        groups = {
-            "source": DataSource,
-            "preparation": Preparation,
-            "hyperparameters": Hyperparameters,
-        }
-        fields = {name: {f.name for f in dataclasses.fields(kind)} for name, kind in groups.items()}
-        top = {"repeats", "seed", "engine"}
-        unknown = sorted(set(settings) - top - set().union(*fields.values()))
-        if unknown:
-            raise ConfigError(f"unknown setting {unknown[0]!r}")
-        try:
-            parts = {
-                name: kind(**{k: v for k, v in settings.items() if k in fields[name]})
-                for name, kind in groups.items()
-            }
-        except TypeError as error:
-            raise ConfigError(f"incomplete configuration: {error}") from None
-        return cls(**parts, **{k: v for k, v in settings.items() if k in top})
-
-    def to_dict(self) -> dict[str, object]:
-        """A flat dictionary of every setting, for JSON output and stored trials."""
-        source = asdict(self.source)
-        if not source["withheld"]:  # the default: a configuration scored on its whole series
-            del source["withheld"]
-        return {
-            **source,
-            **self.preparation.settings(),
-            **asdict(self.hyperparameters),
-            "repeats": self.repeats,
-            "seed": self.seed,
-            "engine": self.engine,
-        }
 
 
 @dataclass(frozen=True)
@@ -388,11 +286,6 @@ class _Run:
             states=np.concatenate(self.states) if self.record_states else None,
             compile_seconds=self.compile_seconds,
         )
-
-
-def load_and_prepare(config: EvaluationConfig) -> PreparedData:
-    """Load the configured series and prepare it."""
-    return prepare(config.source.load(), config.preparation)
 
 
 def _check_finite(forecasts: np.ndarray, first_repeat: int = 0) -> None:

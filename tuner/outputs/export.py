@@ -25,11 +25,13 @@ import tomli_w
 import yaml
 
 from tuner.data.series import Series, date_label
-from tuner.evaluation.runner import EvaluationConfig
+from tuner.evaluation.config import EvaluationConfig
 from tuner.exceptions import ConfigError, DataError, StorageError
-from tuner.search.findings import CONFIRMATION_ATTR, NO_HOLDOUT, objective_of
-from tuner.search.study import STUDY_FILE_ATTR, complete_trials
+from tuner.search import names
+from tuner.search.findings import NO_HOLDOUT, objective_of
+from tuner.search.study import complete_trials
 from tuner.search.studyfile import parse_study_text
+from tuner.search.windows import study_series
 
 __all__ = [
     "FORMATS",
@@ -64,15 +66,15 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
     attrs = study.user_attrs
     confirmed = {
         record["trial"]: record
-        for record in (attrs.get(CONFIRMATION_ATTR) or {}).get("configurations", [])
+        for record in (attrs.get(names.CONFIRMATION) or {}).get("configurations", [])
     }
     document = {
         "kind": KIND,
         "version": VERSION,
         "study": study.study_name,
-        "windows": attrs.get("windows"),
+        "windows": attrs.get(names.WINDOWS),
         "objective": objective_of(attrs),
-        "note": None if attrs.get("holdout") else NO_HOLDOUT,
+        "note": None if attrs.get(names.HOLDOUT) else NO_HOLDOUT,
         "configurations": [
             _record(rank, trial, confirmed.get(trial.number))
             for rank, trial in enumerate(best, start=1)
@@ -89,9 +91,7 @@ def _series_record(study: optuna.Study) -> dict[str, object] | None:
     left out with a warning: the export still re-evaluates elsewhere, and
     ``tuner forecast`` says it needs an export with its series.
     """
-    from tuner.search.windows import study_series
-
-    config = parse_study_text(study.user_attrs[STUDY_FILE_ATTR], f"study {study.study_name!r}")
+    config = parse_study_text(study.user_attrs[names.STUDY_FILE], f"study {study.study_name!r}")
     try:
         series = study_series(config)
     except DataError as error:
@@ -161,7 +161,8 @@ def _record(
     rank: int, trial: optuna.trial.FrozenTrial, confirmed: dict[str, object] | None
 ) -> dict[str, object]:
     attrs = trial.user_attrs
-    missing = sorted({"config", "data_fingerprint", "rmses", "std", "skill"} - set(attrs))
+    needed = {names.CONFIG, names.DATA_FINGERPRINT, names.RMSES, names.STD, names.SKILL}
+    missing = sorted(needed - set(attrs))
     if missing:
         raise StorageError(
             f"trial {trial.number} lacks {', '.join(missing)}: it was run by an older "
@@ -172,17 +173,17 @@ def _record(
         "trial": trial.number,
         "holdout": _holdout(confirmed),
         "validation_value": trial.value,
-        "validation_mean_rmse": attrs.get("mean_rmse", trial.value),
-        "validation_ensemble_rmse": attrs.get("ensemble_rmse"),
-        "mean_rmse": attrs.get("mean_rmse", trial.value),
-        "std_rmse": attrs["std"],
-        "repeats": len(attrs["rmses"]),
-        "skill": attrs["skill"],
-        "persistence_rmse": attrs["persistence_rmse"],
-        "engine": attrs["engine"],
-        "versions": attrs["versions"],
-        "data_fingerprint": attrs["data_fingerprint"],
-        "config": attrs["config"],
+        "validation_mean_rmse": attrs.get(names.MEAN_RMSE, trial.value),
+        "validation_ensemble_rmse": attrs.get(names.ENSEMBLE_RMSE),
+        "mean_rmse": attrs.get(names.MEAN_RMSE, trial.value),
+        "std_rmse": attrs[names.STD],
+        "repeats": len(attrs[names.RMSES]),
+        "skill": attrs[names.SKILL],
+        "persistence_rmse": attrs[names.PERSISTENCE_RMSE],
+        "engine": attrs[names.ENGINE],
+        "versions": attrs[names.VERSIONS],
+        "data_fingerprint": attrs[names.DATA_FINGERPRINT],
+        "config": attrs[names.CONFIG],
     }
     record = _without_none(record)
     return {**record, "checksum": _checksum(record)}

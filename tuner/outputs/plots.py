@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tuner.data.series import Series
+from tuner.data.series import Series, date_label
 
 __all__ = [
     "median_repeat",
@@ -82,8 +82,6 @@ def save_future_plot(
         path: Where to write the PNG (a file or a binary stream).
         history: Observations drawn before the forecast, for context.
     """
-    from tuner.data.series import date_label
-
     past = min(history, len(series))
     steps = len(table)
     positions = np.arange(past + steps)

@@ -20,15 +20,17 @@ from scipy.stats import mannwhitneyu
 from tuner.evaluation.metrics import OBJECTIVE_LABELS
 from tuner.exceptions import ConfigError, StorageError
 from tuner.outputs.plots import save_bar_chart, save_box_plot, save_validation_holdout_plot
+from tuner.search import names
 from tuner.search.findings import confirmed_table, findings_markdown, objective_of
 from tuner.search.study import complete_trials, open_study
+from tuner.storage.url import DatabaseURL
 
 __all__ = ["pairwise_p_values", "write_report"]
 
 TABLE_ROWS = 20
 
 
-def write_report(name: str, url: str, directory: Path, top: int) -> Path:
+def write_report(name: str, url: DatabaseURL, directory: Path, top: int) -> Path:
     """Write ``report.md``, ``boxplot.png`` and ``importances.png`` into ``directory``.
 
     Raises:
@@ -41,7 +43,7 @@ def write_report(name: str, url: str, directory: Path, top: int) -> Path:
         raise StorageError(f"study {name!r} has no complete trial to report on yet")
     best = complete[:top]
     rmses = pd.DataFrame(
-        dict(zip(_labels(best), (t.user_attrs["rmses"] for t in best), strict=True))
+        dict(zip(_labels(best), (t.user_attrs[names.RMSES] for t in best), strict=True))
     )
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -123,16 +125,16 @@ def _markdown(
     rmses: pd.DataFrame,
     importances: dict[str, float] | str,
 ) -> str:
-    persistence = study.user_attrs["persistence_rmse"]
+    persistence = study.user_attrs[names.PERSISTENCE_RMSE]
     table = pd.DataFrame(
         [
             {
                 "rank": rank,
                 "trial": t.number,
-                "validation mean RMSE": t.user_attrs.get("mean_rmse", t.value),
-                "validation ensemble RMSE": t.user_attrs.get("ensemble_rmse"),
-                "std": t.user_attrs["std"],
-                "skill": t.user_attrs["skill"],
+                "validation mean RMSE": t.user_attrs.get(names.MEAN_RMSE, t.value),
+                "validation ensemble RMSE": t.user_attrs.get(names.ENSEMBLE_RMSE),
+                "std": t.user_attrs[names.STD],
+                "skill": t.user_attrs[names.SKILL],
                 **t.params,
             }
             for rank, t in enumerate(complete[:TABLE_ROWS], start=1)

@@ -17,20 +17,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
 
+from tuner.evaluation.config import EvaluationConfig
+from tuner.evaluation.runner import evaluate
 from tuner.exceptions import DivergedError, StorageError
-from tuner.search.findings import CONFIRMATION_ATTR
+from tuner.search import names
+from tuner.search.note import save_study_note
 from tuner.search.study import complete_trials, open_study
-from tuner.search.studyfile import StudyConfig
-from tuner.search.windows import prepare_for_holdout, study_holdout
-from tuner.storage.database import exclusive
-
-if TYPE_CHECKING:
-    from tuner.data.preparation import Preparation, PreparedData
+from tuner.search.windows import StudyData
+from tuner.storage.locks import exclusive
+from tuner.storage.url import DatabaseURL
 
 __all__ = ["confirm_study", "confirmation_seed", "stored_confirmation"]
 
@@ -43,11 +42,11 @@ def confirmation_seed(study_seed: int, trial_number: int) -> int:
 
 def stored_confirmation(study: optuna.Study) -> dict[str, object] | None:
     """The study's confirmation, or ``None`` before it ran (or with no holdout)."""
-    return study.user_attrs.get(CONFIRMATION_ATTR)
+    return study.user_attrs.get(names.CONFIRMATION)
 
 
 def confirm_study(
-    name: str, url: str, on_progress: Callable[[int, int], None] | None = None
+    name: str, url: DatabaseURL, on_progress: Callable[[int, int], None] | None = None
 ) -> dict[str, object] | None:
     """Score the study's best configurations on its holdout, once; return what is stored.
 
@@ -63,7 +62,8 @@ def confirm_study(
         StorageError: The study is unknown, or has no complete trial yet.
     """
     study, config = open_study(name, url)
-    if not study_holdout(config):
+    data = StudyData.load(config)
+    if not data.holdout:
         return None
     with exclusive(url, f"confirm:{name}"):
         done = stored_confirmation(study)
@@ -74,54 +74,43 @@ def confirm_study(
             raise StorageError(
                 f"study {name!r} has no complete trial to confirm yet; run its workers first"
             )
-        prepared = prepare_for_holdout(config)
         records = []
         for number, trial in enumerate(best):
             if on_progress is not None:
                 on_progress(number, len(best))
-            records.append(_confirm(config, prepared, trial))
+            records.append(_confirm(data, trial))
         if on_progress is not None:
             on_progress(len(best), len(best))
         confirmation = {
-            "holdout": study_holdout(config),
+            "holdout": data.holdout,
             "objective": config.objective,
             "repeats": config.confirm.repeats,
             "configurations": records,
         }
-        study.set_user_attr(CONFIRMATION_ATTR, confirmation)
-        _refresh_note(study, config)
+        study.set_user_attr(names.CONFIRMATION, confirmation)
+        save_study_note(study, data)  # the dashboard's note now leads with the holdout
         return confirmation
 
 
-def _confirm(
-    config: StudyConfig,
-    holdout_runs: dict[Preparation, PreparedData],
-    trial: optuna.trial.FrozenTrial,
-) -> dict[str, object]:
-    """Rerun one trial's configuration on the holdout; its record for the study.
-
-    ``holdout_runs`` is the whole series prepared every way the search samples,
-    with the holdout as its test window, keyed by that preparation (see
-    :func:`tuner.search.windows.prepare_for_holdout`).
-    """
-    from tuner.evaluation.runner import EvaluationConfig, evaluate
-
-    searched = EvaluationConfig.from_dict(trial.user_attrs["config"])
+def _confirm(data: StudyData, trial: optuna.trial.FrozenTrial) -> dict[str, object]:
+    """Rerun one trial's configuration on the holdout; its record for the study."""
+    config = data.config
+    searched = EvaluationConfig.from_dict(trial.user_attrs[names.CONFIG])
     holdout_config = dataclasses.replace(
         searched,
         source=dataclasses.replace(searched.source, withheld=0),
-        preparation=dataclasses.replace(searched.preparation, test_size=study_holdout(config)),
+        preparation=dataclasses.replace(searched.preparation, test_size=data.holdout),
         repeats=config.confirm.repeats,
         seed=confirmation_seed(config.seed, trial.number),
     )
-    prepared = holdout_runs[holdout_config.preparation]
+    prepared = data.holdout_runs[holdout_config.preparation]
     record: dict[str, object] = {
         "trial": trial.number,
         "params": trial.params,
         "validation_rmse": trial.value,
-        "validation_mean_rmse": trial.user_attrs.get("mean_rmse", trial.value),
-        "validation_ensemble_rmse": trial.user_attrs.get("ensemble_rmse"),
-        "validation_std": trial.user_attrs.get("std"),
+        "validation_mean_rmse": trial.user_attrs.get(names.MEAN_RMSE, trial.value),
+        "validation_ensemble_rmse": trial.user_attrs.get(names.ENSEMBLE_RMSE),
+        "validation_std": trial.user_attrs.get(names.STD),
         "holdout_config": holdout_config.to_dict(),
         "holdout_fingerprint": prepared.fingerprint,
         "holdout_persistence_rmse": prepared.persistence_rmse,
@@ -140,14 +129,3 @@ def _confirm(
         "holdout_std": std if math.isfinite(std) else None,
         "holdout_rmses": rmses,
     }
-
-
-def _refresh_note(study: optuna.Study, config: StudyConfig) -> None:
-    """Write the dashboard note again, now leading with the holdout scores."""
-    from optuna_dashboard import save_note
-
-    from tuner.outputs.artifacts import study_note
-    from tuner.search.windows import prepare_for_study
-
-    text = study.user_attrs["study_file"]
-    save_note(study, study_note(config, text, prepare_for_study(config), study.user_attrs))

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tuner.evaluation.baselines import BaselineScore, best_baseline
 from tuner.evaluation.metrics import DEFAULT_OBJECTIVE, OBJECTIVE_LABELS, skill
+from tuner.search import names
+from tuner.search.studyfile import parse_study_text
 
 __all__ = [
-    "BASELINES_ATTR",
-    "CONFIRMATION_ATTR",
     "NO_HOLDOUT",
     "baseline_table",
     "best_baseline_rmse",
@@ -28,15 +29,13 @@ NO_HOLDOUT = (
     "This study has no holdout (data.holdout = 0), so its best score is the one used to "
     "select it: it is optimistic, and a rerun on new data will most likely score worse."
 )
-BASELINES_ATTR = "baselines"
-CONFIRMATION_ATTR = "confirmation"
 
 
 def best_baseline_rmse(attrs: Mapping[str, object], window: str) -> float | None:
     """The lowest baseline RMSE on ``window`` (``validation`` or ``holdout``), if any."""
-    scores = (attrs.get(BASELINES_ATTR) or {}).get(window) or {}  # type: ignore[union-attr]
-    rmses = [score["rmse"] for score in scores.values() if score.get("rmse") is not None]
-    return min(rmses) if rmses else None
+    scores = (attrs.get(names.BASELINES) or {}).get(window) or {}  # type: ignore[union-attr]
+    best = best_baseline({name: BaselineScore.from_dict(s) for name, s in scores.items()})
+    return None if best is None else best.rmse
 
 
 def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
@@ -46,8 +45,8 @@ def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
     the configurations); both holdout scores are beside them. A confirmation
     stored before ensembles were scored has the mean only.
     """
-    confirmation = attrs.get(CONFIRMATION_ATTR) or {}
-    persistence = attrs.get("holdout_persistence_rmse")
+    confirmation = attrs.get(names.CONFIRMATION) or {}
+    persistence = attrs.get(names.HOLDOUT_PERSISTENCE_RMSE)
     best = best_baseline_rmse(attrs, "holdout")
     rows = []
     for record in confirmation.get("configurations", []):  # type: ignore[union-attr]
@@ -79,19 +78,16 @@ def objective_of(attrs: Mapping[str, object]) -> str:
     scores use), else from the stored study file; a study made before objectives
     existed ranks by the mean.
     """
-    confirmation = attrs.get(CONFIRMATION_ATTR) or {}
+    confirmation = attrs.get(names.CONFIRMATION) or {}
     if "objective" in confirmation:  # type: ignore[operator]
         return confirmation["objective"]  # type: ignore[index]
-    from tuner.search.study import STUDY_FILE_ATTR
-    from tuner.search.studyfile import parse_study_text
-
-    text = attrs.get(STUDY_FILE_ATTR)
+    text = attrs.get(names.STUDY_FILE)
     return parse_study_text(text).objective if isinstance(text, str) else DEFAULT_OBJECTIVE
 
 
 def baseline_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
     """One row per baseline: its RMSE on each window, or why it is not available."""
-    baselines = attrs.get(BASELINES_ATTR) or {}
+    baselines = attrs.get(names.BASELINES) or {}
     validation = baselines.get("validation") or {}  # type: ignore[union-attr]
     holdout = baselines.get("holdout") or {}  # type: ignore[union-attr]
     return [
@@ -109,12 +105,12 @@ def findings_markdown(attrs: Mapping[str, object], best_validation: float | None
     """The study's findings as Markdown: confirmed scores (or the caveat), then baselines."""
     parts = []
     rows = confirmed_table(attrs)
-    if not attrs.get("holdout"):
+    if not attrs.get(names.HOLDOUT):
         parts.append(f"**No holdout.** {NO_HOLDOUT}")
     elif rows:
         label = OBJECTIVE_LABELS[objective_of(attrs)]
         parts.append(
-            f"**Confirmed on the holdout** ({attrs.get('holdout')} observations the search "
+            f"**Confirmed on the holdout** ({attrs.get(names.HOLDOUT)} observations the search "
             f"never saw; fresh seeds). Holdout {label} first (the study's objective), both "
             f"holdout scores beside it, then the validation {label} that selected the "
             "configuration:"

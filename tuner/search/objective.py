@@ -21,16 +21,16 @@ import numpy as np
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
-from tuner.data.preparation import Preparation, PreparedData
-from tuner.data.series import Series
+from tuner.data.preparation import PreparedData
 from tuner.engines import GraphShape
+from tuner.evaluation.config import EvaluationConfig
 from tuner.evaluation.metrics import OBJECTIVE_LABELS
-from tuner.evaluation.runner import Evaluation, EvaluationConfig, evaluate_many
+from tuner.evaluation.runner import Evaluation, evaluate_many
 from tuner.exceptions import DivergedError
+from tuner.search import names
 from tuner.search.packing import member_step_work, study_schedules, trials_per_graph
 from tuner.search.space import SearchSpace
-from tuner.search.studyfile import StudyConfig
-from tuner.search.windows import search_source
+from tuner.search.windows import StudyData
 
 __all__ = ["EvaluationCallback", "Objective", "trial_seed"]
 
@@ -51,22 +51,17 @@ class Objective:
     """Callable Optuna objective for one study file.
 
     Args:
-        config: The study file.
-        prepared: The series prepared every way the space samples, keyed by the
-            preparation (see :func:`tuner.search.windows.prepare_for_study`).
+        data: The study's series, prepared every way its space samples
+            (:class:`tuner.search.windows.StudyData`).
         on_evaluation: Called with each complete trial and its evaluation (whose
             forecasts are too large for the database), before the value is returned.
     """
 
-    def __init__(
-        self,
-        config: StudyConfig,
-        prepared: dict[Preparation, PreparedData],
-        on_evaluation: EvaluationCallback | None = None,
-    ) -> None:
-        self.config = config
-        self.prepared = prepared
-        self.space = SearchSpace.build(config, prepared)
+    def __init__(self, data: StudyData, on_evaluation: EvaluationCallback | None = None) -> None:
+        config = self.config = data.config
+        prepared = self.prepared = data.search
+        self.data = data
+        self.space = SearchSpace.build(data)
         self.on_evaluation = on_evaluation
         self.shape = GraphShape(
             rows=max(p.n_train + p.n_test for p in prepared.values()),
@@ -100,11 +95,6 @@ class Objective:
         timesteps = self.shape.lag if "timesteps" in config.search.framing else 1
         limit = config.trials if grid is not None else max(1, config.trials // 10)
         return trials_per_graph(schedules, member_step_work(chunk, timesteps), limit)
-
-    @property
-    def series(self) -> Series:
-        """The study's series (the same for every preparation)."""
-        return next(iter(self.prepared.values())).series
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Evaluate the sampled configuration; NaN (a failed trial) if the fit diverged.
@@ -143,18 +133,18 @@ class Objective:
     def _prepare(self, trial: optuna.Trial) -> tuple[PreparedData, EvaluationConfig]:
         """Sample the trial's configuration and store what reproduces it."""
         hyperparameters, preparation = self.space.suggest(trial)
-        seed = trial.user_attrs.get("seed", trial_seed(self.config.seed, trial.number))
+        seed = trial.user_attrs.get(names.SEED, trial_seed(self.config.seed, trial.number))
         evaluation_config = EvaluationConfig(
-            source=search_source(self.config),
+            source=self.data.source,
             preparation=preparation,
             hyperparameters=hyperparameters,
             repeats=self.config.repeats,
             seed=seed,
             engine=self.config.engine,
         )
-        trial.set_user_attr("seed", seed)  # a retry inherits it and replays the same fits
-        trial.set_user_attr("config", evaluation_config.to_dict())
-        trial.set_user_attr("data_fingerprint", self.prepared[preparation].fingerprint)
+        trial.set_user_attr(names.SEED, seed)  # a retry inherits it and replays the same fits
+        trial.set_user_attr(names.CONFIG, evaluation_config.to_dict())
+        trial.set_user_attr(names.DATA_FINGERPRINT, self.prepared[preparation].fingerprint)
         return self.prepared[preparation], evaluation_config
 
     def _finish(self, trial: optuna.Trial, outcome: Evaluation | Exception) -> float | Exception:
@@ -168,7 +158,7 @@ class Objective:
             return outcome
         try:
             if isinstance(outcome, DivergedError):
-                trial.set_user_attr("fail_reason", str(outcome))
+                trial.set_user_attr(names.FAIL_REASON, str(outcome))
                 return math.nan
             if isinstance(outcome, Exception):
                 raise outcome
@@ -194,20 +184,20 @@ def _attributes(evaluation: Evaluation) -> dict[str, object]:
     """User attributes of a complete trial (docs/method.md, section 6)."""
     summary = evaluation.summary
     return {
-        "rmses": [float(rmse) for rmse in evaluation.rmses],
-        "mean_rmse": evaluation.mean,
-        "ensemble_rmse": evaluation.ensemble_rmse,
-        "std": summary["std"],
-        "min": summary["min"],
-        "median": summary["50%"],
-        "max": summary["max"],
-        "summary": summary,
-        "persistence_rmse": evaluation.persistence_rmse,
-        "skill": evaluation.skill,
-        "seconds": evaluation.seconds,
-        "compile_seconds": evaluation.compile_seconds,
-        "engine": evaluation.config.engine,
-        "versions": _versions(),
+        names.RMSES: [float(rmse) for rmse in evaluation.rmses],
+        names.MEAN_RMSE: evaluation.mean,
+        names.ENSEMBLE_RMSE: evaluation.ensemble_rmse,
+        names.STD: summary["std"],
+        names.MIN: summary["min"],
+        names.MEDIAN: summary["50%"],
+        names.MAX: summary["max"],
+        names.SUMMARY: summary,
+        names.PERSISTENCE_RMSE: evaluation.persistence_rmse,
+        names.SKILL: evaluation.skill,
+        names.SECONDS: evaluation.seconds,
+        names.COMPILE_SECONDS: evaluation.compile_seconds,
+        names.ENGINE: evaluation.config.engine,
+        names.VERSIONS: _versions(),
     }
 
 

@@ -6,9 +6,9 @@ preparation (the lag, and a seasonal difference, cost rows). The space offers on
 batch sizes valid for every preparation it can sample, and a study file that lists
 another is refused with the allowed ones (docs/method.md, sections 3 and 6).
 
-The preparations it samples are those :func:`tuner.search.windows.study_preparations`
-found valid; ``transform`` and ``seasonal_difference`` become trial params only
-when the study file searches them, so other studies' params are unchanged.
+The preparations it samples are those :mod:`tuner.search.candidates` found
+valid; ``transform`` and ``seasonal_difference`` become trial params only when
+the study file searches them, so other studies' params are unchanged.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import optuna
 
-from tuner.data.preparation import Preparation, PreparedData
+from tuner.data.preparation import Preparation
 from tuner.exceptions import ConfigError
 from tuner.method.protocol import KERAS_LEARNING_RATE, Hyperparameters, allowed_batch_sizes
 from tuner.search.studyfile import FloatChoice, FloatRange, IntChoice, IntRange, StudyConfig
+from tuner.search.windows import StudyData
 
 __all__ = ["TUTORIAL_CONFIGURATION", "SearchSpace"]
 
@@ -35,11 +36,6 @@ TUTORIAL_CONFIGURATION = {
     "framing": "features",
 }
 """The tuning tutorial's configuration, enqueued first when it fits the space."""
-
-
-def lag_values(choice: IntChoice) -> list[int]:
-    """Every lag a study can sample."""
-    return list(range(choice.low, choice.high + 1)) if isinstance(choice, IntRange) else choice
 
 
 @dataclass(frozen=True)
@@ -57,8 +53,8 @@ class SearchSpace:
     preparations: tuple[Preparation, ...] = ()
 
     @classmethod
-    def build(cls, config: StudyConfig, prepared: dict[Preparation, PreparedData]) -> SearchSpace:
-        """Resolve the space against the data prepared every way it can sample.
+    def build(cls, data: StudyData) -> SearchSpace:
+        """Resolve the study's space against its series, prepared every way it can sample.
 
         Batch sizes must fit the search's windows and the holdout run's (the whole
         series with the holdout as test rows), for every preparation.
@@ -67,10 +63,9 @@ class SearchSpace:
             ConfigError: A listed batch size does not divide the training and test
                 sizes for some preparation or window, or no batch size does.
         """
-        from tuner.search.windows import prepare_for_holdout
-
-        runs = {p.label(): data for p, data in prepared.items()}
-        runs |= {f"holdout at {p.label()}": d for p, d in prepare_for_holdout(config).items()}
+        config = data.config
+        runs = {p.label(): prepared for p, prepared in data.search.items()}
+        runs |= {f"holdout at {p.label()}": d for p, d in data.holdout_runs.items()}
         valid = sorted(
             set.intersection(
                 *(set(allowed_batch_sizes(p.n_train, p.n_test)) for p in runs.values())
@@ -87,7 +82,7 @@ class SearchSpace:
                 f"training and the test rows ({sizes}); allowed: "
                 f"{', '.join(map(str, valid)) or 'none'}"
             )
-        return cls(config=config, batch_sizes=list(wanted), preparations=tuple(prepared))
+        return cls(config=config, batch_sizes=list(wanted), preparations=tuple(data.search))
 
     @property
     def lags(self) -> IntChoice:

@@ -180,6 +180,12 @@ class SearchSection:
     layers: IntChoice = field(default_factory=lambda: [1])
     learning_rate: FloatChoice | None = None
 
+    @property
+    def lags(self) -> list[int]:
+        """Every lag the study can sample, smallest first for a range."""
+        lag = self.lag
+        return list(range(lag.low, lag.high + 1)) if isinstance(lag, IntRange) else list(lag)
+
 
 @dataclass(frozen=True)
 class SamplerSection:

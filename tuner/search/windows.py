@@ -6,37 +6,31 @@ forward over the validation window (the ``test_size`` observations before the
 holdout) and never reads a holdout observation; only the confirmation of the best
 configurations, after the search, is scored on the holdout (README, "Three
 windows"). Everything here is in observations of the raw series.
+
+A command or a worker loads its study's series once, into a :class:`StudyData`,
+which holds it prepared every way the search samples, for the search and for the
+holdout, and hands it down.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from tuner.data.calendar import season_of
+from tuner.data.preparation import Preparation, PreparedData
+from tuner.data.series import Series, date_label
+from tuner.data.source import DataSource, without_end
 from tuner.exceptions import ConfigError
+from tuner.search.candidates import prepared_candidates
 from tuner.search.studyfile import DataSection, StudyConfig
 
-if TYPE_CHECKING:
-    from tuner.data.preparation import Preparation, PreparedData
-    from tuner.data.series import Series
-    from tuner.evaluation.runner import DataSource
-
-logger = logging.getLogger(__name__)
-
 __all__ = [
+    "StudyData",
     "Windows",
-    "prepare_for_holdout",
-    "prepare_for_study",
     "resolve_holdout",
-    "search_source",
-    "study_holdout",
-    "study_preparations",
     "study_season",
     "study_series",
-    "study_windows",
+    "study_source",
 ]
 
 
@@ -94,267 +88,85 @@ class Windows:
         def bounds(window: tuple[int, int] | None) -> dict[str, str] | None:
             if window is None:
                 return None
-            from tuner.data.series import date_label
-
             first, last = index[window[0]], index[window[1] - 1]  # type: ignore[index]
             return {"first": date_label(first), "last": date_label(last)}
 
         return {"validation": bounds(self.validation), "holdout": bounds(self.holdout)}
 
 
-def _full_source(data: DataSection) -> DataSource:
-    from tuner.evaluation.runner import DataSource
-
-    return DataSource(data.series, data.date_column, data.value_column)
-
-
-@functools.cache
-def _observations_and_holdout(data: DataSection, max_lag: int) -> tuple[int, int]:
-    """``(observations, holdout)`` of a study's series, loaded once per process."""
-    observations = len(_full_source(data).load())
-    return observations, resolve_holdout(data, observations, max_lag)
-
-
-def _holdout(config: StudyConfig) -> tuple[int, int]:
-    from tuner.search.space import lag_values
-
-    return _observations_and_holdout(config.data, max(lag_values(config.search.lag)))
-
-
-def study_holdout(config: StudyConfig) -> int:
-    """The study's holdout in observations (see :func:`resolve_holdout`).
-
-    Raises:
-        ConfigError: The holdout leaves no series to search on.
-        DataError: The series cannot be loaded.
-    """
-    return _holdout(config)[1]
+def study_source(data: DataSection, withheld: int = 0) -> DataSource:
+    """Where the study's series comes from, less ``withheld`` observations at its end."""
+    return DataSource(data.series, data.date_column, data.value_column, withheld)
 
 
 def study_series(config: StudyConfig) -> Series:
-    """The study's whole series, holdout included: for confirmation and baselines only."""
-    return _full_source(config.data).load()
-
-
-def study_windows(config: StudyConfig) -> Windows:
-    """The study's validation and holdout windows."""
-    observations, holdout = _holdout(config)
-    return Windows.of(observations, config.data.test_size, holdout)
-
-
-def search_source(config: StudyConfig) -> DataSource:
-    """The series as the search sees it: every observation before the holdout."""
-    return dataclasses.replace(_full_source(config.data), withheld=study_holdout(config))
-
-
-def prepare_for_study(config: StudyConfig) -> dict[Preparation, PreparedData]:
-    """The search's series (holdout withheld) prepared every way the space can sample.
-
-    Keyed by the preparation itself (lag, transform, seasonal difference and the
-    window sizes), so ``prepared[p].preparation == p``.
-    """
-    from tuner.data.preparation import prepare
-
-    series = search_source(config).load()
-    return {p: prepare(series, p) for p in study_preparations(config)}
-
-
-def prepare_for_holdout(config: StudyConfig) -> dict[Preparation, PreparedData]:
-    """The whole series prepared with the holdout as its test window (none if 0).
-
-    One entry per preparation of :func:`study_preparations`, with ``test_size`` the
-    holdout; the training rows follow the same ``train_size`` rule as the search's,
-    with the window shifted forward by the holdout.
-    """
-    from tuner.data.preparation import prepare
-
-    holdout = study_holdout(config)
-    if not holdout:
-        return {}
-    series = study_series(config)
-    return {
-        p: prepare(series, dataclasses.replace(p, test_size=holdout))
-        for p in study_preparations(config)
-    }
-
-
-def study_preparations(config: StudyConfig) -> list[Preparation]:
-    """Every preparation the study's space samples, each valid for both of its runs.
-
-    A candidate that does not fit the series (log on a series with a zero, a lag
-    that leaves too few rows) is dropped with a logged reason; the rest form a
-    product of transforms, seasonal differences and lags (see :func:`_keep`), so
-    the sampler can still sample each dimension on its own.
-
-    Raises:
-        ConfigError: Every candidate is invalid, or a seasonal difference is asked
-            for on a series without a season; one line naming the key.
-        DataError: The series cannot be loaded.
-    """
-    from tuner.search.space import lag_values
-
-    search = config.search
-    return list(
-        _valid_preparations(
-            config.data,
-            tuple(lag_values(search.lag)),
-            tuple(search.transform),
-            tuple(search.seasonal_difference),
-        )
-    )
+    """The study's whole series, holdout included (an export records all of it)."""
+    return study_source(config.data).load()
 
 
 def study_season(data: DataSection, series: Series) -> int | None:
     """The study's season: ``[data] season``, else what the series' frequency implies."""
-    from tuner.evaluation.baselines import season_of
-
     return data.season or season_of(series)
 
 
-@functools.cache
-def _valid_preparations(
-    data: DataSection,
-    lags: tuple[int, ...],
-    transforms: tuple[str, ...],
-    seasonal: tuple[bool, ...],
-) -> tuple[Preparation, ...]:
-    """The valid candidates (cached: a study's workers and commands ask more than once)."""
-    from tuner.data.preparation import Preparation
+@dataclass(frozen=True)
+class StudyData:
+    """A study's series, loaded once, and prepared every way its space samples.
 
-    whole = _full_source(data).load()
-    holdout = resolve_holdout(data, len(whole), max(lags))
-    differences = _seasonal_differences(data, whole, seasonal)
-
-    def preparation(lag: int, transform: str, m: int) -> Preparation:
-        return Preparation(lag, data.test_size, data.train_size, transform, m)
-
-    reasons = {
-        (lag, transform, m): _invalid(preparation(lag, transform, m), whole, holdout)
-        for lag in lags
-        for transform in transforms
-        for m in differences
-    }
-    largest_lag = (
-        len(whole) - holdout - 1 - min(differences) - data.test_size - (data.train_size or 1)
-    )
-    unfit = {t: reason for t in transforms if (reason := _unfit(t, whole))}
-    kept = _keep(reasons, lags, transforms, differences, unfit, largest_lag)
-    return tuple(preparation(*key) for key in kept)
-
-
-def _seasonal_differences(
-    data: DataSection, series: Series, seasonal: tuple[bool, ...]
-) -> list[int]:
-    """The seasonal differences the study file's booleans ask for: 0, and/or the season."""
-    if True not in seasonal:
-        return [0]
-    season = study_season(data, series)
-    if season is None:
-        raise ConfigError(
-            "search.seasonal_difference true needs a season, and the series' dates imply "
-            "none (monthly, quarterly, weekly or daily do); set [data] season, or use false"
-        )
-    return sorted({season if wanted else 0 for wanted in seasonal})
-
-
-def _unfit(transform: str, whole: Series) -> str | None:
-    """Why ``transform`` cannot apply to the series at all (a value <= 0); ``None`` if it can."""
-    from tuner.data.preparation import Preparation, frame
-    from tuner.exceptions import DataError
-
-    try:
-        frame(whole, Preparation(transform=transform), 0, len(whole) - 2)
-    except DataError as error:
-        return str(error)
-    return None
-
-
-def _invalid(preparation: Preparation, whole: Series, holdout: int) -> str | None:
-    """Why ``preparation`` does not fit the search's run or the holdout's; ``None`` if it does."""
-    from tuner.data.preparation import prepare
-    from tuner.exceptions import DataError
-
-    keep = len(whole) - holdout
-    search = dataclasses.replace(whole, values=whole.values[:keep], index=whole.index[:keep])
-    runs = [(search, preparation)]
-    if holdout:
-        runs.append((whole, dataclasses.replace(preparation, test_size=holdout)))
-    try:
-        for series, run in runs:
-            prepare(series, run)
-    except (ConfigError, DataError) as error:
-        return str(error)
-    return None
-
-
-def _keep(
-    reasons: dict[tuple[int, str, int], str | None],
-    lags: tuple[int, ...],
-    transforms: tuple[str, ...],
-    differences: list[int],
-    unfit: dict[str, str],
-    largest_lag: int,
-) -> list[tuple[int, str, int]]:
-    """The valid candidates as a product: transforms, then seasonal differences, then lags.
-
-    A transform is kept unless it does not fit the series at all (``unfit``: a
-    value <= 0 breaks it at every lag); a seasonal difference when
-    some candidate with a kept transform is; a lag when every candidate with a
-    kept transform and difference is (a lag and a season both cost rows). Each
-    dropped value is logged with the reason of its first invalid candidate among
-    the kept transforms.
-
-    Raises:
-        ConfigError: Nothing is left: the first dimension emptied is named, with
-            the lags the series allows (``largest_lag``) when the lags emptied.
+    Attributes:
+        config: The study file.
+        series: The whole series, holdout included: for confirmation and baselines only.
+        holdout: The holdout in observations (see :func:`resolve_holdout`).
+        search: The search's series (holdout withheld) prepared every valid way,
+            keyed by the preparation itself, so ``search[p].preparation == p``.
+        holdout_runs: The whole series prepared the same ways with the holdout as
+            the test window, keyed by that preparation (``test_size`` the
+            holdout); empty without a holdout.
     """
-    reasons = {key: reason for key, reason in reasons.items() if key[1] not in unfit}
 
-    def first_reason(**fixed: object) -> str:
-        names = ("lag", "transform", "m")
-        return next(
-            reason
-            for key, reason in reasons.items()
-            if reason and all(key[names.index(k)] == v for k, v in fixed.items())
+    config: StudyConfig
+    series: Series
+    holdout: int
+    search: dict[Preparation, PreparedData]
+    holdout_runs: dict[Preparation, PreparedData]
+
+    @classmethod
+    def load(cls, config: StudyConfig) -> StudyData:
+        """Load the study's series and prepare it for the search and the holdout.
+
+        Raises:
+            ConfigError: The holdout leaves no series to search on, or every
+                candidate preparation is invalid (one line naming the key).
+            DataError: The series cannot be loaded.
+        """
+        data = config.data
+        series = study_source(data).load()
+        holdout = resolve_holdout(data, len(series), max(config.search.lags))
+        candidates = prepared_candidates(config, series, holdout, study_season(data, series))
+        return cls(
+            config=config,
+            series=series,
+            holdout=holdout,
+            search={p: runs[0] for p, runs in candidates.items()},
+            holdout_runs={r.preparation: r for _, r in candidates.values() if r is not None},
         )
 
-    kept_transforms = [t for t in transforms if t not in unfit]
-    kept_differences = [
-        m
-        for m in differences
-        if any(not reasons[(lag, t, m)] for lag in lags for t in kept_transforms)
-    ]
-    kept_lags = [
-        lag
-        for lag in lags
-        if kept_differences
-        and all(not reasons[(lag, t, m)] for t in kept_transforms for m in kept_differences)
-    ]
-    dropped = [("search.transform", t, unfit[t]) for t in transforms if t in unfit]
-    dropped += [
-        ("search.seasonal_difference", m, first_reason(m=m))
-        for m in differences
-        if m not in kept_differences and kept_transforms
-    ]
-    dropped += [
-        ("search.lag", lag, first_reason(lag=lag))
-        for lag in lags
-        if lag not in kept_lags and kept_transforms
-    ]
-    if not kept_lags:
-        blamed = "search.transform" if not kept_transforms else "search.lag"
-        if kept_transforms and not kept_differences and 0 not in differences:
-            blamed = "search.seasonal_difference"
-        key, value, reason = next(entry for entry in dropped if entry[0] == blamed)
-        allowed = (
-            f"; allowed: search.lag from 1 to {largest_lag}"
-            if largest_lag >= 1
-            else "; no lag fits the series"
-        )
-        raise ConfigError(
-            f"every candidate preparation is invalid: {key} {value}: {reason}"
-            + (allowed if key == "search.lag" else "")
-        )
-    for key, value, reason in dropped:
-        logger.warning("%s %s dropped from the search space: %s", key, value, reason)
-    return [(lag, t, m) for t in kept_transforms for m in kept_differences for lag in kept_lags]
+    @property
+    def source(self) -> DataSource:
+        """The series as the search sees it: every observation before the holdout."""
+        return study_source(self.config.data, self.holdout)
+
+    @property
+    def search_series(self) -> Series:
+        """The series as the search sees it, loaded."""
+        return without_end(self.series, self.holdout)
+
+    @property
+    def windows(self) -> Windows:
+        """The study's validation and holdout windows."""
+        return Windows.of(len(self.series), self.config.data.test_size, self.holdout)
+
+    @property
+    def first(self) -> PreparedData:
+        """The search's first preparation: the persistence baseline and the note read it."""
+        return next(iter(self.search.values()))

@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MinMaxScaler
 
 from tuner._checks import require_int
+from tuner.data.calendar import future_dates
 from tuner.data.preparation import ValueTransform, differences, frame, level_before, row_count
-from tuner.data.series import Series, date_label
+from tuner.data.series import Series
 from tuner.engines import EngineTask, Progress, get_engine
+from tuner.evaluation.config import EvaluationConfig
 from tuner.exceptions import DataError, DivergedError
+from tuner.method.cell import lstm_step
 from tuner.method.model import InitialWeights, shape_inputs
 from tuner.method.protocol import repeat_setups
-
-if TYPE_CHECKING:
-    from tuner.evaluation.runner import EvaluationConfig
+from tuner.outputs.export import new_observations, pick_configuration
 
 __all__ = [
     "QUANTILES",
@@ -36,8 +36,6 @@ __all__ = [
     "Refit",
     "SlotStepper",
     "forecast",
-    "future_dates",
-    "lstm_step",
     "plan_exported",
     "refit",
     "scale_inputs",
@@ -252,8 +250,6 @@ def plan_exported(
         DataError: The series' past changed since the export, it is too short, or
             its dates have no frequency to continue.
     """
-    from tuner.outputs.export import new_observations, pick_configuration
-
     config, _ = pick_configuration(document, rank, repeats)
     config = whole_series_config(config)
     steps = config.preparation.test_size if horizon is None else horizon
@@ -263,29 +259,6 @@ def plan_exported(
     training_rows(series, config)
     future_dates(series, steps)
     return ForecastPlan(series, config, steps, added)
-
-
-def future_dates(series: Series, horizon: int) -> list[str]:
-    """Labels of the ``horizon`` steps after the last observation, at the series' frequency.
-
-    Raises:
-        DataError: The dates are neither periods nor regular enough to infer a frequency.
-    """
-    index = series.index
-    if isinstance(index, pd.PeriodIndex):
-        future = pd.period_range(index[-1] + 1, periods=horizon, freq=index.freq)
-    else:
-        frequency = index.freq if isinstance(index, pd.DatetimeIndex) else None
-        if frequency is None and isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
-            frequency = pd.infer_freq(index)
-        if frequency is None:
-            raise DataError(
-                f"{series.name}: the dates have no regular frequency to continue (for example "
-                f"{date_label(index[-2])} then {date_label(index[-1])}); a forecast needs "
-                "evenly spaced dates"
-            )
-        future = pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]
-    return [date_label(label) for label in future]
 
 
 def _step_forward(fitted: Refit, horizon: int) -> np.ndarray:
@@ -366,46 +339,6 @@ def scale_inputs(scaler: MinMaxScaler, differences: np.ndarray) -> np.ndarray:
 def unscale_target(scaler: MinMaxScaler, scaled: float) -> float:
     """Take a scaled forecast back to a difference, with the target column of ``scaler``."""
     return float((scaled - scaler.min_[-1]) / scaler.scale_[-1])
-
-
-def lstm_step(
-    weights: InitialWeights, x: np.ndarray, h: np.ndarray, c: np.ndarray
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """One sample through the stacked ``LSTM`` then ``Dense(1)`` from state ``(h, c)``, in float32.
-
-    Keras's LSTM cell (gates i, f, c, o; sigmoid and tanh) in every layer over the
-    sample's time steps, each layer reading the output of the one below, as both
-    engines compute it (docs/method.md, section 2).
-
-    Args:
-        weights: One network's weights.
-        x: One sample, ``(timesteps, features)``.
-        h: Hidden state of every layer, ``(layers, units)``.
-        c: Cell state of every layer, ``(layers, units)``.
-
-    Returns:
-        The scaled forecast and the next ``(h, c)``, each ``(layers, units)``.
-    """
-    layers = [
-        [np.asarray(array, dtype=np.float32) for array in layer] for layer in weights.lstm_layers()
-    ]
-    h = [np.asarray(state, dtype=np.float32) for state in h]
-    c = [np.asarray(state, dtype=np.float32) for state in c]
-    for time in range(x.shape[0]):
-        below = x[time]
-        for layer, (kernel, recurrent, bias) in enumerate(layers):
-            z_i, z_f, z_c, z_o = np.split(below @ kernel + h[layer] @ recurrent + bias, 4)
-            c[layer] = _sigmoid(z_f) * c[layer] + _sigmoid(z_i) * np.tanh(z_c)
-            h[layer] = _sigmoid(z_o) * np.tanh(c[layer])
-            below = h[layer]
-    dense_kernel, dense_bias = (
-        np.asarray(array, dtype=np.float32) for array in (weights.dense_kernel, weights.dense_bias)
-    )
-    return float((h[-1] @ dense_kernel + dense_bias)[0]), np.stack(h), np.stack(c)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return (1 / (1 + np.exp(-z))).astype(np.float32)
 
 
 def whole_series_config(config: EvaluationConfig) -> EvaluationConfig:

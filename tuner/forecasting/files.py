@@ -19,9 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from tuner.data.series import date_label
+from tuner.engines._tensorflow import import_keras
 from tuner.exceptions import ConfigError
-from tuner.forecast.refit import Forecast, Refit
+from tuner.forecasting.refit import Forecast, Refit
 from tuner.method.model import InitialWeights, input_shape
+from tuner.outputs.plots import save_future_plot
 
 __all__ = [
     "PREPARATION_FILE",
@@ -114,8 +117,6 @@ def check_output(directory: str | Path) -> Path:
 
 
 def _write_files(forecast: Forecast, directory: Path) -> None:
-    from tuner.outputs.plots import save_future_plot
-
     table = forecast.table()
     table.to_csv(directory / "forecast.csv", index=False)
     save_future_plot(forecast.refit.series, table, directory / "forecast.png")
@@ -135,8 +136,6 @@ def one_step_model(weights: InitialWeights, fitted: Refit) -> Any:
     custom objects; the state is an input, so any slot of a stateful model of any
     batch size can be stepped (docs/method.md, section 12).
     """
-    from tuner.engines._tensorflow import import_keras
-
     keras = import_keras()
     config = fitted.config
     hp = config.hyperparameters
@@ -165,8 +164,6 @@ def preparation_record(forecast: Forecast) -> dict[str, object]:
     hp = config.hyperparameters
     lag, m = config.preparation.lag, config.preparation.seasonal_difference
     series = fitted.series
-    from tuner.data.series import date_label
-
     return {
         "kind": KIND,
         "version": VERSION,

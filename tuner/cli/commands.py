@@ -1,0 +1,314 @@
+"""The commands: each turns its options into an API call and prints what comes back.
+
+Every command calls :mod:`tuner.api` for its work, so a notebook and the command
+line run the same code. Heavy modules are imported inside the command that
+needs them, so ``tuner --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuner._checks import require_int
+from tuner.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from tuner.evaluation.config import EvaluationConfig
+    from tuner.storage.url import DatabaseURL
+
+__all__ = [
+    "baseline",
+    "confirm",
+    "create",
+    "dashboard",
+    "evaluate",
+    "export",
+    "forecast",
+    "proxy",
+    "report",
+    "run",
+    "status",
+    "worker",
+]
+
+
+def baseline(args: argparse.Namespace) -> int:
+    """``tuner baseline``: the persistence forecast's RMSE on the test period."""
+    from tuner import api
+
+    if args.data is None:
+        raise ConfigError("--data is required: a built-in series (shampoo, airline) or a CSV path")
+    rmse, n_test = api.persistence_rmse(
+        args.data, args.date_column, args.value_column, args.lag, args.test_size, args.train_size
+    )
+    if args.json:
+        print(json.dumps({"data": args.data, "test_size": n_test, "persistence_rmse": rmse}))
+    else:
+        print(f"{args.data}: persistence RMSE over the last {n_test} observations: {rmse:.3f}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``tuner evaluate``: fit a configuration (given by options, or exported) and score it."""
+    from tuner import api
+    from tuner.cli.progress import epoch_bar
+    from tuner.cli.render import evaluation_text
+
+    if args.holdout and not args.file:
+        raise ConfigError("--holdout needs an exported configurations FILE (from 'tuner export')")
+    if args.file:
+        plan = api.plan_export_evaluation(args.file, args.rank, args.repeats, args.holdout)
+    else:
+        plan = api.plan_evaluation(_evaluation_config(args))
+    with epoch_bar("training", plan.total_epochs, args.no_progress) as progress:
+        evaluation = plan.run(progress)
+    print(json.dumps(evaluation.to_dict()) if args.json else evaluation_text(evaluation))
+    return 0
+
+
+def forecast(args: argparse.Namespace) -> int:
+    """``tuner forecast``: refit an exported or a study's configuration and forecast."""
+    from tuner import api
+    from tuner.cli.progress import epoch_bar
+    from tuner.cli.render import forecast_text
+    from tuner.outputs.export import load_export
+
+    require_int("--rank", args.rank, 1)
+    if args.horizon is not None:
+        require_int("--horizon", args.horizon, 1)
+    if args.repeats is not None:
+        require_int("--repeats", args.repeats, 1)
+    if (args.file is None) == (args.study is None):
+        raise ConfigError("give an exported configurations FILE or --study NAME (one of them)")
+    if args.file is not None:
+        document, source = load_export(args.file), args.file
+    else:
+        _optuna_verbosity(quiet=True)
+        document = api.open_study(args.study, _given_storage(args)).export(args.rank)
+        source = f"study {args.study!r}"
+    output = Path(args.output or Path("storage") / "forecasts" / f"{document['study']}-{args.rank}")
+    plan = api.plan_forecast(document, source, args.rank, args.horizon, args.repeats, output)
+    with epoch_bar("refitting", plan.total_epochs, args.no_progress) as progress:
+        result = api.run_forecast(plan, output, progress)
+    print(forecast_text(result, output))
+    return 0
+
+
+def create(args: argparse.Namespace) -> int:
+    """``tuner create``: create a study from a study file (idempotent)."""
+    from tuner import api
+
+    storage = _check_study_file_options(args)
+    study, created = api.create_study(args.study_file, args.trials, storage)
+    print(f"study {study.name!r} {'created' if created else 'already exists'} in {study.url}")
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """``tuner worker``: run trials of a study until its budget is met."""
+    from tuner import api
+    from tuner.distributed.pool import sigterm_interrupts
+
+    _optuna_verbosity(quiet=args.quiet)
+    url = _storage_url(args)
+    _check_artifact_options(args)
+    with sigterm_interrupts():
+        ran = api.run_worker(
+            args.name,
+            url,
+            args.artifacts,
+            save_artifacts=not args.no_artifacts,
+            worker_index=args.worker_index,
+        )
+    if not args.quiet:
+        print(f"worker finished: ran {ran} trial(s) of study {args.name!r}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """``tuner run``: create a study, run local workers to its budget, confirm it, show it."""
+    from tuner import api
+    from tuner.cli.progress import deferred_progress_bar, progress_bar
+    from tuner.cli.render import status_text
+
+    require_int("--workers", args.workers, 1)
+    _check_artifact_options(args)
+    storage = _check_study_file_options(args)
+    with contextlib.ExitStack() as bars:
+        trials = bars.enter_context(progress_bar("trials", "trial", args.no_progress))
+        confirmation = deferred_progress_bar(
+            bars, "confirming on the holdout", "configuration", args.no_progress
+        )
+        study, status = api.run_study(
+            args.study_file,
+            args.workers,
+            args.trials,
+            storage,
+            args.artifacts,
+            save_artifacts=not args.no_artifacts,
+            on_trials=trials,
+            on_confirmation=confirmation,
+        )
+    print(status_text(study.status()))
+    return status
+
+
+def confirm(args: argparse.Namespace) -> int:
+    """``tuner confirm``: score a study's best configurations on its holdout, once."""
+    from tuner import api
+    from tuner.cli.progress import progress_bar
+    from tuner.cli.render import status_text
+
+    _optuna_verbosity(quiet=True)
+    study = api.open_study(args.name, _storage_url(args))
+    with progress_bar("confirming on the holdout", "configuration", args.no_progress) as show:
+        study.confirm(show)
+    print(status_text(study.status()))
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    """``tuner status``: a study's trials by state, best trial, findings and throughput."""
+    from tuner import api
+    from tuner.cli.render import status_text
+
+    study_status = api.open_study(args.name, _storage_url(args)).status()
+    print(json.dumps(study_status.to_dict()) if args.json else status_text(study_status))
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    """``tuner export``: a study's best configurations, to a file or standard output."""
+    from tuner import api
+    from tuner.outputs.export import dump_export
+
+    require_int("--top", args.top, 1)
+    study = api.open_study(args.name, _storage_url(args))
+    if args.output is None:
+        sys.stdout.write(dump_export(study.export(args.top), args.format))
+        return 0
+    document = study.export(args.top, args.output, args.format)
+    print(f"wrote {len(document['configurations'])} configuration(s) to {args.output}")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    """``tuner report``: the Markdown report of a study, with its plots."""
+    from tuner import api
+
+    require_int("--top", args.top, 1)
+    directory = Path(args.output or Path("storage") / "reports" / args.name)
+    path = api.open_study(args.name, _storage_url(args)).report(directory, args.top)
+    print(f"wrote {path}")
+    return 0
+
+
+def dashboard(args: argparse.Namespace) -> int:
+    """``tuner dashboard``: optuna-dashboard on the study database, until interrupted."""
+    from tuner import api
+
+    url = _storage_url(args)
+    print(
+        f"optuna-dashboard for {url} at http://{args.host}:{args.port}/ (Ctrl-C stops it)",
+        flush=True,
+    )
+    api.serve_dashboard(url, args.host, args.port, args.artifacts)
+    return 0
+
+
+def proxy(args: argparse.Namespace) -> int:
+    """``tuner proxy``: serve the study database to workers, until interrupted."""
+    from tuner import api
+
+    url = _storage_url(args)
+    _optuna_verbosity(quiet=True)
+    server = api.start_proxy(url, args.host, args.port)
+    print(
+        f"tuner proxy for {url} at grpc://{args.host}:{args.port} "
+        "(workers: --storage grpc://HOST:PORT; Ctrl-C stops it)",
+        flush=True,
+    )
+    try:
+        server.wait_for_termination()
+    finally:
+        server.stop(grace=None)
+    return 0
+
+
+def _check_study_file_options(args: argparse.Namespace) -> DatabaseURL | None:
+    """Check ``--trials`` by its option name; quiet Optuna; the ``--storage`` given, parsed."""
+    if args.trials is not None:
+        require_int("--trials", args.trials, 1)
+    _optuna_verbosity(quiet=True)
+    return _given_storage(args)
+
+
+def _storage_url(args: argparse.Namespace) -> DatabaseURL:
+    """The database URL (``--storage``, ``TUNER_STORAGE``, or the default), resolved once."""
+    from tuner.storage.url import resolve_url
+
+    return resolve_url(_given_storage(args))
+
+
+def _given_storage(args: argparse.Namespace) -> DatabaseURL | None:
+    """``--storage`` parsed, warning when it carries a password; ``None`` when not given.
+
+    Every user of the machine can read a command line (``ps``), so a password on it
+    is worth a warning.
+    """
+    from tuner.storage.url import ENVIRONMENT_VARIABLE, DatabaseURL
+
+    if not args.storage:
+        return None
+    url = DatabaseURL.parse(args.storage)
+    if url.has_password:
+        logging.getLogger("tuner").warning(
+            "--storage carries a password, which 'ps' shows to every user of this machine; "
+            "set %s instead",
+            ENVIRONMENT_VARIABLE,
+        )
+    return url
+
+
+def _check_artifact_options(args: argparse.Namespace) -> None:
+    if args.no_artifacts and args.artifacts:
+        raise ConfigError("give --artifacts DIR or --no-artifacts, not both")
+
+
+def _optuna_verbosity(quiet: bool) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING if quiet else optuna.logging.INFO)
+
+
+def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
+    from tuner.data.preparation import Preparation
+    from tuner.data.source import DataSource
+    from tuner.evaluation.config import EvaluationConfig
+    from tuner.method.protocol import Hyperparameters
+
+    if args.data is None:
+        raise ConfigError("give --data (a series) or an exported configurations FILE")
+    return EvaluationConfig(
+        source=DataSource(args.data, args.date_column, args.value_column),
+        preparation=Preparation(lag=args.lag, test_size=args.test_size, train_size=args.train_size),
+        hyperparameters=Hyperparameters(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            neurons=args.neurons,
+            regime=args.regime,
+            update_epochs=args.update_epochs,
+            framing=args.framing,
+            learning_rate=args.learning_rate,
+            layers=args.layers,
+        ),
+        repeats=10 if args.repeats is None else args.repeats,
+        seed=args.seed,
+        engine=args.engine,
+    )

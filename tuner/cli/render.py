@@ -1,0 +1,114 @@
+"""What the commands print: a study's status, an evaluation, a forecast, as plain text.
+
+Imported by a command once it has its result, so the heavy modules it names are
+loaded by then.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuner.evaluation.metrics import OBJECTIVE_LABELS, skill
+from tuner.search.findings import NO_HOLDOUT
+
+if TYPE_CHECKING:
+    from tuner.evaluation.runner import Evaluation
+    from tuner.forecasting.refit import Forecast
+    from tuner.search.status import StudyStatus
+
+__all__ = ["evaluation_text", "forecast_text", "status_text"]
+
+
+def status_text(status: StudyStatus) -> str:
+    """Counts, then the findings: holdout scores first, validation beside them, baselines."""
+    counts = status.counts
+    lines = [
+        f"study {status.name!r}: {counts.finished} of {status.budget} trials finished "
+        f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed; "
+        f"{counts.running} running, {counts.waiting} waiting, {counts.retried} retried)",
+    ]
+    label = OBJECTIVE_LABELS[status.objective]
+    for row in status.confirmed:
+        lines.append(f"confirmed trial {row['trial']}: {_confirmed_scores(row, status.objective)}")
+    if status.best_value is not None:
+        params = " ".join(f"{key}={value}" for key, value in status.best_params.items())
+        lines.append(
+            f"best validation {label} {status.best_value:.3f} (skill "
+            f"{_number(skill(status.best_value, status.persistence_rmse))} vs persistence, "
+            f"{_number(skill(status.best_value, status.best_baseline_validation_rmse))} vs the "
+            f"best baseline): {params}"
+        )
+        if not status.holdout:
+            lines.append(NO_HOLDOUT)
+        elif not status.confirmed:
+            lines.append("not confirmed on the holdout yet: 'tuner confirm' does it")
+    lines.append(f"validation RMSE of persistence {status.persistence_rmse:.3f}")
+    for row in status.baselines:
+        scores = f"validation {_number(row['validation_rmse'])}"
+        if status.holdout:
+            scores += f", holdout {_number(row['holdout_rmse'])}"
+        reason = f" (not available: {row['reason']})" if row["reason"] else ""
+        lines.append(f"baseline {row['baseline']}: {scores}{reason}")
+    if status.trials_per_minute is not None:
+        lines.append(f"throughput {status.trials_per_minute:.1f} trials per minute")
+    return "\n".join(lines)
+
+
+def _confirmed_scores(row: dict[str, object], objective: str) -> str:
+    """A confirmed configuration's holdout score under the objective, the other beside it."""
+    label = OBJECTIVE_LABELS[objective]
+    other = next(name for name in OBJECTIVE_LABELS if name != objective)
+    holdout = row["holdout_rmse"]
+    scores = (
+        "n/a"
+        if holdout is None
+        else f"{holdout:.3f} (std {_number(row['holdout_std'])} over the repeats; "
+        f"{OBJECTIVE_LABELS[other]} {_number(row[f'holdout_{other}'])})"
+    )
+    return f"holdout {label} {scores}, validation {label} {row['validation_rmse']:.3f}"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def forecast_text(result: Forecast, output: Path) -> str:
+    """What was refitted on which data, the forecast's mean and spread, and the files."""
+    fitted = result.refit
+    series = fitted.series
+    table = result.table()[["date", "mean", "q05", "q95"]]
+    return "\n".join(
+        [
+            f"refitted {fitted.config.repeats} repeat(s) on {fitted.n_rows} rows of "
+            f"{series.name} ({len(series)} observations, {result.new_observations} new since "
+            "the export)",
+            table.to_string(index=False, float_format=lambda value: f"{value:.3f}"),
+            f"wrote {output}: forecast.csv, forecast.png, preparation.json and "
+            f"{len(fitted.weights)} Keras model(s)",
+        ]
+    )
+
+
+def evaluation_text(evaluation: Evaluation) -> str:
+    """The configuration, its repeats' RMSE summary, the ensemble, persistence and skill."""
+    config = evaluation.config.to_dict()
+    settings = " ".join(f"{key}={value}" for key, value in config.items() if value is not None)
+    rows = [
+        f"{key:<8}{value:>12.0f}" if key == "count" else f"{key:<8}{value:>12.3f}"
+        for key, value in evaluation.summary.items()
+        if value is not None
+    ]
+    skill = evaluation.skill
+    return "\n".join(
+        [
+            settings,
+            f"test RMSE over {evaluation.config.repeats} repeats:",
+            *rows,
+            f"ensemble RMSE     {evaluation.ensemble_rmse:.3f}  (of the repeats' mean forecast)",
+            f"persistence RMSE  {evaluation.persistence_rmse:.3f}",
+            f"skill             {'n/a' if skill is None else f'{skill:.3f}'}"
+            "  (1 - mean / persistence; above 0 beats persistence)",
+            f"wall time         {evaluation.seconds:.1f} s",
+        ]
+    )

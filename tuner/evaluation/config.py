@@ -1,0 +1,93 @@
+"""What determines an evaluation's numbers: series, preparation, configuration, seed.
+
+A configuration is stored with every trial and in every export as the flat
+dictionary :meth:`EvaluationConfig.to_dict` writes, and read back with
+:meth:`EvaluationConfig.from_dict`, so a trial can be re-run anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+
+from tuner._checks import require_choice, require_int
+from tuner.data.preparation import Preparation, PreparedData, prepare
+from tuner.data.source import DataSource
+from tuner.engines import DEFAULT_ENGINE, ENGINES
+from tuner.exceptions import ConfigError
+from tuner.method.limits import MAX_REPEATS
+from tuner.method.protocol import Hyperparameters
+
+__all__ = ["EvaluationConfig", "load_and_prepare"]
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Everything that determines an evaluation's numbers.
+
+    Attributes:
+        source: The series.
+        preparation: Lag, test size, training-set trimming, value transform and
+            seasonal difference.
+        hyperparameters: The LSTM configuration.
+        repeats: Independent fits, each from its own initial weights.
+        seed: Base seed from which every repeat's randomness is derived.
+        engine: Name of the engine that computes the fits.
+    """
+
+    source: DataSource
+    preparation: Preparation
+    hyperparameters: Hyperparameters
+    repeats: int = 10
+    seed: int = 0
+    engine: str = DEFAULT_ENGINE
+
+    def __post_init__(self) -> None:
+        require_int("repeats", self.repeats, 1, MAX_REPEATS)
+        require_int("seed", self.seed, 0)
+        require_choice("engine", self.engine, ENGINES)
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, object]) -> EvaluationConfig:
+        """Rebuild a configuration from :meth:`to_dict`'s output (absent keys: defaults).
+
+        Raises:
+            ConfigError: A key is unknown or a value breaks a rule.
+        """
+        groups = {
+            "source": DataSource,
+            "preparation": Preparation,
+            "hyperparameters": Hyperparameters,
+        }
+        fields = {name: {f.name for f in dataclasses.fields(kind)} for name, kind in groups.items()}
+        top = {"repeats", "seed", "engine"}
+        unknown = sorted(set(settings) - top - set().union(*fields.values()))
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r}")
+        try:
+            parts = {
+                name: kind(**{k: v for k, v in settings.items() if k in fields[name]})
+                for name, kind in groups.items()
+            }
+        except TypeError as error:
+            raise ConfigError(f"incomplete configuration: {error}") from None
+        return cls(**parts, **{k: v for k, v in settings.items() if k in top})
+
+    def to_dict(self) -> dict[str, object]:
+        """A flat dictionary of every setting, for JSON output and stored trials."""
+        source = asdict(self.source)
+        if not source["withheld"]:  # the default: a configuration scored on its whole series
+            del source["withheld"]
+        return {
+            **source,
+            **self.preparation.settings(),
+            **asdict(self.hyperparameters),
+            "repeats": self.repeats,
+            "seed": self.seed,
+            "engine": self.engine,
+        }
+
+
+def load_and_prepare(config: EvaluationConfig) -> PreparedData:
+    """Load the configured series and prepare it."""
+    return prepare(config.source.load(), config.preparation)

@@ -1,0 +1,113 @@
+"""Every user attribute tuner stores on a study or a trial: its key, and what it means.
+
+Optuna stores user attributes as JSON under string keys. Each key is named here
+once, beside its meaning, and read and written through these constants only, so
+a reader finds in one place what a stored study holds (docs/method.md, section 6).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ARTIFACT_SECONDS",
+    "BASELINES",
+    "BUDGET",
+    "COMPILE_SECONDS",
+    "CONFIG",
+    "CONFIRMATION",
+    "DATA_FINGERPRINT",
+    "ENGINE",
+    "ENSEMBLE_RMSE",
+    "FAIL_REASON",
+    "GRID_CURSOR",
+    "HOLDOUT",
+    "HOLDOUT_PERSISTENCE_RMSE",
+    "MAX",
+    "MEAN_RMSE",
+    "MEDIAN",
+    "MIN",
+    "PERSISTENCE_RMSE",
+    "READY",
+    "RESERVED",
+    "RMSES",
+    "SECONDS",
+    "SEED",
+    "SERIES",
+    "SKILL",
+    "STD",
+    "STUDY_FILE",
+    "SUMMARY",
+    "VERSIONS",
+    "WARM_START",
+    "WINDOWS",
+]
+
+# A study's attributes, set when it is created (tuner.search.study) unless noted.
+
+STUDY_FILE = "study_file"
+"""The study file's text, any password in its ``storage`` key masked: a worker needs only
+the study's name to run it."""
+BUDGET = "budget"
+"""The global budget of finished trials (``trials``, or ``--trials``)."""
+READY = "ready"
+"""Set last at creation: a study without it was interrupted while created."""
+SERIES = "series"
+"""The study file's ``data.series``: a built-in name or a CSV path."""
+PERSISTENCE_RMSE = "persistence_rmse"
+"""On a study: persistence's RMSE on the validation window. On a complete trial: the same,
+on the trial's own preparation of the window."""
+HOLDOUT = "holdout"
+"""The holdout in observations (0: none)."""
+WINDOWS = "windows"
+"""Each window's first and last date: ``{"validation": {...}, "holdout": {...} or None}``."""
+HOLDOUT_PERSISTENCE_RMSE = "holdout_persistence_rmse"
+"""Persistence's RMSE on the holdout, or None without one."""
+BASELINES = "baselines"
+"""The season and every baseline's score on each window (tuner.evaluation.baselines)."""
+CONFIRMATION = "confirmation"
+"""Set once by the confirmation: the best configurations' holdout scores
+(tuner.search.confirmation)."""
+GRID_CURSOR = "grid_cursor"
+"""A grid study's next configuration and the later ones already taken (tuner.distributed.worker)."""
+
+# A trial's attributes.
+
+WARM_START = "warm_start"
+"""On a trial queued at creation: where its configuration came from (``tutorial``)."""
+RESERVED = "reserved"
+"""On a trial a worker queued to hold a slot of the budget while it asks for it."""
+SEED = "seed"
+"""The base seed of the trial's repeats; a retried trial inherits it and replays them."""
+CONFIG = "config"
+"""Everything that reproduces the trial's evaluation (``EvaluationConfig.to_dict``)."""
+DATA_FINGERPRINT = "data_fingerprint"
+"""A digest of the prepared rows the trial was scored on."""
+FAIL_REASON = "fail_reason"
+"""Why a failed trial failed, in one line."""
+RMSES = "rmses"
+"""Each repeat's validation RMSE, in the series' units."""
+MEAN_RMSE = "mean_rmse"
+"""Their mean: the value of a ``mean_rmse`` study."""
+ENSEMBLE_RMSE = "ensemble_rmse"
+"""The RMSE of the repeats' mean forecast: the value of an ``ensemble_rmse`` study."""
+STD = "std"
+"""The sample standard deviation of the repeats' RMSEs."""
+MIN = "min"
+"""The lowest repeat RMSE."""
+MEDIAN = "median"
+"""The median repeat RMSE."""
+MAX = "max"
+"""The highest repeat RMSE."""
+SUMMARY = "summary"
+"""describe()-style statistics of the repeats' RMSEs."""
+SKILL = "skill"
+"""``1 - mean_rmse / persistence_rmse``: above 0 beats persistence."""
+SECONDS = "seconds"
+"""Wall time of the trial's fits and forecasts."""
+COMPILE_SECONDS = "compile_seconds"
+"""The part of ``seconds`` spent building new graphs."""
+ENGINE = "engine"
+"""The engine that computed the fits."""
+VERSIONS = "versions"
+"""The versions of lstm-tuner, Optuna, TensorFlow and Keras that ran the trial."""
+ARTIFACT_SECONDS = "artifact_seconds"
+"""How long the trial's plots took to draw and save (tuner.outputs.artifacts)."""

@@ -1,0 +1,82 @@
+"""What ``tuner status`` shows: trials by state, the best trial, findings and throughput."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from optuna.trial import FrozenTrial
+
+from tuner.search import names
+from tuner.search.findings import NO_HOLDOUT, baseline_table, best_baseline_rmse, confirmed_table
+from tuner.search.study import complete_trials, open_study
+from tuner.storage.slots import SlotCounts
+from tuner.storage.url import DatabaseURL
+
+__all__ = ["StudyStatus", "study_status"]
+
+
+@dataclass(frozen=True)
+class StudyStatus:
+    """What ``tuner status`` shows."""
+
+    name: str
+    budget: int
+    counts: SlotCounts
+    objective: str
+    best_value: float | None
+    best_params: dict[str, object] | None
+    persistence_rmse: float
+    trials_per_minute: float | None
+    holdout: int
+    windows: dict[str, object] | None
+    confirmed: list[dict[str, object]]
+    baselines: list[dict[str, object]]
+    best_baseline_validation_rmse: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form, with clear key names for each window's scores."""
+        fields = dataclasses.asdict(self)
+        best = {"best_validation_rmse": fields.pop("best_value")}
+        return {
+            "name": self.name,
+            "confirmed_on_holdout": self.confirmed,
+            **best,
+            "note": None if self.holdout else NO_HOLDOUT,
+            **fields,
+            "finished": self.counts.finished,
+        }
+
+
+def study_status(name: str, url: DatabaseURL) -> StudyStatus:
+    """Counts by state, best trial, baseline and throughput of study ``name``."""
+    study, config = open_study(name, url)
+    trials = study.get_trials(deepcopy=False)
+    complete = complete_trials(study)
+    best = complete[0] if complete else None
+    attrs = study.user_attrs
+    return StudyStatus(
+        name=name,
+        budget=attrs[names.BUDGET],
+        counts=SlotCounts.of(trials),
+        objective=config.objective,
+        best_value=None if best is None else best.value,
+        best_params=None if best is None else best.params,
+        persistence_rmse=attrs[names.PERSISTENCE_RMSE],
+        trials_per_minute=_trials_per_minute(trials),
+        holdout=attrs.get(names.HOLDOUT, 0),
+        windows=attrs.get(names.WINDOWS),
+        confirmed=confirmed_table(attrs),
+        baselines=baseline_table(attrs),
+        best_baseline_validation_rmse=best_baseline_rmse(attrs, "validation"),
+    )
+
+
+def _trials_per_minute(trials: list[FrozenTrial]) -> float | None:
+    finished = [t for t in trials if t.state.is_finished() and t.datetime_complete]
+    if len(finished) < 2:
+        return None
+    start = min(t.datetime_start for t in finished if t.datetime_start)
+    end = max(t.datetime_complete for t in finished)
+    minutes = (end - start).total_seconds() / 60
+    return len(finished) / minutes if minutes > 0 else None
