@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT
 from tuner.cli import main
 from tuner.data.preparation import Preparation, prepare
 from tuner.data.series import load_series
@@ -305,9 +306,7 @@ def small_study(tmp_path_factory) -> dict[str, object]:
 
     root = tmp_path_factory.mktemp("study")
     csv = root / "shampoo.csv"
-    shutil.copy(
-        Path(__file__).parent.parent / "tuner" / "data" / "datasets" / "shampoo-sales.csv", csv
-    )
+    shutil.copy(ROOT / "tuner" / "data" / "datasets" / "shampoo-sales.csv", csv)
     url = f"sqlite:///{root / 'tuner.db'}"
     text = SMALL_STUDY.format(name="small", series=csv)
     create_study(parse_study_text(text), text, url)

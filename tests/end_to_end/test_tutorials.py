@@ -1,17 +1,17 @@
 """The tutorials' sweeps as grid studies (studies/tutorials/), and a CI-sized run of one."""
 
 import re
-from pathlib import Path
 
 import optuna
 import pytest
 
 from tests.conftest import p_value_cells, run_tuner
+from tests.helpers import ROOT
 from tuner.search.space import SearchSpace
 from tuner.search.studyfile import load_study_file
 from tuner.search.windows import StudyData
 
-SWEEPS = sorted((Path(__file__).parent.parent / "studies" / "tutorials").glob("*.toml"))
+SWEEPS = sorted((ROOT / "studies" / "tutorials").glob("*.toml"))
 
 
 def test_every_tutorial_sweep_is_there():

@@ -12,7 +12,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.storages._rdb import models
 from optuna.trial import TrialState
 
-from tests.test_worker import STUDY, trials_of
+from tests.distributed.test_worker import STUDY, trials_of
 from tuner.distributed import worker as worker_module
 from tuner.distributed.worker import run_worker
 from tuner.search import names

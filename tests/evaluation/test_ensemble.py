@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from conftest import shampoo_config
 
+from tests.conftest import shampoo_config
 from tuner.distributed.worker import run_worker
 from tuner.evaluation.runner import evaluate
 from tuner.exceptions import ConfigError

@@ -12,11 +12,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_tuner
+from tests.helpers import ROOT
 from tuner.distributed.compile_cache import (
     ENVIRONMENT_VARIABLE,
     TF_FLAG,
@@ -93,7 +93,7 @@ def test_a_second_process_loads_the_first_ones_graph_and_forecasts_the_same(tmp_
             text=True,
             timeout=300,
             check=True,
-            cwd=Path(__file__).parent.parent,
+            cwd=ROOT,
         )
         return json.loads(ran.stdout.splitlines()[-1])
 

@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 import pytest
 
+from tests.helpers import ROOT
 from tuner.distributed.worker import run_worker
 from tuner.exceptions import ConfigError
 from tuner.search.confirmation import confirm_study
@@ -18,7 +19,7 @@ from tuner.search.study import create_study
 from tuner.search.studyfile import DataSection, parse_study_text
 from tuner.search.windows import Windows, resolve_holdout
 
-AIRLINE = Path(__file__).parent.parent / "tuner" / "data" / "datasets" / "airline-passengers.csv"
+AIRLINE = ROOT / "tuner" / "data" / "datasets" / "airline-passengers.csv"
 
 STUDY = """
 name = "{name}"

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import engine_task, run_tuner
+from tests.helpers import ROOT
 from tuner.data.preparation import Preparation, prepare
 from tuner.data.series import load_series
 from tuner.data.source import DataSource
@@ -398,7 +399,7 @@ def test_prepare_rows_match_training_rows_on_the_tutorial_split(shampoo, shampoo
 
 def _readme_block(marker: str) -> str:
     """The fenced code block that follows ``marker`` in the README."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     after = readme.split(marker, 1)[1]
     return after.split("```python\n", 1)[1].split("```", 1)[0]
 
@@ -407,9 +408,8 @@ def _readme_block(marker: str) -> str:
 def test_the_readme_notebook_example_runs_as_written(tmp_path):
     import shutil
 
-    root = Path(__file__).parent.parent
     (tmp_path / "studies").mkdir()
-    shutil.copy(root / "studies" / "shampoo.toml", tmp_path / "studies" / "shampoo.toml")
+    shutil.copy(ROOT / "studies" / "shampoo.toml", tmp_path / "studies" / "shampoo.toml")
     code = _readme_block("<!-- notebook-example -->")
     result = subprocess.run(
         [sys.executable, "-c", code],

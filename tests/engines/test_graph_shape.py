@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 from tests.conftest import engine_task
-from tests.test_engine_equality import TOLERANCE
+from tests.engines.test_engine_equality import TOLERANCE
 from tuner.engines import FastEngine, GraphShape, _fast
 from tuner.method.regimes import REGIME_NAMES
 from tuner.search.objective import Objective

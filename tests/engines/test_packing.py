@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import engine_task
-from tests.test_engine_equality import TOLERANCE
+from tests.engines.test_engine_equality import TOLERANCE
 from tuner.engines import GraphShape, _fast
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

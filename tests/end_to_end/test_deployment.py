@@ -15,7 +15,6 @@ import shlex
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import optuna
 import pytest
@@ -24,11 +23,11 @@ import yaml
 from PIL import Image
 
 from tests.conftest import served_artifacts, start_dashboard
+from tests.helpers import ROOT
 from tuner.cli import build_parser
 from tuner.outputs.artifacts import TRIAL_ARTIFACTS
 from tuner.search.studyfile import load_study_file
 
-ROOT = Path(__file__).parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 EXAMPLE_ENV = ROOT / ".env.example"

@@ -12,7 +12,7 @@ from filelock import FileLock, Timeout
 from optuna.trial import TrialState
 
 from tests.conftest import free_port, run_tuner
-from tests.test_worker import STUDY
+from tests.distributed.test_worker import STUDY
 from tuner.distributed import worker as worker_module
 from tuner.distributed.proxy import start_proxy
 from tuner.distributed.worker import run_worker

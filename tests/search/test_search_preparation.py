@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from tests.helpers import ROOT
 from tuner.data.preparation import Preparation
 from tuner.data.source import DataSource
 from tuner.distributed.worker import run_worker
@@ -193,7 +194,7 @@ def test_the_shipped_competitive_studies_keep_every_candidate_preparation(
 ):
     from tuner.search.studyfile import load_study_file
 
-    path = Path(__file__).parent.parent / "studies" / f"{study}.toml"
+    path = ROOT / "studies" / f"{study}.toml"
     config, _ = load_study_file(path)
     preparations = list(StudyData.load(config).search)
     assert len(preparations) == transforms * seasonal_differences * lags

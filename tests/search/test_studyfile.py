@@ -1,14 +1,13 @@
-from pathlib import Path
-
 import optuna
 import pytest
 
+from tests.helpers import ROOT
 from tuner.exceptions import ConfigError
 from tuner.search.space import TUTORIAL_CONFIGURATION, SearchSpace
 from tuner.search.studyfile import IntRange, load_study_file, parse_study_text
 from tuner.search.windows import StudyData
 
-STUDIES = Path(__file__).parent.parent / "studies"
+STUDIES = ROOT / "studies"
 
 MINIMAL = """
 name = "s"
