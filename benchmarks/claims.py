@@ -176,7 +176,7 @@ def proxy_for(url: str, enabled: bool) -> Iterator[str]:
     if not enabled:
         yield url
         return
-    from tests.conftest import free_port
+    from tests.helpers.commands import free_port
 
     port = free_port()
     process = subprocess.Popen(

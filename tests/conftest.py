@@ -1,23 +1,20 @@
+"""The fixtures every test may ask for; the plain helpers they use are in tests/helpers/."""
+
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import ROOT
+from tests.helpers.pgcluster import POSTGRES_ENV
+from tests.helpers.studies import small_study_toml
 from tuner.cli import main
 from tuner.data.preparation import Preparation, prepare
 from tuner.data.series import load_series
-from tuner.data.source import DataSource
-from tuner.engines import EngineTask, FastEngine, KerasEngine
-from tuner.evaluation.runner import EvaluationConfig, plan
-from tuner.method.protocol import Hyperparameters, repeat_setups
-
-SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664
+from tuner.engines import FastEngine, KerasEngine
 
 
 @pytest.fixture(scope="session")
@@ -89,138 +86,6 @@ def cli(capsys):
     return run
 
 
-def run_tuner(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``tuner`` as a separate process, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "tuner", *argv],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def get_json(url: str) -> dict:
-    """GET ``url`` and decode its JSON body."""
-    import json
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.load(response)
-
-
-def start_dashboard(
-    options: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
-) -> tuple[subprocess.Popen, str]:
-    """Start ``tuner dashboard OPTIONS --port <free>`` and wait until its API answers.
-
-    Returns:
-        The process (the caller terminates it) and the base URL.
-    """
-    import time
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tuner", "dashboard", *options, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=cwd,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            get_json(f"{base}/api/meta")
-            return process, base
-        except OSError:
-            assert process.poll() is None, process.communicate()
-            time.sleep(0.3)
-    process.kill()
-    pytest.fail("the dashboard did not answer within 60 s")
-
-
-def study_detail(base: str, name: str) -> dict:
-    """optuna-dashboard's JSON for study ``name``."""
-    studies = get_json(f"{base}/api/studies")["study_summaries"]
-    (study,) = [s for s in studies if s["study_name"] == name]
-    return get_json(f"{base}/api/studies/{study['study_id']}")
-
-
-def served_artifacts(base: str, name: str) -> dict[int, dict[str, bytes]]:
-    """Every trial's artifacts as the dashboard serves them: number -> filename -> PNG bytes."""
-    import urllib.request
-
-    served: dict[int, dict[str, bytes]] = {}
-    for trial in study_detail(base, name)["trials"]:
-        files = served.setdefault(trial["number"], {})
-        for meta in trial["artifacts"]:
-            url = f"{base}/artifacts/{trial['study_id']}/{trial['trial_id']}/{meta['artifact_id']}"
-            with urllib.request.urlopen(url, timeout=5) as response:
-                assert response.headers["Content-Type"] == "image/png"
-                files[meta["filename"]] = response.read()
-    return served
-
-
-def p_value_cells(report: str) -> list[float]:
-    """The cells of a report's pairwise p-value table, row by row."""
-    section = report.split("## Pairwise Mann-Whitney U p-values")[1].split("##")[0]
-    rows = [line for line in section.splitlines() if line.startswith("|")][2:]
-    return [float(cell) for row in rows for cell in row.split("|")[2:-1]]
-
-
-def shampoo_config(epochs: int, repeats: int, seed: int) -> EvaluationConfig:
-    """The tuning tutorial's configuration (batch 4, 1 unit, seeded, 20 training rows)."""
-    return EvaluationConfig(
-        source=DataSource("shampoo"),
-        preparation=Preparation(train_size=20),
-        hyperparameters=Hyperparameters(epochs=epochs, batch_size=4, neurons=1, regime="seeded"),
-        repeats=repeats,
-        seed=seed,
-    )
-
-
-def engine_task(
-    prepared,
-    regime: str,
-    *,
-    epochs: int = 2,
-    batch_size: int = 4,
-    update_epochs: int = 0,
-    framing: str = "features",
-    repeats: int = 1,
-    seed: int = 3,
-    neurons: int = 2,
-    layers: int = 1,
-    learning_rate: float = 0.001,
-) -> EngineTask:
-    """An engine task for ``prepared`` rows that records LSTM states."""
-    hp = Hyperparameters(
-        epochs=epochs,
-        batch_size=batch_size,
-        neurons=neurons,
-        regime=regime,
-        update_epochs=update_epochs,
-        framing=framing,
-        layers=layers,
-        learning_rate=learning_rate,
-    )
-    plan(prepared, hp)  # refuses a batch size that does not fit
-    setups = repeat_setups(seed, repeats, hp, prepared.preparation.lag)
-    return EngineTask(prepared.train, prepared.test, hp, setups, record_states=True)
-
-
-POSTGRES_ENV = "TUNER_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -273,23 +138,6 @@ def storage_url(request, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-SMALL_STUDY = """
-name = "{name}"
-trials = 4
-repeats = 3
-[data]
-series = "{series}"
-train_size = 20
-[search]
-epochs = [5, 30]
-neurons = [1]
-batch_size = [4]
-regimes = ["seeded", "reset_epoch"]
-[pruner]
-enabled = false
-"""
-
-
 @pytest.fixture(scope="session")
 def small_study(tmp_path_factory) -> dict[str, object]:
     """A finished 4-trial study named ``small`` on a copy of shampoo at ``csv``.
@@ -308,7 +156,7 @@ def small_study(tmp_path_factory) -> dict[str, object]:
     csv = root / "shampoo.csv"
     shutil.copy(ROOT / "tuner" / "data" / "datasets" / "shampoo-sales.csv", csv)
     url = f"sqlite:///{root / 'tuner.db'}"
-    text = SMALL_STUDY.format(name="small", series=csv)
+    text = small_study_toml("small", csv)
     create_study(parse_study_text(text), text, url)
     run_worker("small", url, root / "artifacts", worker_index=0)
     return {"url": url, "csv": csv, "root": root, "artifacts": root / "artifacts"}

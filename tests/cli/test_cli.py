@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from tests.conftest import SHAMPOO_PERSISTENCE_RMSE, run_tuner
+from tests.helpers.commands import run_tuner
+from tests.helpers.training import SHAMPOO_PERSISTENCE_RMSE
 from tuner.method.regimes import REGIME_NAMES
 
 SMALL_RUN = ("--data", "shampoo", "--train-size", "20", "--batch-size", "4", "--epochs", "2")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import MinMaxScaler
 
-from tests.conftest import SHAMPOO_PERSISTENCE_RMSE
+from tests.helpers.training import SHAMPOO_PERSISTENCE_RMSE
 from tuner.data.preparation import TRANSFORMS, Preparation, prepare
 from tuner.data.series import load_series
 from tuner.exceptions import ConfigError, DataError

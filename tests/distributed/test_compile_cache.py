@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from tests.conftest import run_tuner
 from tests.helpers import ROOT
+from tests.helpers.commands import run_tuner
 from tuner.distributed.compile_cache import (
     ENVIRONMENT_VARIABLE,
     TF_FLAG,
@@ -30,7 +30,7 @@ import json, sys
 from pathlib import Path
 from tuner.distributed.compile_cache import use_compile_cache
 use_compile_cache(Path(sys.argv[1]))
-from tests.conftest import shampoo_config
+from tests.helpers.training import shampoo_config
 from tuner.evaluation.runner import evaluate
 from tuner.evaluation.config import load_and_prepare
 config = shampoo_config(epochs=3, repeats=2, seed=5)

@@ -11,8 +11,8 @@ import pytest
 from filelock import FileLock, Timeout
 from optuna.trial import TrialState
 
-from tests.conftest import free_port, run_tuner
-from tests.distributed.test_worker import STUDY
+from tests.helpers.commands import free_port, run_tuner
+from tests.helpers.studies import trials_of, unit_study
 from tuner.distributed import worker as worker_module
 from tuner.distributed.proxy import start_proxy
 from tuner.distributed.worker import run_worker
@@ -35,12 +35,8 @@ def proxy(storage_url):
 
 
 def create(url: str, trials: int) -> None:
-    text = STUDY.format(trials=trials)
+    text = unit_study(trials)
     create_study(parse_study_text(text), text, url)
-
-
-def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="unit", storage=url).get_trials()
 
 
 def test_a_worker_behind_the_proxy_meets_the_budget_with_heartbeats(proxy):
@@ -61,7 +57,7 @@ def test_a_worker_behind_the_proxy_meets_the_budget_with_heartbeats(proxy):
 def test_a_dead_workers_trial_behind_the_proxy_is_failed_and_retried(proxy):
     database, address = proxy
     create(address, 2)
-    config = parse_study_text(STUDY.format(trials=2))
+    config = parse_study_text(unit_study(2))
     storage = open_storage(address, Heartbeat(1, 2, 3))
     assert isinstance(storage, ProxyStorage)
     dead = optuna.load_study(study_name="unit", storage=storage)

@@ -10,6 +10,7 @@ import pytest
 from filelock import FileLock, Timeout
 from optuna.trial import TrialState
 
+from tests.helpers.studies import trials_of, unit_study
 from tuner.distributed import worker as worker_module
 from tuner.distributed.worker import run_worker
 from tuner.search import objective as objective_module
@@ -18,28 +19,6 @@ from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
 from tuner.storage.slots import SlotCounts
 
-STUDY = """
-name = "unit"
-trials = {trials}
-repeats = 2
-timeout = 120
-[data]
-series = "shampoo"
-train_size = 20
-[search]
-epochs = [2, 3]
-neurons = [1]
-batch_size = [4]
-regimes = ["seeded", "stateless"]
-[pruner]
-enabled = false
-[workers]
-max_consecutive_failures = 2
-heartbeat_interval = 1
-grace_period = 2
-trials_per_graph = 1  # these tests follow one trial per claim; tests/test_packs.py, packs
-"""
-
 
 @pytest.fixture
 def study(tmp_path):
@@ -47,15 +26,11 @@ def study(tmp_path):
 
     def create(trials: int) -> str:
         url = f"sqlite:///{tmp_path / 'tuner.db'}"
-        text = STUDY.format(trials=trials)
+        text = unit_study(trials)
         create_study(parse_study_text(text), text, url)
         return url
 
     return create
-
-
-def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="unit", storage=url).get_trials()
 
 
 def take_over_the_running_trial(url: str) -> int:
@@ -218,7 +193,7 @@ def test_a_worker_that_died_between_ask_and_its_first_heartbeat_loses_no_slot(st
     from tuner.storage.database import Heartbeat, open_storage
 
     url = study(2)
-    config = parse_study_text(STUDY.format(trials=2))
+    config = parse_study_text(unit_study(2))
     storage = open_storage(url, Heartbeat(1, 2, 3))
     dead = optuna.load_study(study_name="unit", storage=storage)
     objective = Objective(StudyData.load(config))
@@ -238,11 +213,7 @@ def test_a_worker_loads_its_series_once_however_many_trials_it_runs(tmp_path, mo
     from tuner.data import source
 
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    text = (
-        STUDY.format(trials=3)
-        .replace('series = "shampoo"', 'series = "airline"\nholdout = 12')
-        .replace("train_size = 20", "train_size = 24")
-    )
+    text = unit_study(3, data={"series": "airline", "holdout": 12, "train_size": 24})
     create_study(parse_study_text(text), text, url)
     loads = []
     real = source.load_series

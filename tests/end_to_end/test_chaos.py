@@ -1,5 +1,8 @@
-"""The chaos benchmark, small: a study under SIGKILL, SIGSTOP, a PostgreSQL stop and a
-SIGTERMed ``tuner run`` loses, double-counts and leaves behind no trial."""
+"""The chaos harness, small: a study under SIGKILL, SIGSTOP, a PostgreSQL stop and a
+SIGTERMed ``tuner run`` loses, double-counts and leaves behind no trial.
+
+benchmarks/chaos.py runs the same harness (tests/helpers/chaos.py) at full size.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
-from benchmarks.chaos import account, run_chaos
-from tests.pgcluster import require_server_binaries
+from tests.helpers.chaos import account, run_chaos
+from tests.helpers.pgcluster import require_server_binaries
 
 
 def _trial(number: int, state: TrialState, retries: list[int] | None = None, **user_attrs):

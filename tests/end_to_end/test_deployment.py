@@ -22,8 +22,8 @@ import sqlalchemy
 import yaml
 from PIL import Image
 
-from tests.conftest import served_artifacts, start_dashboard
 from tests.helpers import ROOT
+from tests.helpers.commands import served_artifacts, start_dashboard
 from tuner.cli import build_parser
 from tuner.outputs.artifacts import TRIAL_ARTIFACTS
 from tuner.search.studyfile import load_study_file

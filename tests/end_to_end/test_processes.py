@@ -16,7 +16,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import run_tuner
+from tests.helpers.commands import run_tuner
+from tests.helpers.training import SHAMPOO_PERSISTENCE_RMSE
 from tuner.search.space import TUTORIAL_CONFIGURATION
 from tuner.storage.slots import SlotCounts
 from tuner.storage.url import DatabaseURL
@@ -120,7 +121,7 @@ def test_three_workers_meet_the_budget_exactly(storage_url, study_file):
             attrs = trial.user_attrs
             assert len(attrs["rmses"]) == 2
             assert trial.value == pytest.approx(sum(attrs["rmses"]) / 2)
-            assert attrs["persistence_rmse"] == pytest.approx(136.76131884905664)
+            assert attrs["persistence_rmse"] == pytest.approx(SHAMPOO_PERSISTENCE_RMSE)
             assert attrs["skill"] == pytest.approx(1 - trial.value / attrs["persistence_rmse"])
             assert {"std", "min", "median", "max", "seconds", "engine", "versions", "seed"} <= set(
                 attrs
@@ -201,7 +202,7 @@ def test_status_reports_counts_best_and_baseline(tmp_path, study_file):
     status = run_tuner("status", "tiny", "--storage", url, "--json")
     report = __import__("json").loads(status.stdout)
     assert report["finished"] == 3 and report["budget"] == 3
-    assert report["persistence_rmse"] == pytest.approx(136.76131884905664)
+    assert report["persistence_rmse"] == pytest.approx(SHAMPOO_PERSISTENCE_RMSE)
     best = min(t.value for t in _trials(url) if t.state == TrialState.COMPLETE)
     assert report["best_validation_rmse"] == pytest.approx(best)
 
@@ -351,7 +352,7 @@ def read_only(path: Path):
 @pytest.fixture
 def private_postgres():
     """A PostgreSQL server of this test's own, so that it can be restarted mid-study."""
-    from tests.pgcluster import PrivateCluster, require_server_binaries
+    from tests.helpers.pgcluster import PrivateCluster, require_server_binaries
 
     with PrivateCluster(require_server_binaries()) as cluster:
         yield {"url": cluster.url, "restart": cluster.restart}

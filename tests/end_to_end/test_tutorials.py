@@ -5,8 +5,8 @@ import re
 import optuna
 import pytest
 
-from tests.conftest import p_value_cells, run_tuner
 from tests.helpers import ROOT
+from tests.helpers.commands import p_value_cells, run_tuner
 from tuner.search.space import SearchSpace
 from tuner.search.studyfile import load_study_file
 from tuner.search.windows import StudyData

@@ -16,12 +16,10 @@ import itertools
 import numpy as np
 import pytest
 
-from tests.conftest import engine_task
+from tests.helpers.training import TOLERANCE, assert_same, engine_task
 from tuner.data.preparation import Preparation, prepare
 from tuner.engines import FastEngine, KerasEngine
 from tuner.method.regimes import REGIME_NAMES
-
-TOLERANCE = 1e-5
 
 _task = functools.partial(engine_task, epochs=3, seed=11)
 
@@ -39,11 +37,6 @@ def tiny(shampoo):
     return {
         lag: prepare(shampoo, Preparation(lag=lag, test_size=4, train_size=8)) for lag in (1, 3)
     }
-
-
-def _assert_same(result, reference):
-    np.testing.assert_allclose(result.forecasts, reference.forecasts, rtol=0, atol=TOLERANCE)
-    np.testing.assert_allclose(result.states, reference.states, rtol=0, atol=TOLERANCE)
 
 
 # With lag 1 both framings give samples of shape (1, 1): the same computation, run once.
@@ -81,7 +74,7 @@ def test_fast_graph_equals_keras(engines, tiny, regime, batch_size, update_epoch
         update_epochs=update_epochs,
         framing=framing,
     )
-    _assert_same(fast_graph.run(task), keras_engine.run(task))
+    assert_same(fast_graph.run(task), keras_engine.run(task))
 
 
 @pytest.mark.parametrize(
@@ -90,7 +83,7 @@ def test_fast_graph_equals_keras(engines, tiny, regime, batch_size, update_epoch
 def test_xla_compiled_fast_engine_equals_keras(engines, tiny, regime):
     _, fast_xla, keras_engine = engines
     task = _task(tiny[3], regime=regime, batch_size=2, update_epochs=2, framing="timesteps")
-    _assert_same(fast_xla.run(task), keras_engine.run(task))
+    assert_same(fast_xla.run(task), keras_engine.run(task))
 
 
 STACKED_CASES = [
@@ -125,8 +118,8 @@ def test_stacked_layers_equal_keras(
     )
     reference = keras_engine.run(task)
     assert reference.states.shape == (1, 4 // batch_size, layers, 2, batch_size, 2)
-    _assert_same(fast_graph.run(task), reference)
-    _assert_same(fast_xla.run(task), reference)
+    assert_same(fast_graph.run(task), reference)
+    assert_same(fast_xla.run(task), reference)
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -135,7 +128,7 @@ def test_a_learning_rate_equals_keras_and_changes_the_forecasts(engines, tiny, l
     fast_graph, _, keras_engine = engines
     settings = {"regime": "seeded", "batch_size": 2, "update_epochs": 2, "framing": "features"}
     fast = _task(tiny[3], **settings, layers=layers, learning_rate=0.01)
-    _assert_same(fast_graph.run(fast), keras_engine.run(fast))
+    assert_same(fast_graph.run(fast), keras_engine.run(fast))
     default = fast_graph.run(_task(tiny[3], **settings, layers=layers))
     assert np.abs(fast_graph.run(fast).forecasts - default.forecasts).max() > 100 * TOLERANCE
 

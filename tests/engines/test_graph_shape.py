@@ -13,8 +13,7 @@ import numpy as np
 import optuna
 import pytest
 
-from tests.conftest import engine_task
-from tests.engines.test_engine_equality import TOLERANCE
+from tests.helpers.training import TOLERANCE, assert_same, engine_task
 from tuner.engines import FastEngine, GraphShape, _fast
 from tuner.method.regimes import REGIME_NAMES
 from tuner.search.objective import Objective
@@ -28,13 +27,6 @@ _task = functools.partial(engine_task, epochs=3, seed=5, update_epochs=2, repeat
 PADDED = GraphShape(repeats=3, rows=19, lag=4, units=5, batch=4, layers=3)
 """Larger than every task below in each size: repeats, rows, inputs, units, lanes and
 layers (the tasks have one layer unless they say otherwise)."""
-
-
-def _assert_same(result, reference, tolerance=TOLERANCE):
-    assert result.forecasts.shape == reference.forecasts.shape
-    assert result.states.shape == reference.states.shape
-    np.testing.assert_allclose(result.forecasts, reference.forecasts, rtol=0, atol=tolerance)
-    np.testing.assert_allclose(result.states, reference.states, rtol=0, atol=tolerance)
 
 
 QUICK = {"seeded", "stateless_shuffle", "reset_epoch_and_forecast"}
@@ -51,8 +43,8 @@ def test_a_padded_task_gives_the_unpadded_and_the_keras_forecasts(
     fast, keras_engine = engines
     task = _task(tiny[lag], regime=regime, batch_size=2, framing=framing)
     padded = fast.run(dataclasses.replace(task, shape=PADDED))
-    _assert_same(padded, fast.run(task), tolerance=1e-6)
-    _assert_same(padded, keras_engine.run(task))
+    assert_same(padded, fast.run(task), tolerance=1e-6)
+    assert_same(padded, keras_engine.run(task))
 
 
 def test_unmasked_padding_would_be_caught(engines, tiny, monkeypatch):
@@ -128,8 +120,8 @@ def test_a_two_layer_task_padded_to_three_gives_the_keras_forecasts(engines, tin
     fast, keras_engine = engines
     task = _task(tiny[2], regime=regime, batch_size=2, framing="timesteps", layers=2)
     padded = fast.run(dataclasses.replace(task, shape=PADDED))
-    _assert_same(padded, fast.run(task), tolerance=1e-6)
-    _assert_same(padded, keras_engine.run(task))
+    assert_same(padded, fast.run(task), tolerance=1e-6)
+    assert_same(padded, keras_engine.run(task))
 
 
 @pytest.mark.parametrize(

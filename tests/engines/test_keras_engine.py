@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.conftest import engine_task as _task
+from tests.helpers.training import engine_task as _task
 from tuner.data.preparation import Preparation, prepare
 from tuner.engines import get_engine
 from tuner.method.protocol import RepeatSetup

@@ -13,8 +13,7 @@ import functools
 import numpy as np
 import pytest
 
-from tests.conftest import engine_task
-from tests.engines.test_engine_equality import TOLERANCE
+from tests.helpers.training import TOLERANCE, assert_same, engine_task
 from tuner.engines import GraphShape, _fast
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -60,13 +59,6 @@ def _alone(task):
     return dataclasses.replace(task, shape=GraphShape())
 
 
-def _assert_same(result, reference, tolerance=TOLERANCE):
-    assert result.forecasts.shape == reference.forecasts.shape
-    assert result.states.shape == reference.states.shape
-    np.testing.assert_allclose(result.forecasts, reference.forecasts, rtol=0, atol=tolerance)
-    np.testing.assert_allclose(result.states, reference.states, rtol=0, atol=tolerance)
-
-
 @pytest.mark.parametrize("framing", ["features", pytest.param("timesteps", marks=pytest.mark.slow)])
 def test_a_pack_gives_each_task_its_results_alone_and_the_keras_ones(engines, tiny, framing):
     fast, keras_engine = engines
@@ -74,9 +66,9 @@ def test_a_pack_gives_each_task_its_results_alone_and_the_keras_ones(engines, ti
     packed = fast.run_many(tasks)
     assert len(packed) == len(tasks)
     for task, result in zip(tasks, packed, strict=True):
-        _assert_same(result, fast.run(_alone(task)))
+        assert_same(result, fast.run(_alone(task)))
     for index in (0, 1):
-        _assert_same(packed[index], keras_engine.run(_alone(tasks[index])))
+        assert_same(packed[index], keras_engine.run(_alone(tasks[index])))
 
 
 def test_a_pack_keeps_each_tasks_final_weights_and_states(engines, tiny):
@@ -97,9 +89,9 @@ def test_a_short_pack_is_padded_and_its_results_come_back_in_order(engines, tiny
     full = fast.run_many(tasks)
     short = fast.run_many([tasks[3], tasks[0]])
     assert len(short) == 2
-    _assert_same(short[0], full[3], tolerance=1e-6)
-    _assert_same(short[1], full[0], tolerance=1e-6)
-    _assert_same(fast.run(tasks[2]), full[2], tolerance=1e-6)
+    assert_same(short[0], full[3], tolerance=1e-6)
+    assert_same(short[1], full[0], tolerance=1e-6)
+    assert_same(fast.run(tasks[2]), full[2], tolerance=1e-6)
 
 
 def test_packs_of_one_shape_trace_one_graph_and_share_its_compile_time(engines, tiny):

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers.training import SHAMPOO_PERSISTENCE_RMSE
 from tuner.data.calendar import season_of
 from tuner.data.series import load_series
 from tuner.evaluation.baselines import BASELINE_NAMES, BaselineScore, best_baseline, score_baselines
 from tuner.exceptions import ConfigError
 
-SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664
 SHORT = np.array([1.0, 3.0, 2.0, 5.0, 4.0, 6.0])
 
 

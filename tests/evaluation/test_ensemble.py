@@ -9,7 +9,7 @@ import numpy as np
 import optuna
 import pytest
 
-from tests.conftest import shampoo_config
+from tests.helpers.training import shampoo_config
 from tuner.distributed.worker import run_worker
 from tuner.evaluation.runner import evaluate
 from tuner.exceptions import ConfigError

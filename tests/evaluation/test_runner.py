@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import shampoo_config
+from tests.helpers.training import shampoo_config
 from tuner.data.preparation import Preparation
 from tuner.data.source import DataSource
 from tuner.evaluation.config import load_and_prepare

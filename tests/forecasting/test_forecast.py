@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import engine_task, run_tuner
 from tests.helpers import ROOT
+from tests.helpers.commands import readme_block, run_tuner
+from tests.helpers.training import engine_task
 from tuner.data.preparation import Preparation, prepare
 from tuner.data.series import load_series
 from tuner.data.source import DataSource
@@ -63,7 +64,7 @@ def test_shampoo_forecast_from_an_export(cli, exported, small_study, tmp_path):
     assert preparation["forecast_dates"] == list(table["date"])
     _reproduce_first_step_in_a_fresh_process(out, values[0])
     readme = subprocess.run(
-        [sys.executable, "-c", _readme_block("<!-- keras-example -->")],
+        [sys.executable, "-c", readme_block("<!-- keras-example -->")],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -397,20 +398,13 @@ def test_prepare_rows_match_training_rows_on_the_tutorial_split(shampoo, shampoo
     assert np.allclose(trimmed.scaler.inverse_transform(trimmed.train)[-19:], rows[:19])
 
 
-def _readme_block(marker: str) -> str:
-    """The fenced code block that follows ``marker`` in the README."""
-    readme = (ROOT / "README.md").read_text()
-    after = readme.split(marker, 1)[1]
-    return after.split("```python\n", 1)[1].split("```", 1)[0]
-
-
 @pytest.mark.slow
 def test_the_readme_notebook_example_runs_as_written(tmp_path):
     import shutil
 
     (tmp_path / "studies").mkdir()
     shutil.copy(ROOT / "studies" / "shampoo.toml", tmp_path / "studies" / "shampoo.toml")
-    code = _readme_block("<!-- notebook-example -->")
+    code = readme_block("<!-- notebook-example -->")
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from PIL import Image
 
-from tests.conftest import SMALL_STUDY
+from tests.helpers.studies import small_study_toml
 from tuner.distributed.worker import run_worker
 from tuner.outputs.artifacts import TRIAL_ARTIFACTS, resolve_artifact_dir
 from tuner.outputs.plots import median_repeat, save_forecast_plot
@@ -42,7 +42,7 @@ def test_the_artifact_directory_is_the_option_then_the_environment_then_storage(
 
 def _small_study(tmp_path, shampoo_csv="shampoo") -> str:
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    text = SMALL_STUDY.format(name="small", series=shampoo_csv).replace("trials = 4", "trials = 2")
+    text = small_study_toml("small", shampoo_csv, trials=2)
     create_study(parse_study_text(text), text, url)
     return url
 

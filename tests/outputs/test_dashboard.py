@@ -9,15 +9,15 @@ import subprocess
 import pytest
 from PIL import Image
 
-from tests.conftest import (
-    SHAMPOO_PERSISTENCE_RMSE,
-    SMALL_STUDY,
+from tests.helpers.commands import (
     get_json,
     run_tuner,
     served_artifacts,
     start_dashboard,
     study_detail,
 )
+from tests.helpers.studies import small_study_toml
+from tests.helpers.training import SHAMPOO_PERSISTENCE_RMSE
 from tuner.outputs.artifacts import TRIAL_ARTIFACTS
 
 CHROMIUM_FLAGS = (
@@ -68,7 +68,7 @@ def test_the_study_note_gives_the_data_the_baseline_and_the_study_file(dashboard
     assert f"validation RMSE {SHAMPOO_PERSISTENCE_RMSE:.3f}" in body
     assert body.index("**No holdout.**") < body.index("**Data**")  # the caveat leads
     assert "| persistence | 136.761 |" in body  # the baselines table
-    assert SMALL_STUDY.format(name="small", series=small_study["csv"]).strip() in body
+    assert small_study_toml("small", small_study["csv"]).strip() in body
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL_STUDY, p_value_cells
+from tests.helpers.commands import p_value_cells
+from tests.helpers.studies import small_study_toml
 from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
 
@@ -103,7 +104,7 @@ def test_export_and_report_bad_input(cli, finished, argv, expected):
 
 def test_a_study_with_no_complete_trial_has_nothing_to_export(cli, tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    text = SMALL_STUDY.format(name="empty", series="shampoo")
+    text = small_study_toml("empty")
     create_study(parse_study_text(text), text, url)
     for command in ("export", "report"):
         status, _, err = cli(

@@ -6,7 +6,7 @@ import numpy as np
 import optuna
 import pytest
 
-from tests.conftest import shampoo_config
+from tests.helpers.training import shampoo_config
 from tuner.evaluation.runner import evaluate
 from tuner.exceptions import DivergedError
 from tuner.search import objective as objective_module

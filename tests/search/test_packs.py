@@ -13,6 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.helpers.studies import trials_of
 from tuner.distributed.worker import run_worker
 from tuner.engines import FastEngine, GraphShape
 from tuner.evaluation.config import load_and_prepare
@@ -73,10 +74,6 @@ def study(tmp_path):
         return url
 
     return create
-
-
-def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="unit", storage=url).get_trials()
 
 
 @pytest.fixture
