@@ -6,8 +6,8 @@ and running a study from a study file, running a worker, opening a stored study
 with its trials, status, confirmation, export and report, re-evaluating a
 configuration, the persistence baseline, and forecasting (README, "Python API").
 
-Heavy libraries load only inside the function that needs them, so ``import
-tuner`` and ``tuner --help`` stay instant.
+``import tuner`` stays instant all the same: the package loads this module on
+the first use of one of its names, and TensorFlow loads on the first fit.
 """
 
 from __future__ import annotations
@@ -15,23 +15,38 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import grpc
+import optuna
+import pandas as pd
 
 from tuner._checks import require_int
+from tuner.data.preparation import Preparation, PreparedData, prepare
+from tuner.data.source import DataSource
+from tuner.distributed import DEFAULT_PROXY_PORT
+from tuner.distributed.compile_cache import resolve_compile_cache, use_compile_cache
+from tuner.distributed.pool import run_local_workers
+from tuner.distributed.proxy import start_proxy as start
+from tuner.distributed.worker import run_worker as run_trials
+from tuner.engines import Progress
+from tuner.evaluation.config import EvaluationConfig, load_and_prepare
+from tuner.evaluation.runner import Evaluation, evaluate, plan
 from tuner.exceptions import ConfigError
+from tuner.forecasting.files import check_output, write_forecast
+from tuner.forecasting.refit import Forecast, ForecastPlan, plan_exported
+from tuner.outputs.artifacts import open_artifact_store, resolve_artifact_dir
+from tuner.outputs.export import dump_export, export_best, load_export, pick_configuration
+from tuner.outputs.report import write_report
+from tuner.search import names
+from tuner.search.confirmation import confirm_study
+from tuner.search.findings import confirmed_table
+from tuner.search.status import StudyStatus, study_status
+from tuner.search.study import create_study as create_stored
+from tuner.search.study import load_study_config
+from tuner.search.study import open_study as open_stored
+from tuner.search.studyfile import load_study_file
+from tuner.storage.database import open_storage
 from tuner.storage.url import DatabaseURL, resolve_url
-
-if TYPE_CHECKING:
-    import grpc
-    import optuna
-    import pandas as pd
-
-    from tuner.data.preparation import PreparedData
-    from tuner.engines import Progress
-    from tuner.evaluation.config import EvaluationConfig
-    from tuner.evaluation.runner import Evaluation
-    from tuner.forecasting.refit import Forecast, ForecastPlan
-    from tuner.search.status import StudyStatus
 
 __all__ = [
     "EvaluationPlan",
@@ -81,8 +96,6 @@ class TunedStudy:
         Raises:
             StorageError: The study is not in the database, or was not fully created.
         """
-        from tuner.search.study import open_study as open_stored
-
         return open_stored(self.name, self.url)[0]
 
     def trials(self) -> pd.DataFrame:
@@ -95,8 +108,6 @@ class TunedStudy:
         stored with each complete trial; other trials leave them empty.
         """
         import pandas as pd
-
-        from tuner.search import names
 
         rows = []
         for trial in self.optuna_study().get_trials(deepcopy=False):
@@ -124,8 +135,6 @@ class TunedStudy:
             ConfigError: ``top`` is not a positive integer.
             StorageError: The study has no complete trial.
         """
-        from tuner.outputs.export import pick_configuration
-
         document = self.export(top)
         return [
             pick_configuration(document, record["rank"], None)[0]
@@ -134,15 +143,11 @@ class TunedStudy:
 
     def status(self) -> StudyStatus:
         """Counts by state, the best trial, the findings and the throughput (``tuner status``)."""
-        from tuner.search.status import study_status
-
         return study_status(self.name, self.url)
 
     def confirmed(self) -> pd.DataFrame:
         """The confirmed configurations: holdout RMSE, validation RMSE beside it, skills."""
         import pandas as pd
-
-        from tuner.search.findings import confirmed_table
 
         return pd.DataFrame(confirmed_table(self.optuna_study().user_attrs))
 
@@ -155,8 +160,6 @@ class TunedStudy:
         Raises:
             StorageError: The study has no complete trial yet.
         """
-        from tuner.search.confirmation import confirm_study
-
         return confirm_study(self.name, self.url, on_progress)
 
     def export(self, top: int = 1, path: str | Path | None = None, fmt: str = "json") -> dict:
@@ -166,8 +169,6 @@ class TunedStudy:
             ConfigError: ``top`` or ``fmt`` is invalid, or ``path`` cannot be written.
             StorageError: The study has no complete trial.
         """
-        from tuner.outputs.export import dump_export, export_best
-
         require_int("top", top, 1)
         document = export_best(self.optuna_study(), top)
         if path is not None:
@@ -185,8 +186,6 @@ class TunedStudy:
             ConfigError: ``top`` is not a positive integer, or ``directory`` cannot be written.
             StorageError: The study has no complete trial.
         """
-        from tuner.outputs.report import write_report
-
         require_int("top", top, 1)
         return write_report(self.name, self.url, Path(directory), top)
 
@@ -221,9 +220,6 @@ def create_study(
         StorageError: The database cannot be used, or holds a different study of that name.
         DataError: The series cannot be loaded.
     """
-    from tuner.search.study import create_study as create_stored
-    from tuner.search.studyfile import load_study_file
-
     if trials is not None:
         require_int("trials", trials, 1)
     config, text = load_study_file(study_file)
@@ -262,9 +258,6 @@ def run_study(
         ConfigError, StorageError, DataError: As :func:`create_study`.
         KeyboardInterrupt: SIGINT or SIGTERM arrived; every worker was stopped.
     """
-    from tuner.distributed.pool import run_local_workers
-    from tuner.outputs.artifacts import resolve_artifact_dir
-
     require_int("workers", workers, 1)
     directory = resolve_artifact_dir(artifacts) if save_artifacts else None
     study, _ = create_study(study_file, trials, storage)
@@ -299,10 +292,6 @@ def run_worker(
         TunerError: ``workers.max_consecutive_failures`` trials in a row raised.
         KeyboardInterrupt: The worker was interrupted; its trial was queued again.
     """
-    from tuner.distributed.compile_cache import resolve_compile_cache, use_compile_cache
-    from tuner.distributed.worker import run_worker as run_trials
-    from tuner.outputs.artifacts import resolve_artifact_dir
-
     url = resolve_url(storage)
     directory = resolve_artifact_dir(artifacts) if save_artifacts else None
     use_compile_cache(resolve_compile_cache(url))
@@ -317,8 +306,6 @@ def open_study(name: str, storage: Storage = None) -> TunedStudy:
             was not fully created.
         ConfigError: ``name`` is not a valid study name.
     """
-    from tuner.search.study import load_study_config
-
     url = resolve_url(storage)
     load_study_config(name, url)
     return TunedStudy(name, url)
@@ -339,14 +326,10 @@ class EvaluationPlan:
     @property
     def total_epochs(self) -> int:
         """Repeat-epochs the evaluation trains: the unit of its progress."""
-        from tuner.evaluation.runner import plan
-
         return self.config.repeats * plan(self.prepared, self.config.hyperparameters).total_epochs
 
     def run(self, progress: Progress | None = None) -> Evaluation:
         """Fit the repeats and score them (see :func:`tuner.evaluation.runner.evaluate`)."""
-        from tuner.evaluation.runner import evaluate
-
         return evaluate(self.prepared, self.config, progress=progress)
 
 
@@ -357,9 +340,6 @@ def plan_evaluation(config: EvaluationConfig) -> EvaluationPlan:
         ConfigError: The batch size does not fit the data.
         DataError: The series cannot be loaded or prepared.
     """
-    from tuner.evaluation.config import load_and_prepare
-    from tuner.evaluation.runner import plan
-
     prepared = load_and_prepare(config)
     plan(prepared, config.hyperparameters)  # the batch size must fit, before any work
     return EvaluationPlan(config, prepared)
@@ -374,8 +354,6 @@ def plan_export_evaluation(
         ConfigError: The file is not a valid export, has no such rank, or its data
             no longer matches the exported configuration.
     """
-    from tuner.outputs.export import load_export, pick_configuration
-
     config, fingerprint = pick_configuration(load_export(path), rank, repeats, holdout=holdout)
     evaluation = plan_evaluation(config)
     if evaluation.prepared.fingerprint != fingerprint:
@@ -426,9 +404,6 @@ def persistence_rmse(
         ConfigError: A setting breaks its rule.
         DataError: The series cannot be loaded or prepared.
     """
-    from tuner.data.preparation import Preparation, prepare
-    from tuner.data.source import DataSource
-
     source = DataSource(data, date_column, value_column)
     prepared = prepare(source.load(), Preparation(lag, test_size, train_size))
     return prepared.persistence_rmse, prepared.n_test
@@ -477,8 +452,6 @@ def plan_export_forecast(
     Raises:
         ConfigError, DataError: As :func:`forecast`.
     """
-    from tuner.outputs.export import load_export
-
     return plan_forecast(load_export(path), str(path), rank, horizon, repeats, output)
 
 
@@ -498,9 +471,6 @@ def plan_forecast(
     Raises:
         ConfigError, DataError: As :func:`forecast`.
     """
-    from tuner.forecasting.files import check_output
-    from tuner.forecasting.refit import plan_exported
-
     plan = plan_exported(document, source, rank, horizon, repeats)
     if output is not None:
         check_output(output)
@@ -515,8 +485,6 @@ def run_forecast(
     Raises:
         ConfigError: ``output`` cannot be written.
     """
-    from tuner.forecasting.files import write_forecast
-
     result = plan.run(progress)
     if output is not None:
         write_forecast(result, output)
@@ -528,21 +496,25 @@ def serve_dashboard(
     host: str = "127.0.0.1",
     port: int = 8080,
     artifacts: str | Path | None = None,
+    on_serving: Callable[[DatabaseURL], None] | None = None,
 ) -> None:
     """Serve optuna-dashboard on the study database, with the trials' plots, until interrupted.
+
+    ``on_serving`` is called with the database URL once everything is checked, just
+    before the server starts (the command prints where it serves).
 
     Raises:
         ConfigError: ``port`` is out of range, or ``host:port`` cannot be bound.
         StorageError: The database or the artifact directory cannot be used.
     """
-    from optuna_dashboard import run_server
-
-    from tuner.outputs.artifacts import open_artifact_store, resolve_artifact_dir
-    from tuner.storage.database import open_storage
+    from optuna_dashboard import run_server  # here, not at the top: it loads its web server
 
     _require_port(port)
-    database = open_storage(resolve_url(storage))
+    url = resolve_url(storage)
+    database = open_storage(url)
     store = open_artifact_store(resolve_artifact_dir(artifacts))
+    if on_serving is not None:
+        on_serving(url)
     try:
         run_server(database, host=host, port=port, artifact_store=store)
     except OSError as error:
@@ -551,7 +523,9 @@ def serve_dashboard(
         ) from None
 
 
-def start_proxy(storage: Storage = None, host: str = "127.0.0.1", port: int = 13000) -> grpc.Server:
+def start_proxy(
+    storage: Storage = None, host: str = "127.0.0.1", port: int = DEFAULT_PROXY_PORT
+) -> grpc.Server:
     """Start ``tuner proxy``: serve the study database to workers at ``grpc://host:port``.
 
     Returns:
@@ -562,8 +536,6 @@ def start_proxy(storage: Storage = None, host: str = "127.0.0.1", port: int = 13
             storage is itself a proxy.
         StorageError: The database cannot be reached.
     """
-    from tuner.distributed.proxy import start_proxy as start
-
     _require_port(port)
     url = resolve_url(storage)
     if url.is_proxy:

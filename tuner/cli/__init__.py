@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tuner {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:
-        from tuner.storage.failures import database_failure
+        from tuner.storage.failures import database_failure  # SQLAlchemy: only on a failure
 
         failure = database_failure(error)
         if failure is None:

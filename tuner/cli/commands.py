@@ -40,7 +40,7 @@ __all__ = [
 
 def baseline(args: argparse.Namespace) -> int:
     """``tuner baseline``: the persistence forecast's RMSE on the test period."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
 
     if args.data is None:
         raise ConfigError("--data is required: a built-in series (shampoo, airline) or a CSV path")
@@ -56,7 +56,7 @@ def baseline(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """``tuner evaluate``: fit a configuration (given by options, or exported) and score it."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.cli.progress import epoch_bar
     from tuner.cli.render import evaluation_text
 
@@ -74,7 +74,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def forecast(args: argparse.Namespace) -> int:
     """``tuner forecast``: refit an exported or a study's configuration and forecast."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.cli.progress import epoch_bar
     from tuner.cli.render import forecast_text
     from tuner.outputs.export import load_export
@@ -102,7 +102,7 @@ def forecast(args: argparse.Namespace) -> int:
 
 def create(args: argparse.Namespace) -> int:
     """``tuner create``: create a study from a study file (idempotent)."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
 
     storage = _check_study_file_options(args)
     study, created = api.create_study(args.study_file, args.trials, storage)
@@ -112,7 +112,7 @@ def create(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """``tuner worker``: run trials of a study until its budget is met."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.distributed.pool import sigterm_interrupts
 
     _optuna_verbosity(quiet=args.quiet)
@@ -133,7 +133,7 @@ def worker(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """``tuner run``: create a study, run local workers to its budget, confirm it, show it."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.cli.progress import deferred_progress_bar, progress_bar
     from tuner.cli.render import status_text
 
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
 
 def confirm(args: argparse.Namespace) -> int:
     """``tuner confirm``: score a study's best configurations on its holdout, once."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.cli.progress import progress_bar
     from tuner.cli.render import status_text
 
@@ -175,7 +175,7 @@ def confirm(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     """``tuner status``: a study's trials by state, best trial, findings and throughput."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.cli.render import status_text
 
     study_status = api.open_study(args.name, _storage_url(args)).status()
@@ -185,7 +185,7 @@ def status(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     """``tuner export``: a study's best configurations, to a file or standard output."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.outputs.export import dump_export
 
     require_int("--top", args.top, 1)
@@ -200,7 +200,7 @@ def export(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     """``tuner report``: the Markdown report of a study, with its plots."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
 
     require_int("--top", args.top, 1)
     directory = Path(args.output or Path("storage") / "reports" / args.name)
@@ -211,20 +211,21 @@ def report(args: argparse.Namespace) -> int:
 
 def dashboard(args: argparse.Namespace) -> int:
     """``tuner dashboard``: optuna-dashboard on the study database, until interrupted."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
 
-    url = _storage_url(args)
-    print(
-        f"optuna-dashboard for {url} at http://{args.host}:{args.port}/ (Ctrl-C stops it)",
-        flush=True,
-    )
-    api.serve_dashboard(url, args.host, args.port, args.artifacts)
+    def serving(url: DatabaseURL) -> None:
+        print(
+            f"optuna-dashboard for {url} at http://{args.host}:{args.port}/ (Ctrl-C stops it)",
+            flush=True,
+        )
+
+    api.serve_dashboard(_storage_url(args), args.host, args.port, args.artifacts, serving)
     return 0
 
 
 def proxy(args: argparse.Namespace) -> int:
     """``tuner proxy``: serve the study database to workers, until interrupted."""
-    from tuner import api
+    from tuner import api  # every layer loads here, not at `tuner --help`
 
     url = _storage_url(args)
     _optuna_verbosity(quiet=True)
@@ -251,7 +252,7 @@ def _check_study_file_options(args: argparse.Namespace) -> DatabaseURL | None:
 
 def _storage_url(args: argparse.Namespace) -> DatabaseURL:
     """The database URL (``--storage``, ``TUNER_STORAGE``, or the default), resolved once."""
-    from tuner.storage.url import resolve_url
+    from tuner.storage.url import resolve_url  # SQLAlchemy: not at `tuner --help`
 
     return resolve_url(_given_storage(args))
 
@@ -262,7 +263,7 @@ def _given_storage(args: argparse.Namespace) -> DatabaseURL | None:
     Every user of the machine can read a command line (``ps``), so a password on it
     is worth a warning.
     """
-    from tuner.storage.url import ENVIRONMENT_VARIABLE, DatabaseURL
+    from tuner.storage.url import ENVIRONMENT_VARIABLE, DatabaseURL  # SQLAlchemy: as above
 
     if not args.storage:
         return None
@@ -282,13 +283,13 @@ def _check_artifact_options(args: argparse.Namespace) -> None:
 
 
 def _optuna_verbosity(quiet: bool) -> None:
-    import optuna
+    import optuna  # not at `tuner --help`
 
     optuna.logging.set_verbosity(optuna.logging.WARNING if quiet else optuna.logging.INFO)
 
 
 def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
-    from tuner.data.preparation import Preparation
+    from tuner.data.preparation import Preparation  # scikit-learn, SciPy: not at --help
     from tuner.data.source import DataSource
     from tuner.evaluation.config import EvaluationConfig
     from tuner.method.protocol import Hyperparameters

@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from tuner import __version__
 from tuner.cli import commands
+from tuner.distributed import DEFAULT_PROXY_PORT
 from tuner.method.regimes import REGIME_NAMES
 
 __all__ = ["EXIT_USAGE", "build_parser"]
@@ -158,7 +159,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
-    from tuner.engines import DEFAULT_ENGINE, ENGINES
+    from tuner.engines import DEFAULT_ENGINE, ENGINES  # NumPy: only when the parser is built
 
     group = parser.add_argument_group("configuration")
     group.add_argument("--epochs", type=int, default=1000, help="training epochs (1000)")
@@ -283,13 +284,14 @@ def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_proxy_options(parser: argparse.ArgumentParser) -> None:
-    from tuner.distributed.proxy import DEFAULT_PORT  # grpc and optuna: not at the top
 
     _add_storage_option(parser)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)"
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PROXY_PORT, help=f"port ({DEFAULT_PROXY_PORT})"
+    )
 
 
 def _add_progress_option(parser: argparse.ArgumentParser) -> None:

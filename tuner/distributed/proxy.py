@@ -49,10 +49,8 @@ from tuner.storage.proxy_client import SERVICE
 from tuner.storage.slots import count_slots
 from tuner.storage.url import DatabaseURL
 
-__all__ = ["DEFAULT_PORT", "stale_trial_ids", "start_proxy"]
+__all__ = ["stale_trial_ids", "start_proxy"]
 
-DEFAULT_PORT = 13000
-"""Optuna's default port for its proxy."""
 THREADS = 1000
 """Each call in progress takes a thread of the proxy, and a worker waiting for the
 budget lock keeps one; enough for several hundred workers. Threads start on demand."""

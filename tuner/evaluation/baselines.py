@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tuner._checks import require_int
 from tuner.exceptions import ConfigError
@@ -174,7 +175,7 @@ def _check_values(values: np.ndarray) -> np.ndarray:
 
 
 def _score(name: str, actual: np.ndarray, forecasts: np.ndarray) -> BaselineScore:
-    from sklearn.metrics import root_mean_squared_error
+    from sklearn.metrics import root_mean_squared_error  # not for `import` of this module
 
     forecasts = np.asarray(forecasts, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(forecasts))
@@ -204,8 +205,7 @@ def _statistical_forecasts(
     y: np.ndarray, start: int, stop: int, season: int | None
 ) -> dict[str, np.ndarray | str]:
     """auto_ets's and auto_arima's forecasts of ``y[start:stop]``, or why there are none."""
-    import pandas as pd
-    from statsforecast import StatsForecast
+    from statsforecast import StatsForecast  # seconds to import: only when scored
     from statsforecast.models import AutoARIMA, AutoETS
 
     frame = pd.DataFrame({"unique_id": 0, "ds": np.arange(stop), "y": y[:stop]})

@@ -68,7 +68,7 @@ def pairwise_p_values(rmses: pd.DataFrame) -> pd.DataFrame:
     "significant" by chance alone; Holm's step-down correction keeps the chance
     of any false difference at the nominal level. 1 on the diagonal.
     """
-    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.multitest import multipletests  # slow to import: only here
 
     labels = list(rmses.columns)
     table = pd.DataFrame(1.0, index=labels, columns=labels)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 
 import optuna
 import sqlalchemy
@@ -114,7 +115,6 @@ def _journal_sqlite_ahead() -> None:
     last commits, and a trial cut short that way is retried like any other).
     Optuna opens the connections, so the pragmas are set on every new one.
     """
-    import sqlite3
 
     def set_pragmas(connection: object, _: object) -> None:
         if isinstance(connection, sqlite3.Connection):

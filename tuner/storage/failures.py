@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 
+import grpc
 import sqlalchemy
 
 from tuner.storage.url import DatabaseURL
@@ -19,8 +20,6 @@ def connection_lost(url: DatabaseURL, error: BaseException) -> bool:
     a proxy, an unreachable proxy counts, and so does a database the proxy lost.
     """
     if url.is_proxy:
-        import grpc  # here, not at the top: `tuner --help` stays instant
-
         call = _in_chain(error, grpc.RpcError)
         return call is not None and (
             call.code() == grpc.StatusCode.UNAVAILABLE
@@ -36,8 +35,6 @@ def database_failure(error: BaseException) -> str | None:
     SQLAlchemy's and Optuna's storage errors carry the driver's message; its first
     line names what failed (never the password, which drivers do not echo).
     """
-    import grpc  # here, not at the top: `tuner --help` stays instant
-
     call = _in_chain(error, grpc.RpcError)
     if call is not None and isinstance(call, grpc.Call):
         details = (call.details() or call.code().name).strip().splitlines()[0]
