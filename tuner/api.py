@@ -223,7 +223,7 @@ def create_study(
     if trials is not None:
         require_int("trials", trials, 1)
     config, text = load_study_file(study_file)
-    url = resolve_url(storage, config.storage)
+    url = resolve_url(storage, config.storage_url)
     created = create_stored(config, text, url, budget=trials)
     return TunedStudy(config.name, url), created
 

@@ -52,7 +52,7 @@ def create_study(
     data = StudyData.load(config)
     space = SearchSpace.build(data)
     check_fits_in_memory(config, data.search, space.batch_sizes)
-    stored_text = DatabaseURL.parse(config.storage).redact(text) if config.storage else text
+    stored_text = config.storage_url.redact(text) if config.storage_url else text
     attrs = _window_attributes(data)
     with exclusive(url, f"create:{config.name}"):
         storage = open_storage(url)  # creates the tables: under the lock too

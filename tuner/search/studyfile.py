@@ -24,6 +24,7 @@ Example (``studies/shampoo.toml``)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
 import types
 import typing
@@ -49,6 +50,7 @@ from tuner.method.limits import (
 )
 from tuner.method.model import FRAMINGS
 from tuner.method.regimes import REGIME_NAMES
+from tuner.storage.url import DatabaseURL
 
 __all__ = [
     "ConfirmSection",
@@ -300,6 +302,15 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    @functools.cached_property
+    def storage_url(self) -> DatabaseURL | None:
+        """The ``storage`` key parsed, once per study file; ``None`` when it has none.
+
+        Raises:
+            StorageError: The key is no database URL.
+        """
+        return None if self.storage is None else DatabaseURL.parse(self.storage)
 
 
 def load_study_file(path: str | Path) -> tuple[StudyConfig, str]:

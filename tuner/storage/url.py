@@ -135,7 +135,7 @@ def default_url() -> str:
 
 
 def resolve_url(
-    option: str | DatabaseURL | None, study_file_storage: str | None = None
+    option: str | DatabaseURL | None, study_file_storage: str | DatabaseURL | None = None
 ) -> DatabaseURL:
     """``--storage``, else ``TUNER_STORAGE``, else the study file's key, else the default.
 
