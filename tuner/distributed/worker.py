@@ -315,7 +315,7 @@ class _Slots:
 
         Its database work does not grow with the study: Optuna's stale check reads
         the RUNNING trials only, the counts are two aggregate queries
-        (:func:`tuner.search.study.count_slots`), and only WAITING trials are read.
+        (:func:`tuner.storage.slots.count_slots`), and only WAITING trials are read.
         """
         study = self.study
         optuna.storages.fail_stale_trials(study)
