@@ -27,13 +27,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
-def engines():
+def graph_xla_keras():
+    """The fast engine as a graph and compiled by XLA, and the Keras reference."""
     return FastEngine(jit_compile=False), FastEngine(jit_compile=True), KerasEngine()
 
 
 @pytest.fixture(scope="module")
-def tiny(shampoo):
-    """8 training and 4 test rows: batch sizes 1, 2 and 4 all divide both."""
+def tiny_lag3(shampoo):
+    """Shampoo at lags 1 and 3, 8 training and 4 test rows: batch sizes 1, 2 and 4 divide both."""
     return {
         lag: prepare(shampoo, Preparation(lag=lag, test_size=4, train_size=8)) for lag in (1, 3)
     }
@@ -65,10 +66,12 @@ def _tiered(cases: list[tuple], quick: list[tuple]) -> list:
 @pytest.mark.parametrize(
     ("regime", "batch_size", "update_epochs", "lag", "framing"), _tiered(CASES, QUICK_CASES)
 )
-def test_fast_graph_equals_keras(engines, tiny, regime, batch_size, update_epochs, lag, framing):
-    fast_graph, _, keras_engine = engines
+def test_fast_graph_equals_keras(
+    graph_xla_keras, tiny_lag3, regime, batch_size, update_epochs, lag, framing
+):
+    fast_graph, _, keras_engine = graph_xla_keras
     task = _task(
-        tiny[lag],
+        tiny_lag3[lag],
         regime=regime,
         batch_size=batch_size,
         update_epochs=update_epochs,
@@ -80,9 +83,9 @@ def test_fast_graph_equals_keras(engines, tiny, regime, batch_size, update_epoch
 @pytest.mark.parametrize(
     "regime", _tiered([(r,) for r in REGIME_NAMES], [("seeded",), ("stateless_shuffle",)])
 )
-def test_xla_compiled_fast_engine_equals_keras(engines, tiny, regime):
-    _, fast_xla, keras_engine = engines
-    task = _task(tiny[3], regime=regime, batch_size=2, update_epochs=2, framing="timesteps")
+def test_xla_compiled_fast_engine_equals_keras(graph_xla_keras, tiny_lag3, regime):
+    _, fast_xla, keras_engine = graph_xla_keras
+    task = _task(tiny_lag3[3], regime=regime, batch_size=2, update_epochs=2, framing="timesteps")
     assert_same(fast_xla.run(task), keras_engine.run(task))
 
 
@@ -105,11 +108,11 @@ them, and shuffling) are in the fast tier."""
     _tiered(STACKED_CASES, STACKED_CASES[:4]),
 )
 def test_stacked_layers_equal_keras(
-    engines, tiny, regime, batch_size, update_epochs, lag, framing, layers
+    graph_xla_keras, tiny_lag3, regime, batch_size, update_epochs, lag, framing, layers
 ):
-    fast_graph, fast_xla, keras_engine = engines
+    fast_graph, fast_xla, keras_engine = graph_xla_keras
     task = _task(
-        tiny[lag],
+        tiny_lag3[lag],
         regime=regime,
         batch_size=batch_size,
         update_epochs=update_epochs,
@@ -123,29 +126,29 @@ def test_stacked_layers_equal_keras(
 
 
 @pytest.mark.parametrize("layers", [1, 2])
-def test_a_learning_rate_equals_keras_and_changes_the_forecasts(engines, tiny, layers):
+def test_a_learning_rate_equals_keras_and_changes_the_forecasts(graph_xla_keras, tiny_lag3, layers):
     """The configured rate reaches both engines' Adam; 0.01 instead of 0.001 shows."""
-    fast_graph, _, keras_engine = engines
+    fast_graph, _, keras_engine = graph_xla_keras
     settings = {"regime": "seeded", "batch_size": 2, "update_epochs": 2, "framing": "features"}
-    fast = _task(tiny[3], **settings, layers=layers, learning_rate=0.01)
+    fast = _task(tiny_lag3[3], **settings, layers=layers, learning_rate=0.01)
     assert_same(fast_graph.run(fast), keras_engine.run(fast))
-    default = fast_graph.run(_task(tiny[3], **settings, layers=layers))
+    default = fast_graph.run(_task(tiny_lag3[3], **settings, layers=layers))
     assert np.abs(fast_graph.run(fast).forecasts - default.forecasts).max() > 100 * TOLERANCE
 
 
-def test_the_tolerance_catches_a_real_protocol_difference(engines, tiny):
+def test_the_tolerance_catches_a_real_protocol_difference(graph_xla_keras, tiny_lag3):
     """Negative control: seeding is the only difference, and it is far above TOLERANCE."""
-    fast_graph, _, keras_engine = engines
+    fast_graph, _, keras_engine = graph_xla_keras
     settings = {"batch_size": 2, "update_epochs": 0, "framing": "features"}
-    seeded = fast_graph.run(_task(tiny[1], regime="seeded", **settings))
-    unseeded = keras_engine.run(_task(tiny[1], regime="reset_epoch", **settings))
+    seeded = fast_graph.run(_task(tiny_lag3[1], regime="seeded", **settings))
+    unseeded = keras_engine.run(_task(tiny_lag3[1], regime="reset_epoch", **settings))
     assert np.abs(seeded.forecasts - unseeded.forecasts).max() > 100 * TOLERANCE
 
 
-def test_repeats_trained_together_do_not_interact(engines, tiny):
-    _, fast_xla, _ = engines
+def test_repeats_trained_together_do_not_interact(graph_xla_keras, tiny_lag3):
+    _, fast_xla, _ = graph_xla_keras
     together = _task(
-        tiny[1],
+        tiny_lag3[1],
         regime="stateless_shuffle",
         batch_size=2,
         update_epochs=2,
@@ -159,8 +162,8 @@ def test_repeats_trained_together_do_not_interact(engines, tiny):
     assert not np.allclose(batched.forecasts[0], batched.forecasts[1])
 
 
-def test_same_seed_same_forecasts_and_progress(engines, shampoo_20):
-    _, fast_xla, _ = engines
+def test_same_seed_same_forecasts_and_progress(graph_xla_keras, shampoo_20):
+    _, fast_xla, _ = graph_xla_keras
     task = _task(
         shampoo_20,
         regime="seeded",

@@ -60,7 +60,7 @@ trials_per_graph = 3
 
 
 @pytest.fixture
-def study(tmp_path):
+def pack_study(tmp_path):
     """Create study ``unit`` with a budget, pruning on or off, TPE or grid; return its URL."""
 
     def create(trials: int, pruning: bool = False, grid: bool = False) -> str:
@@ -91,9 +91,9 @@ def pack_sizes(monkeypatch) -> list[int]:
 
 
 def test_every_trial_of_a_pack_scores_what_it_scores_alone_and_the_budget_is_exact(
-    study, pack_sizes
+    pack_study, pack_sizes
 ):
-    url = study(5)
+    url = pack_study(5)
     assert run_worker("unit", url, None, worker_index=0) == 5
     assert pack_sizes == [3, 2]
     trials = trials_of(url)
@@ -107,8 +107,8 @@ def test_every_trial_of_a_pack_scores_what_it_scores_alone_and_the_budget_is_exa
     assert len(configs) == 5  # the pack's trials were sampled apart
 
 
-def test_a_pruned_trial_leaves_its_pack_and_the_others_finish(study, monkeypatch, pack_sizes):
-    url = study(3, pruning=True)
+def test_a_pruned_trial_leaves_its_pack_and_the_others_finish(pack_study, monkeypatch, pack_sizes):
+    url = pack_study(3, pruning=True)
     chunk_sizes: list[int] = []
     real_run_many = FastEngine.run_many
 
@@ -132,8 +132,8 @@ def test_a_pruned_trial_leaves_its_pack_and_the_others_finish(study, monkeypatch
         assert trial.value == pytest.approx(alone.mean, rel=1e-4)
 
 
-def test_a_pack_that_raises_fails_each_of_its_trials_with_the_reason(study, monkeypatch):
-    url = study(3)
+def test_a_pack_that_raises_fails_each_of_its_trials_with_the_reason(pack_study, monkeypatch):
+    url = pack_study(3)
 
     def broken(*args, **kwargs):
         raise MemoryError("Unable to allocate 90.8 GiB for an array")
@@ -148,8 +148,8 @@ def test_a_pack_that_raises_fails_each_of_its_trials_with_the_reason(study, monk
     }
 
 
-def test_an_interrupted_pack_queues_every_trial_again(study, monkeypatch):
-    url = study(4)
+def test_an_interrupted_pack_queues_every_trial_again(pack_study, monkeypatch):
+    url = pack_study(4)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -166,8 +166,8 @@ def test_an_interrupted_pack_queues_every_trial_again(study, monkeypatch):
     assert counts.complete == 4 and counts.waiting == counts.running == 0
 
 
-def test_a_grid_study_in_packs_runs_every_configuration_once(study, pack_sizes):
-    url = study(100, grid=True)
+def test_a_grid_study_in_packs_runs_every_configuration_once(pack_study, pack_sizes):
+    url = pack_study(100, grid=True)
     run_worker("unit", url, None, worker_index=0)
     trials = trials_of(url)
     points = [(t.params["epochs"], t.params["neurons"], t.params["batch_size"]) for t in trials]
