@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers import ROOT
 from tests.helpers.commands import run_tuner
+from tests.helpers.studies import study_toml
 from tuner.distributed.compile_cache import (
     ENVIRONMENT_VARIABLE,
     TF_FLAG,
@@ -110,10 +111,8 @@ def test_tuner_worker_keeps_its_graph_beside_the_study_unless_told_not_to(
     no_setting, tmp_path, monkeypatch
 ):
     study = tmp_path / "tiny.toml"
-    study.write_text(
-        'name = "tiny"\ntrials = 1\nrepeats = 2\n[data]\nseries = "shampoo"\ntrain_size = 20\n'
-        '[search]\nepochs = [3]\nneurons = [1]\nbatch_size = [4]\nregimes = ["seeded"]\n'
-    )
+    search = {"epochs": [3], "neurons": [1], "batch_size": [4], "regimes": ["seeded"]}
+    study.write_text(study_toml("tiny", trials=1, repeats=2, search=search))
     for name, setting in (("kept", ""), ("none", "off")):
         url = f"sqlite:///{tmp_path / name / 'tuner.db'}"
         (tmp_path / name).mkdir()

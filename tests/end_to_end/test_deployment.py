@@ -24,6 +24,7 @@ from PIL import Image
 
 from tests.helpers import ROOT
 from tests.helpers.commands import served_artifacts, start_dashboard
+from tests.helpers.studies import study_toml
 from tuner.cli import build_parser
 from tuner.outputs.artifacts import TRIAL_ARTIFACTS
 from tuner.search.studyfile import load_study_file
@@ -195,21 +196,18 @@ def test_the_tf_thread_variables_reach_tensorflow():
     assert threads("1") < threads("8")
 
 
-COMPOSE_STUDY = """
-name = "ci"
-trials = 8
-repeats = 2
-[data]
-series = "shampoo"
-train_size = 20
-[search]
-epochs = [5, 10]
-neurons = [1]
-batch_size = [4]
-regimes = ["seeded", "reset_epoch"]
-[pruner]
-enabled = false
-"""
+COMPOSE_STUDY = study_toml(
+    "ci",
+    trials=8,
+    repeats=2,
+    search={
+        "epochs": [5, 10],
+        "neurons": [1],
+        "batch_size": [4],
+        "regimes": ["seeded", "reset_epoch"],
+    },
+    pruner={"enabled": False},
+)
 
 
 @pytest.mark.slow

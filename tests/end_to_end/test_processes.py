@@ -17,30 +17,30 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.helpers.commands import run_tuner
+from tests.helpers.studies import study_toml
 from tests.helpers.training import SHAMPOO_PERSISTENCE_RMSE
 from tuner.search.space import TUTORIAL_CONFIGURATION
 from tuner.storage.slots import SlotCounts
 from tuner.storage.url import DatabaseURL
 
-TINY_STUDY = """
-name = "tiny"
-trials = {trials}
-repeats = 2
-[data]
-series = "shampoo"
-train_size = 20
-[search]
-epochs = [5, 1000]
-neurons = [1]
-batch_size = [4]
-regimes = ["seeded", "reset_epoch"]
-[pruner]
-enabled = false
-[workers]
-heartbeat_interval = 1
-grace_period = 3
-max_retry = 2
-"""
+
+def tiny_study_toml(trials: int, name: str = "tiny", **settings: object) -> str:
+    """Short trials, and heartbeats fast enough that a dead worker's trial is retried soon."""
+    return study_toml(
+        name,
+        trials=trials,
+        repeats=2,
+        search={
+            "epochs": [5, 1000],
+            "neurons": [1],
+            "batch_size": [4],
+            "regimes": ["seeded", "reset_epoch"],
+        },
+        pruner={"enabled": False},
+        workers={"heartbeat_interval": 1, "grace_period": 3, "max_retry": 2},
+        **settings,
+    )
+
 
 WORKER_TIMEOUT = 240
 
@@ -49,7 +49,7 @@ WORKER_TIMEOUT = 240
 def study_file(tmp_path):
     def write(trials: int) -> str:
         path = tmp_path / "tiny.toml"
-        path.write_text(TINY_STUDY.format(trials=trials))
+        path.write_text(tiny_study_toml(trials))
         return str(path)
 
     return write
@@ -221,8 +221,7 @@ def test_same_name_with_a_different_study_file_is_refused(tmp_path, study_file):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     path = study_file(3)
     assert run_tuner("create", path, "--storage", url).returncode == 0
-    with open(path, "a") as handle:
-        handle.write("\n[sampler]\nn_startup_trials = 3\n")
+    Path(path).write_text(tiny_study_toml(3, sampler={"n_startup_trials": 3}))
     result = run_tuner("create", path, "--storage", url)
     assert result.returncode == 2
     assert "already exists" in result.stderr and "with a different study file" in result.stderr
@@ -261,7 +260,7 @@ def test_malformed_or_unsupported_urls_are_refused(url, expected):
 
 def test_a_bad_study_file_is_one_line_through_the_cli(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text(TINY_STUDY.format(trials=0))
+    path.write_text(tiny_study_toml(0))
     result = run_tuner("create", str(path), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert result.returncode == 2
     assert result.stderr == (
@@ -303,7 +302,7 @@ def test_stopping_tuner_run_stops_its_workers_and_a_rerun_finishes_the_study(
 def test_two_studies_share_one_database_without_mixing(tmp_path, study_file):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     other = tmp_path / "other.toml"
-    other.write_text(TINY_STUDY.format(trials=1).replace('name = "tiny"', 'name = "other"'))
+    other.write_text(tiny_study_toml(1, "other"))
     assert run_tuner("create", study_file(2), "--storage", url).returncode == 0
     assert run_tuner("create", str(other), "--storage", url).returncode == 0
     assert _wait(_workers(url, 1)) == [0]
@@ -514,9 +513,7 @@ def test_the_password_is_never_in_sight(postgres_url, tmp_path, monkeypatch):
     secret = "s3cret-pw"
     url = make_url(postgres_url).set(password=secret).render_as_string(hide_password=False)
     path = tmp_path / "tiny.toml"
-    path.write_text(
-        TINY_STUDY.format(trials=3).replace("repeats = 2", f'repeats = 2\nstorage = "{url}"')
-    )
+    path.write_text(tiny_study_toml(3, storage=url))
     monkeypatch.setenv("TUNER_ARTIFACTS", str(tmp_path / "artifacts"))
     run = subprocess.Popen(
         [sys.executable, "-m", "tuner", "run", str(path), "--workers", "2", "--no-progress"],

@@ -13,6 +13,7 @@ import numpy as np
 import optuna
 import pytest
 
+from tests.helpers.studies import study_toml
 from tests.helpers.training import TOLERANCE, assert_same, engine_task
 from tuner.engines import FastEngine, GraphShape, _fast
 from tuner.method.regimes import REGIME_NAMES
@@ -64,38 +65,29 @@ def test_unmasked_padding_would_be_caught(engines, tiny, monkeypatch):
     assert np.abs(fast.run(task).forecasts - exact).max() > 100 * TOLERANCE
 
 
-TRACE_STUDY = """
-name = "traces"
-trials = {trials}
-repeats = 3
-seed = 4
-[data]
-series = "shampoo"
-test_size = 4
-train_size = 8
-[search]
-epochs = {{ low = 1, high = 6 }}
-neurons = {{ low = 1, high = 4 }}
-batch_size = [1, 2]
-regimes = {regimes}
-update_epochs = [0, 1, 2]
-lag = {{ low = 1, high = 3 }}
-framing = ["features", "timesteps"]
-layers = {{ low = 1, high = 3 }}
-learning_rate = {{ low = 0.0005, high = 0.02 }}
-[sampler]
-n_startup_trials = {trials}
-[pruner]
-enabled = true
-checkpoints = 2
-"""
-
-
 def test_a_study_traces_one_graph_per_framing():
     trials = 48
-    config = parse_study_text(
-        TRACE_STUDY.format(trials=trials, regimes=list(REGIME_NAMES)).replace("'", '"')
+    text = study_toml(
+        "traces",
+        trials=trials,
+        repeats=3,
+        seed=4,
+        data={"series": "shampoo", "test_size": 4, "train_size": 8},
+        search={
+            "epochs": {"low": 1, "high": 6},
+            "neurons": {"low": 1, "high": 4},
+            "batch_size": [1, 2],
+            "regimes": list(REGIME_NAMES),
+            "update_epochs": [0, 1, 2],
+            "lag": {"low": 1, "high": 3},
+            "framing": ["features", "timesteps"],
+            "layers": {"low": 1, "high": 3},
+            "learning_rate": {"low": 0.0005, "high": 0.02},
+        },
+        sampler={"n_startup_trials": trials},
+        pruner={"enabled": True, "checkpoints": 2},
     )
+    config = parse_study_text(text)
     objective = Objective(StudyData.load(config))
     study = optuna.create_study(
         sampler=optuna.samplers.RandomSampler(seed=2), pruner=optuna.pruners.NopPruner()

@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 import pytest
 
+from tests.helpers.studies import study_toml
 from tests.helpers.training import shampoo_config
 from tuner.distributed.worker import run_worker
 from tuner.evaluation.runner import evaluate
@@ -18,26 +19,25 @@ from tuner.search.confirmation import confirm_study
 from tuner.search.study import complete_trials, create_study
 from tuner.search.studyfile import parse_study_text
 
-STUDY = """
-name = "ens"
-trials = 4
-repeats = 4
-seed = 3
-objective = "{objective}"
-[data]
-series = "airline"
-train_size = 24
-[search]
-epochs = [3, 6, 9]
-neurons = [1, 2]
-batch_size = [4]
-regimes = ["stateless"]
-[pruner]
-enabled = false
-[confirm]
-top = 2
-repeats = 3
-"""
+
+def ensemble_study_toml(objective: str, **pruner: object) -> str:
+    """Study ``ens`` on airline, ranked by ``objective``; pruning off unless ``pruner`` says."""
+    return study_toml(
+        "ens",
+        trials=4,
+        repeats=4,
+        seed=3,
+        objective=objective,
+        data={"series": "airline", "train_size": 24},
+        search={
+            "epochs": [3, 6, 9],
+            "neurons": [1, 2],
+            "batch_size": [4],
+            "regimes": ["stateless"],
+        },
+        pruner=pruner or {"enabled": False},
+        confirm={"top": 2, "repeats": 3},
+    )
 
 
 def test_the_ensemble_scores_the_repeats_mean_forecast_and_is_never_worse_than_their_mean(
@@ -57,7 +57,7 @@ def test_the_ensemble_scores_the_repeats_mean_forecast_and_is_never_worse_than_t
 
 def test_an_unknown_objective_is_refused_in_one_line(tmp_path, cli):
     path = tmp_path / "bad.toml"
-    path.write_text(STUDY.format(objective="median_rmse"))
+    path.write_text(ensemble_study_toml("median_rmse"))
     status, _, err = cli("create", str(path), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert status == 2 and err.count("\n") == 1
     assert "objective must be one of mean_rmse, ensemble_rmse; got 'median_rmse'" in err
@@ -66,7 +66,7 @@ def test_an_unknown_objective_is_refused_in_one_line(tmp_path, cli):
 
 def _run(tmp_path: Path, objective: str) -> tuple[str, optuna.Study]:
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    text = STUDY.format(objective=objective)
+    text = ensemble_study_toml(objective)
     create_study(parse_study_text(text), text, url)
     run_worker("ens", url, tmp_path / "artifacts", worker_index=0)
     return url, optuna.load_study(study_name="ens", storage=url)
@@ -118,8 +118,7 @@ def test_a_mean_study_keeps_the_mean_as_its_value_and_stores_the_ensemble_beside
 
 
 def test_pruning_an_ensemble_study_reports_the_ensemble_of_the_repeats_done(tmp_path):
-    text = STUDY.format(objective="ensemble_rmse").replace("enabled = false", "checkpoints = 2")
-    config = parse_study_text(text)
+    config = parse_study_text(ensemble_study_toml("ensemble_rmse", checkpoints=2))
     from tuner.search.objective import Objective
     from tuner.search.windows import StudyData
 

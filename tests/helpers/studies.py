@@ -19,21 +19,22 @@ def study_toml(name: str = "unit", **settings: object) -> str:
     it is about and none is TOML typed by hand. A mapping is a table (``data=``,
     ``search=``, ``sampler=``, ``pruner=``, ``workers=``, ``confirm=``); a mapping
     inside a table is written inline (``{ low = 1, high = 4 }``), as the shipped
-    study files write ranges. A setting of ``None`` is left out; ``data`` is
-    :data:`SHAMPOO_20` unless given.
+    study files write ranges. A setting of ``None`` is left out, in a table too;
+    ``data`` is :data:`SHAMPOO_20` unless given.
     """
     settings = {"name": name, "data": SHAMPOO_20, **settings}
-    keys = [f"{key} = {_literal(value)}" for key, value in settings.items() if _is_key(value)]
-    tables = [
-        f"[{table}]\n" + "".join(f"{key} = {_literal(value)}\n" for key, value in values.items())
-        for table, values in settings.items()
-        if isinstance(values, Mapping)
-    ]
-    return "\n".join(keys) + "\n" + "".join(tables)
+    tables = {key: value for key, value in settings.items() if isinstance(value, Mapping)}
+    keys = {key: value for key, value in settings.items() if key not in tables}
+    return _lines(keys) + "".join(
+        f"[{table}]\n" + _lines(values) for table, values in tables.items()
+    )
 
 
-def _is_key(value: object) -> bool:
-    return value is not None and not isinstance(value, Mapping)
+def _lines(settings: Mapping[str, object]) -> str:
+    """One ``key = value`` line per setting that is not ``None``."""
+    return "".join(
+        f"{key} = {_literal(value)}\n" for key, value in settings.items() if value is not None
+    )
 
 
 def _literal(value: object) -> str:

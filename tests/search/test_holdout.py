@@ -12,6 +12,7 @@ import optuna
 import pytest
 
 from tests.helpers import ROOT
+from tests.helpers.studies import study_toml
 from tuner.distributed.worker import run_worker
 from tuner.exceptions import ConfigError
 from tuner.search.confirmation import confirm_study
@@ -21,30 +22,24 @@ from tuner.search.windows import Windows, resolve_holdout
 
 AIRLINE = ROOT / "tuner" / "data" / "datasets" / "airline-passengers.csv"
 
-STUDY = """
-name = "{name}"
-trials = 3
-repeats = 2
-seed = 5
-[data]
-series = "{series}"
-train_size = 24
-[search]
-epochs = [2, 4]
-neurons = [1]
-batch_size = [4]
-regimes = ["stateless"]
-[pruner]
-enabled = false
-[confirm]
-top = 2
-repeats = 3
-"""
+
+def holdout_study_toml(name: str = "air", series: str | Path = "airline", **data: object) -> str:
+    """A short study with confirmation on the holdout; ``data`` changes its ``[data]``."""
+    return study_toml(
+        name,
+        trials=3,
+        repeats=2,
+        seed=5,
+        data={"series": series, "train_size": 24, **data},
+        search={"epochs": [2, 4], "neurons": [1], "batch_size": [4], "regimes": ["stateless"]},
+        pruner={"enabled": False},
+        confirm={"top": 2, "repeats": 3},
+    )
 
 
 def make_study(tmp_path: Path, name: str = "air", series: str = "airline") -> str:
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    text = STUDY.format(name=name, series=series)
+    text = holdout_study_toml(name, series)
     create_study(parse_study_text(text), text, url)
     return url
 
@@ -69,19 +64,15 @@ def test_the_windows_are_the_test_size_before_the_holdout_then_the_holdout():
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("-1", "data.holdout must be an integer >= 0; got -1"),
-        ('"most"', "data.holdout must be an integer >= 0 or \"auto\"; got 'most'"),
-        ("true", "data.holdout must be an integer; got True"),
-        ("130", "data.holdout 130 leaves 14 observations for the search"),
+        (-1, "data.holdout must be an integer >= 0; got -1"),
+        ("most", "data.holdout must be an integer >= 0 or \"auto\"; got 'most'"),
+        (True, "data.holdout must be an integer; got True"),
+        (130, "data.holdout 130 leaves 14 observations for the search"),
     ],
 )
 def test_a_bad_holdout_is_refused_in_one_line_and_nothing_is_written(tmp_path, cli, value, message):
     path = tmp_path / "bad.toml"
-    path.write_text(
-        STUDY.format(name="bad", series="airline").replace(
-            "train_size = 24", f"train_size = 24\nholdout = {value}"
-        )
-    )
+    path.write_text(holdout_study_toml("bad", holdout=value))
     status, _, err = cli("create", str(path), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert status == 2
     assert message in err and err.count("\n") == 1
@@ -89,13 +80,13 @@ def test_a_bad_holdout_is_refused_in_one_line_and_nothing_is_written(tmp_path, c
 
 
 def test_a_season_below_two_is_refused():
-    text = STUDY.format(name="s", series="airline").replace("train_size = 24", "season = 1")
+    text = holdout_study_toml("s", train_size=None, season=1)
     with pytest.raises(ConfigError, match=r"data\.season must be an integer >= 2; got 1"):
         parse_study_text(text)
 
 
 def test_a_holdout_that_leaves_fewer_training_rows_than_a_batch_is_refused(tmp_path):
-    text = STUDY.format(name="s", series="airline").replace("train_size = 24", "holdout = 120")
+    text = holdout_study_toml("s", train_size=None, holdout=120)
     with pytest.raises(ConfigError, match=r"search\.batch_size 4 does not divide"):
         create_study(parse_study_text(text), text, f"sqlite:///{tmp_path / 'x.db'}")
 
@@ -114,7 +105,7 @@ def test_the_search_never_reads_a_holdout_observation(tmp_path):
         directory = tmp_path / name
         directory.mkdir()
         url = f"sqlite:///{directory / 'tuner.db'}"
-        text = STUDY.format(name="air", series=series)
+        text = holdout_study_toml("air", series)
         create_study(parse_study_text(text), text, url)
         run_worker("air", url, directory / "artifacts", worker_index=0)
         study = optuna.load_study(study_name="air", storage=url)

@@ -6,6 +6,7 @@ import numpy as np
 import optuna
 import pytest
 
+from tests.helpers.studies import study_toml
 from tests.helpers.training import shampoo_config
 from tuner.evaluation.runner import evaluate
 from tuner.exceptions import DivergedError
@@ -14,27 +15,16 @@ from tuner.search.objective import Objective
 from tuner.search.studyfile import parse_study_text
 from tuner.search.windows import StudyData
 
-STUDY = """
-name = "unit"
-trials = 3
-repeats = 4
-[data]
-series = "shampoo"
-train_size = 20
-[search]
-epochs = [1, 300]
-neurons = [1]
-batch_size = [4]
-regimes = ["seeded"]
-[pruner]
-enabled = {pruning}
-checkpoints = 2
-n_startup_trials = 1
-"""
-
 
 def _objective(pruning: bool) -> Objective:
-    config = parse_study_text(STUDY.format(pruning=str(pruning).lower()))
+    text = study_toml(
+        "unit",
+        trials=3,
+        repeats=4,
+        search={"epochs": [1, 300], "neurons": [1], "batch_size": [4], "regimes": ["seeded"]},
+        pruner={"enabled": pruning, "checkpoints": 2, "n_startup_trials": 1},
+    )
+    config = parse_study_text(text)
     return Objective(StudyData.load(config))
 
 

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.helpers.studies import trials_of
+from tests.helpers.studies import study_toml, trials_of
 from tuner.distributed.worker import run_worker
 from tuner.engines import FastEngine, GraphShape
 from tuner.evaluation.config import load_and_prepare
@@ -34,29 +34,32 @@ from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
 from tuner.storage.slots import SlotCounts
 
-STUDY = """
-name = "unit"
-trials = {trials}
-repeats = 4
-timeout = 300
-[data]
-series = "shampoo"
-train_size = 20
-[search]
-epochs = [2, 3, 5]
-neurons = [1, 2]
-batch_size = [2, 4]
-regimes = ["seeded", "stateless_shuffle", "reset_epoch"]
-update_epochs = [0, 1]
-[pruner]
-enabled = {pruning}
-checkpoints = 2
-n_startup_trials = 0
-[workers]
-heartbeat_interval = 1
-grace_period = 3
-trials_per_graph = 3
-"""
+
+def pack_study_toml(
+    trials: int, pruning: bool = False, grid: bool = False, per_graph: int | str = 3
+) -> str:
+    """Study ``unit`` in packs of ``per_graph``, pruning on or off, TPE or grid."""
+    search = {
+        "epochs": [2, 3, 5],
+        "neurons": [1, 2],
+        "batch_size": [2, 4],
+        "regimes": ["seeded", "stateless_shuffle", "reset_epoch"],
+        "update_epochs": [0, 1],
+    }
+    sampler = None
+    if grid:  # one regime and no updates: 12 configurations
+        search |= {"regimes": ["seeded"], "update_epochs": [0]}
+        sampler = {"kind": "grid"}
+    return study_toml(
+        "unit",
+        trials=trials,
+        repeats=4,
+        timeout=300,
+        search=search,
+        sampler=sampler,
+        pruner={"enabled": pruning, "checkpoints": 2, "n_startup_trials": 0},
+        workers={"heartbeat_interval": 1, "grace_period": 3, "trials_per_graph": per_graph},
+    )
 
 
 @pytest.fixture
@@ -65,11 +68,7 @@ def pack_study(tmp_path):
 
     def create(trials: int, pruning: bool = False, grid: bool = False) -> str:
         url = f"sqlite:///{tmp_path / 'tuner.db'}"
-        text = STUDY.format(trials=trials, pruning=str(pruning).lower())
-        if grid:  # one regime and no updates: 12 configurations
-            text = text.replace("[pruner]", '[sampler]\nkind = "grid"\n[pruner]')
-            text = text.replace('["seeded", "stateless_shuffle", "reset_epoch"]', '["seeded"]')
-            text = text.replace("update_epochs = [0, 1]", "update_epochs = [0]")
+        text = pack_study_toml(trials, pruning, grid)
         create_study(parse_study_text(text), text, url)
         return url
 
@@ -205,15 +204,12 @@ def test_a_packs_time_follows_its_slowest_member_phase_by_phase():
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("0", "workers.trials_per_graph must be"),
-        ('"many"', 'workers.trials_per_graph must be an integer from 1 to 16 or "auto"'),
-        (str(MAX_TRIALS_PER_GRAPH + 1), "workers.trials_per_graph must be"),
+        (0, "workers.trials_per_graph must be"),
+        ("many", 'workers.trials_per_graph must be an integer from 1 to 16 or "auto"'),
+        (MAX_TRIALS_PER_GRAPH + 1, "workers.trials_per_graph must be"),
     ],
 )
 def test_a_bad_trials_per_graph_is_refused_in_one_line(value, message):
-    text = STUDY.format(trials=3, pruning="false").replace(
-        "trials_per_graph = 3", f"trials_per_graph = {value}"
-    )
     with pytest.raises(ConfigError, match=message) as error:
-        parse_study_text(text)
+        parse_study_text(pack_study_toml(3, per_graph=value))
     assert "\n" not in str(error.value)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import optuna
 import pytest
 
 from tests.helpers import ROOT
+from tests.helpers.studies import study_toml
 from tuner.data.preparation import Preparation
 from tuner.data.source import DataSource
 from tuner.distributed.worker import run_worker
@@ -19,35 +21,30 @@ from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
 from tuner.search.windows import StudyData
 
-STUDY = """
-name = "prep"
-trials = 6
-repeats = 2
-seed = 3
-[data]
-series = "{series}"
-train_size = 24
-{data}
-[search]
-epochs = [2]
-neurons = [1]
-batch_size = [4]
-regimes = ["stateless"]
-{search}
-[sampler]
-kind = "grid"
-[pruner]
-enabled = false
-[confirm]
-top = 6
-repeats = 2
-"""
-
-SEARCHED = 'transform = ["none", "log", "boxcox"]\nseasonal_difference = [false, true]'
+SEARCHED = {"transform": ["none", "log", "boxcox"], "seasonal_difference": [False, True]}
 
 
-def _study(series: str = "airline", search: str = SEARCHED, data: str = "") -> str:
-    return STUDY.format(series=series, search=search, data=data)
+def _study(
+    series: str = "airline", search: Mapping[str, object] = SEARCHED, trials: int = 6
+) -> str:
+    """A grid study ``prep`` that also searches ``search``, every trial confirmed."""
+    return study_toml(
+        "prep",
+        trials=trials,
+        repeats=2,
+        seed=3,
+        data={"series": series, "train_size": 24},
+        search={
+            "epochs": [2],
+            "neurons": [1],
+            "batch_size": [4],
+            "regimes": ["stateless"],
+            **search,
+        },
+        sampler={"kind": "grid"},
+        pruner={"enabled": False},
+        confirm={"top": 6, "repeats": 2},
+    )
 
 
 def test_a_study_samples_every_transform_and_seasonal_difference_and_confirms_them(tmp_path, cli):
@@ -105,10 +102,10 @@ def test_a_configuration_carries_its_preparation_and_an_old_one_loads_with_defau
 
 
 def test_a_default_study_keeps_its_params(tmp_path):
-    config = parse_study_text(_study(search=""))
+    config = parse_study_text(_study(search={}))
     assert next(iter(StudyData.load(config).search)).transform == "none"
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    text = _study(search="").replace("trials = 6", "trials = 1")
+    text = _study(search={}, trials=1)
     create_study(parse_study_text(text), text, url)
     run_worker("prep", url, None, worker_index=0)
     (trial,) = optuna.load_study(study_name="prep", storage=url).get_trials()
@@ -121,7 +118,7 @@ def test_an_invalid_candidate_is_dropped_with_its_reason(write_csv, caplog):
         f"{2000 + i // 12}-{i % 12 + 1:02d},{0 if i == 70 else 100 + i}\n" for i in range(100)
     )
     path = write_csv("month,value\n" + rows)
-    search = 'transform = ["none", "log"]\nlag = [1, 2]'
+    search = {"transform": ["none", "log"], "lag": [1, 2]}
     preparations = list(StudyData.load(parse_study_text(_study(series=path, search=search))).search)
     assert {p.transform for p in preparations} == {"none"}
     assert {p.lag for p in preparations} == {1, 2}
@@ -147,28 +144,28 @@ def _yearly_series(write_csv) -> str:
     [
         (
             _zero_series,
-            'transform = ["log", "boxcox"]',
+            {"transform": ["log", "boxcox"]},
             "every candidate preparation is invalid: search.transform log: ",
         ),
         (
             _zero_series,
-            'transform = ["log"]',
+            {"transform": ["log"]},
             "needs values > 0; the first that is not is 0 at 2005-11",
         ),
         (
             _yearly_series,
-            "seasonal_difference = [true]",
+            {"seasonal_difference": [True]},
             "search.seasonal_difference true needs a season",
         ),
         (
             lambda _: "airline",
-            "lag = [120]",
+            {"lag": [120]},
             "every candidate preparation is invalid: search.lag 120: ",
         ),
-        (lambda _: "airline", "lag = [120]", "allowed: search.lag from 1 to 107"),
+        (lambda _: "airline", {"lag": [120]}, "allowed: search.lag from 1 to 107"),
         (
             lambda _: "airline",
-            'transform = ["sqrt"]',
+            {"transform": ["sqrt"]},
             "search.transform[0] must be one of none, log, boxcox",
         ),
     ],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 import optuna
 import optuna_dashboard
 import pytest
 
+from tests.helpers.studies import study_toml
 from tuner.exceptions import ConfigError, StorageError
 from tuner.search import memory
 from tuner.search.space import TUTORIAL_CONFIGURATION
@@ -15,20 +17,22 @@ from tuner.search.status import study_status
 from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
 
-STUDY = """
-name = "unit"
-trials = 2
-repeats = 2
-storage = "postgresql+psycopg://tuner:s3cret-pw@db.example:5432/tuner"
-[data]
-series = "shampoo"
-train_size = 20
-[search]
-epochs = [2, 1000]
-neurons = [1]
-batch_size = [4]
-regimes = ["seeded"]
-"""
+SEARCH = {"epochs": [2, 1000], "neurons": [1], "batch_size": [4], "regimes": ["seeded"]}
+
+
+def _study(repeats: int = 2, workers: Mapping[str, object] | None = None, **search: object) -> str:
+    """Study ``unit``, its storage URL with a password; ``search`` changes its search."""
+    return study_toml(
+        "unit",
+        trials=2,
+        repeats=repeats,
+        storage="postgresql+psycopg://tuner:s3cret-pw@db.example:5432/tuner",
+        search={**SEARCH, **search},
+        workers=workers,
+    )
+
+
+STUDY = _study()
 
 
 def test_an_interrupted_creation_is_refused_by_readers_and_finished_by_create(
@@ -84,11 +88,7 @@ def test_a_study_whose_largest_trial_cannot_fit_is_refused_before_anything_is_wr
 ):
     monkeypatch.setattr(memory, "physical_memory", lambda: 8 * 2**30)
     path = tmp_path / "big.toml"
-    path.write_text(
-        STUDY.replace("repeats = 2", "repeats = 1000")
-        .replace("neurons = [1]", "neurons = [1, 1024]")
-        .replace('regimes = ["seeded"]', 'regimes = ["seeded", "stateless_shuffle"]')
-    )
+    path.write_text(_study(1000, neurons=[1, 1024], regimes=["seeded", "stateless_shuffle"]))
     database = tmp_path / "tuner.db"
     status, _, err = cli("create", str(path), "--storage", f"sqlite:///{database}")
     assert status == 2
@@ -155,12 +155,9 @@ def test_sqlite_studies_are_journalled_ahead(tmp_path):
 
 def test_a_pack_that_cannot_fit_is_refused_though_one_trial_would(tmp_path, monkeypatch, cli):
     monkeypatch.setattr(memory, "physical_memory", lambda: 8 * 2**30)
-    base = STUDY.replace("repeats = 2", "repeats = 1000").replace(
-        "neurons = [1]", "neurons = [128]"
-    )
     alone, packed = tmp_path / "alone.toml", tmp_path / "packed.toml"
-    alone.write_text(base)
-    packed.write_text(base + "\n[workers]\ntrials_per_graph = 8\n")
+    alone.write_text(_study(1000, neurons=[128]))
+    packed.write_text(_study(1000, {"trials_per_graph": 8}, neurons=[128]))
     assert cli("create", str(alone), "--storage", f"sqlite:///{tmp_path / 'a.db'}")[0] == 0
     status, _, err = cli("create", str(packed), "--storage", f"sqlite:///{tmp_path / 'b.db'}")
     assert status == 2

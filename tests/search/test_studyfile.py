@@ -1,7 +1,10 @@
+from collections.abc import Mapping
+
 import optuna
 import pytest
 
 from tests.helpers import ROOT
+from tests.helpers.studies import SHAMPOO_20, study_toml
 from tuner.exceptions import ConfigError
 from tuner.search.space import TUTORIAL_CONFIGURATION, SearchSpace
 from tuner.search.studyfile import IntRange, load_study_file, parse_study_text
@@ -9,16 +12,15 @@ from tuner.search.windows import StudyData
 
 STUDIES = ROOT / "studies"
 
-MINIMAL = """
-name = "s"
-trials = 5
-[data]
-series = "shampoo"
-train_size = 20
-[search]
-epochs = { low = 10, high = 100, log = true }
-neurons = [1, 2]
-"""
+MINIMAL_SEARCH = {"epochs": {"low": 10, "high": 100, "log": True}, "neurons": [1, 2]}
+
+
+def _minimal(data: Mapping[str, object] = SHAMPOO_20, **search: object) -> str:
+    """The smallest study file: every setting left out takes its documented default."""
+    return study_toml("s", trials=5, data=data, search={**MINIMAL_SEARCH, **search})
+
+
+MINIMAL = _minimal()
 
 
 @pytest.mark.parametrize("name", ["shampoo", "airline"])
@@ -40,7 +42,7 @@ def test_minimal_file_gets_documented_defaults():
     space = SearchSpace.build(StudyData.load(config))
     assert space.batch_sizes == [1, 2, 4]
     assert not space.contains(TUTORIAL_CONFIGURATION)  # 1000 epochs is outside 10..100
-    wider = parse_study_text(_edit("high = 100", "high = 2000"))
+    wider = parse_study_text(_minimal(epochs={"low": 10, "high": 2000, "log": True}))
     assert SearchSpace.build(StudyData.load(wider)).contains(TUTORIAL_CONFIGURATION)
 
 
@@ -168,28 +170,16 @@ def test_bad_study_files_are_refused_naming_the_key(text, expected):
     assert "\n" not in str(error.value)
 
 
-MODEL_SEARCH = """
-name = "m"
-trials = 5
-[data]
-series = "shampoo"
-train_size = 20
-[search]
-epochs = [1000]
-neurons = [1, 2]
-batch_size = [4]
-regimes = ["seeded"]
-{extra}
-"""
-
-
-def _space(extra: str) -> SearchSpace:
-    config = parse_study_text(MODEL_SEARCH.format(extra=extra))
+def _space(sampler: Mapping[str, object] | None = None, **search: object) -> SearchSpace:
+    """The search space of a study of the model's settings, with ``search`` added."""
+    model_search = {"epochs": [1000], "neurons": [1, 2], "batch_size": [4], "regimes": ["seeded"]}
+    text = study_toml("m", trials=5, search={**model_search, **search}, sampler=sampler)
+    config = parse_study_text(text)
     return SearchSpace.build(StudyData.load(config))
 
 
 def test_layers_and_learning_rate_are_sampled_only_when_searched():
-    plain = _space("")
+    plain = _space()
     assert plain.config.search.layers == [1] and plain.config.search.learning_rate is None
     trial = optuna.create_study().ask()
     hyperparameters, _ = plain.suggest(trial)
@@ -197,9 +187,7 @@ def test_layers_and_learning_rate_are_sampled_only_when_searched():
     assert hyperparameters.layers == 1 and hyperparameters.learning_rate == 0.001
     assert plain.largest_layers == 1 and "layers" not in plain.grid()
 
-    searched = _space(
-        "layers = { low = 1, high = 3 }\nlearning_rate = { low = 0.0005, high = 0.02 }"
-    )
+    searched = _space(layers={"low": 1, "high": 3}, learning_rate={"low": 0.0005, "high": 0.02})
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     sampled = [searched.suggest(study.ask())[0] for _ in range(30)]
     assert {hp.layers for hp in sampled} == {1, 2, 3}
@@ -210,7 +198,7 @@ def test_layers_and_learning_rate_are_sampled_only_when_searched():
 
 
 def test_a_grid_lists_layers_and_learning_rates():
-    space = _space("layers = [1, 2]\nlearning_rate = [0.001, 0.01]\n[sampler]\nkind = 'grid'")
+    space = _space({"kind": "grid"}, layers=[1, 2], learning_rate=[0.001, 0.01])
     assert space.grid()["layers"] == [1, 2] and space.grid()["learning_rate"] == [0.001, 0.01]
     points = space.grid_points()
     assert len(points) == 2 * 2 * 2  # neurons x layers x learning rates
@@ -220,17 +208,18 @@ def test_a_grid_lists_layers_and_learning_rates():
 
 
 @pytest.mark.parametrize(
-    ("extra", "tutorial_fits"),
+    ("searched", "tutorial_fits"),
     [
-        ("", True),
-        ("layers = [1, 2]", True),
-        ("layers = [2, 3]", False),
-        ("learning_rate = { low = 0.0005, high = 0.02 }", True),
-        ("learning_rate = [0.01, 0.1]", False),
+        ({}, True),
+        ({"layers": [1, 2]}, True),
+        ({"layers": [2, 3]}, False),
+        ({"learning_rate": {"low": 0.0005, "high": 0.02}}, True),
+        ({"learning_rate": [0.01, 0.1]}, False),
     ],
+    ids=["defaults", "layers-1-2", "layers-2-3", "rate-range", "rates-0.01-0.1"],
 )
-def test_the_tutorial_configuration_means_one_layer_and_keras_rate(extra, tutorial_fits):
-    space = _space(extra)
+def test_the_tutorial_configuration_means_one_layer_and_keras_rate(searched, tutorial_fits):
+    space = _space(**searched)
     tutorial = space.with_defaults(TUTORIAL_CONFIGURATION)
     assert space.contains(tutorial) is tutorial_fits
     assert space.contains(TUTORIAL_CONFIGURATION) is tutorial_fits  # absent means the default
@@ -242,9 +231,9 @@ def test_the_tutorial_configuration_means_one_layer_and_keras_rate(extra, tutori
         assert preparation.lag == 1 and hyperparameters.neurons == 1
 
 
-@pytest.mark.parametrize("sizes", ["[3, 4]", "[3, 5, 7]"], ids=["one-invalid", "none-valid"])
+@pytest.mark.parametrize("sizes", [[3, 4], [3, 5, 7]], ids=["one-invalid", "none-valid"])
 def test_a_batch_size_that_does_not_fit_the_data_lists_the_allowed(sizes):
-    config = parse_study_text(MINIMAL + f"batch_size = {sizes}\n")
+    config = parse_study_text(_minimal(batch_size=sizes))
     with pytest.raises(ConfigError) as error:
         SearchSpace.build(StudyData.load(config))
     assert str(error.value) == (
@@ -254,7 +243,7 @@ def test_a_batch_size_that_does_not_fit_the_data_lists_the_allowed(sizes):
 
 
 def test_batch_sizes_must_fit_every_sampled_lag():
-    config = parse_study_text(_edit("train_size = 20", "") + "lag = { low = 1, high = 2 }\n")
+    config = parse_study_text(_minimal({"series": "shampoo"}, lag={"low": 1, "high": 2}))
     space = SearchSpace.build(StudyData.load(config))
     assert space.batch_sizes == [1]
 
