@@ -160,3 +160,12 @@ def small_study(tmp_path_factory) -> dict[str, object]:
     create_study(parse_study_text(text), text, url)
     run_worker("small", url, root / "artifacts", worker_index=0)
     return {"url": url, "csv": csv, "root": root, "artifacts": root / "artifacts"}
+
+
+@pytest.fixture
+def exported(small_study, cli, tmp_path) -> Path:
+    """Study ``small``'s best configuration, exported as JSON: what forecasts start from."""
+    path = tmp_path / "best.json"
+    status, _, err = cli("export", "small", "--storage", small_study["url"], "-o", str(path))
+    assert status == 0, err
+    return path

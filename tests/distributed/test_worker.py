@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 
 import optuna
 import pytest
@@ -18,6 +19,7 @@ from tuner.search.objective import Objective
 from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
 from tuner.storage.slots import SlotCounts
+from tuner.storage.url import DatabaseURL
 
 
 @pytest.fixture
@@ -221,3 +223,25 @@ def test_a_worker_loads_its_series_once_however_many_trials_it_runs(tmp_path, mo
     monkeypatch.setattr(worker_module, "_confirm", lambda name, url: None)
     assert run_worker("unit", url, None, worker_index=0) == 3
     assert len(loads) == 1, loads  # the search's series and the holdout's, from one load
+
+
+def test_a_worker_gives_up_on_a_database_lost_for_too_long(monkeypatch):
+    import sqlalchemy
+
+    from tuner.distributed import worker
+    from tuner.exceptions import StorageError
+
+    lost = sqlalchemy.exc.OperationalError(
+        "SELECT 1", {}, Exception("server closed the connection")
+    )
+    url = DatabaseURL.parse("postgresql+psycopg://user:s3cret@db.example:5432/tuner")
+    monkeypatch.setattr(worker, "RECONNECT_PAUSE_SECONDS", 0)
+    worker._wait_for_the_database(url, lost, time.monotonic())  # within the limit: waits
+    with pytest.raises(StorageError) as error:
+        worker._wait_for_the_database(url, lost, time.monotonic() - worker.RECONNECT_SECONDS - 1)
+    assert str(error.value) == (
+        "lost the database at postgresql+psycopg://user:***@db.example:5432/tuner "
+        "for over 300 s; giving up"
+    )
+    with pytest.raises(ValueError):  # anything but a lost connection is not waited out
+        worker._wait_for_the_database(url, ValueError("bug"), time.monotonic())

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import ROOT
 from tests.helpers.commands import readme_block, run_tuner
 from tests.helpers.training import engine_task
 from tuner.data.preparation import Preparation, prepare
@@ -21,14 +20,6 @@ from tuner.engines import EngineTask, KerasEngine
 from tuner.evaluation.runner import EvaluationConfig
 from tuner.forecasting.refit import SlotStepper, forecast, future_dates, training_rows
 from tuner.method.protocol import Hyperparameters
-
-
-@pytest.fixture
-def exported(small_study, cli, tmp_path) -> Path:
-    path = tmp_path / "best.json"
-    status, _, err = cli("export", "small", "--storage", small_study["url"], "-o", str(path))
-    assert status == 0, err
-    return path
 
 
 def test_shampoo_forecast_from_an_export(cli, exported, small_study, tmp_path):
@@ -304,21 +295,6 @@ def test_forecast_from_a_study_by_rank(small_study, tmp_path):
     assert preparation["config"]["repeats"] == 2
 
 
-def test_the_api_forecast_matches_the_command(exported, tmp_path, cli):
-    import tuner
-
-    table = tuner.forecast(exported, horizon=3, repeats=2)
-    assert (
-        cli(
-            "forecast", str(exported), "--horizon", "3", "--repeats", "2", "-o", str(tmp_path / "o")
-        )[0]
-        == 0
-    )
-    written = pd.read_csv(tmp_path / "o" / "forecast.csv", dtype={"date": str})
-    assert table["date"].tolist() == written["date"].tolist()
-    assert np.allclose(table["mean"], written["mean"])
-
-
 def test_an_export_keeps_its_series(exported, small_study):
     document = json.loads(exported.read_text())
     series = load_series(small_study["csv"])
@@ -398,48 +374,6 @@ def test_prepare_rows_match_training_rows_on_the_tutorial_split(shampoo, shampoo
     assert np.allclose(trimmed.scaler.inverse_transform(trimmed.train)[-19:], rows[:19])
 
 
-@pytest.mark.slow
-def test_the_readme_notebook_example_runs_as_written(tmp_path):
-    import shutil
-
-    (tmp_path / "studies").mkdir()
-    shutil.copy(ROOT / "studies" / "shampoo.toml", tmp_path / "studies" / "shampoo.toml")
-    code = readme_block("<!-- notebook-example -->")
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=900,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "re-evaluated: mean RMSE" in result.stdout
-    table = pd.read_csv(tmp_path / "notebook-forecast" / "forecast.csv")
-    assert len(table) == 6 and np.isfinite(table["mean"]).all()
-    assert (tmp_path / "notebook.db").exists()
-
-
-def test_an_opened_study_shows_its_trials_and_best_configurations(small_study):
-    import tuner
-
-    study = tuner.open_study("small", storage=small_study["url"])
-    trials = study.trials()
-    assert len(trials) == 4 and set(trials["state"]) == {"COMPLETE"}
-    complete = study.optuna_study().get_trials(deepcopy=False)
-    for trial in complete:
-        row = trials[trials["number"] == trial.number].iloc[0]
-        assert row["mean_rmse"] == trial.value
-        assert row["std"] == trial.user_attrs["std"] and row["repeats"] == 3
-        assert row["epochs"] == trial.params["epochs"]
-    (best,) = study.best(1)
-    winner = min(complete, key=lambda t: t.value)
-    assert best.hyperparameters.epochs == winner.params["epochs"]
-    assert study.confirmed().empty  # no holdout: nothing to confirm
-    with pytest.raises(tuner.TunerError, match="no study 'nope'"):
-        tuner.open_study("nope", storage=small_study["url"])
-
-
 @pytest.mark.parametrize("regime", ["seeded", "never_reset", "stateless_shuffle"])
 def test_both_engines_end_a_refit_with_the_same_weights_and_states(shampoo_20, regime):
     """A task without test rows (a refit) keeps its final weights and state alike in both."""
@@ -463,13 +397,6 @@ def test_both_engines_end_a_refit_with_the_same_weights_and_states(shampoo_20, r
             assert np.allclose(a, b, atol=1e-5)
     moved = fast.final_weights[0].kernel - task.setups[0].weights.kernel
     assert np.abs(moved).max() > 0  # training changed the weights
-
-
-def test_a_study_handle_never_shows_the_password():
-    import tuner
-
-    study = tuner.TunedStudy("x", "postgresql+psycopg://user:hunter2@host:5432/db")
-    assert "hunter2" not in repr(study) and "user:***@host" in repr(study)
 
 
 def test_an_export_without_its_series_file_still_exports(cli, small_study, tmp_path, caplog):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 
 import optuna
@@ -119,38 +118,12 @@ def test_a_study_that_fits_is_accepted(tmp_path):
     assert create_study(parse_study_text(STUDY), STUDY, url) is True
 
 
-def test_storage_imports_without_fcntl_or_the_study_file_schema():
-    import subprocess
-    import sys
-
-    probe = (
-        "import sys; sys.modules['fcntl'] = None\n"  # as on Windows
-        "import tuner.storage.database\n"
-        "assert 'tuner.search.studyfile' not in sys.modules\n"
-        "import tuner.search.study, tuner.outputs.export, tuner.outputs.report\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-
-
 def test_an_unknown_study_and_a_bad_name_are_different_errors(tmp_path):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     with pytest.raises(StorageError, match="no study 'nope'"):
         study_status("nope", url)
     with pytest.raises(ConfigError, match=r"got '\.nope'"):
         study_status(".nope", url)
-
-
-def test_sqlite_studies_are_journalled_ahead(tmp_path):
-    """Commits append to a write-ahead log instead of syncing a rollback journal each time."""
-    import sqlite3
-
-    from tuner.storage.database import open_storage
-
-    database = tmp_path / "tuner.db"
-    open_storage(f"sqlite:///{database}").engine.dispose()
-    with contextlib.closing(sqlite3.connect(database)) as connection:
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_a_pack_that_cannot_fit_is_refused_though_one_trial_would(tmp_path, monkeypatch, cli):

@@ -1,0 +1,75 @@
+"""The Python API for notebooks (tuner/api.py): the commands' results as tables and objects."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import ROOT
+from tests.helpers.commands import readme_block
+
+
+def test_the_api_forecast_matches_the_command(exported, tmp_path, cli):
+    import tuner
+
+    table = tuner.forecast(exported, horizon=3, repeats=2)
+    assert (
+        cli(
+            "forecast", str(exported), "--horizon", "3", "--repeats", "2", "-o", str(tmp_path / "o")
+        )[0]
+        == 0
+    )
+    written = pd.read_csv(tmp_path / "o" / "forecast.csv", dtype={"date": str})
+    assert table["date"].tolist() == written["date"].tolist()
+    assert np.allclose(table["mean"], written["mean"])
+
+
+def test_an_opened_study_shows_its_trials_and_best_configurations(small_study):
+    import tuner
+
+    study = tuner.open_study("small", storage=small_study["url"])
+    trials = study.trials()
+    assert len(trials) == 4 and set(trials["state"]) == {"COMPLETE"}
+    complete = study.optuna_study().get_trials(deepcopy=False)
+    for trial in complete:
+        row = trials[trials["number"] == trial.number].iloc[0]
+        assert row["mean_rmse"] == trial.value
+        assert row["std"] == trial.user_attrs["std"] and row["repeats"] == 3
+        assert row["epochs"] == trial.params["epochs"]
+    (best,) = study.best(1)
+    winner = min(complete, key=lambda t: t.value)
+    assert best.hyperparameters.epochs == winner.params["epochs"]
+    assert study.confirmed().empty  # no holdout: nothing to confirm
+    with pytest.raises(tuner.TunerError, match="no study 'nope'"):
+        tuner.open_study("nope", storage=small_study["url"])
+
+
+def test_a_study_handle_never_shows_the_password():
+    import tuner
+
+    study = tuner.TunedStudy("x", "postgresql+psycopg://user:hunter2@host:5432/db")
+    assert "hunter2" not in repr(study) and "user:***@host" in repr(study)
+
+
+@pytest.mark.slow
+def test_the_readme_notebook_example_runs_as_written(tmp_path):
+    import shutil
+
+    (tmp_path / "studies").mkdir()
+    shutil.copy(ROOT / "studies" / "shampoo.toml", tmp_path / "studies" / "shampoo.toml")
+    code = readme_block("<!-- notebook-example -->")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "re-evaluated: mean RMSE" in result.stdout
+    table = pd.read_csv(tmp_path / "notebook-forecast" / "forecast.csv")
+    assert len(table) == 6 and np.isfinite(table["mean"]).all()
+    assert (tmp_path / "notebook.db").exists()
