@@ -12,7 +12,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.storages._rdb import models
 from optuna.trial import TrialState
 
-from tests.helpers.studies import trials_of, unit_study
+from tests.helpers.studies import trials_of, unit_study_toml
 from tuner.distributed import worker as worker_module
 from tuner.distributed.worker import run_worker
 from tuner.search import names
@@ -67,7 +67,7 @@ def database_work(engine: sqlalchemy.engine.Engine) -> Iterator[dict[str, int]]:
 
 def claim_work(url: str, finished: int) -> dict[str, int]:
     """The database work of one claim in study ``unit`` holding ``finished`` finished trials."""
-    text = unit_study(finished + 10)
+    text = unit_study_toml(finished + 10)
     fill(create(url, text), finished)
     config = parse_study_text(text)
     storage = open_storage(url, Heartbeat(1, 2, 3))
@@ -88,7 +88,7 @@ def test_a_claim_does_the_same_database_work_at_10_and_at_500_trials(tmp_path):
 
 
 def test_the_database_counts_the_slots_as_the_trials_do(storage_url):
-    study = create(storage_url, unit_study(20))
+    study = create(storage_url, unit_study_toml(20))
     fill(study, 12)
     (failed, *_) = study.get_trials(states=(TrialState.FAIL,))
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
@@ -101,7 +101,7 @@ def test_the_database_counts_the_slots_as_the_trials_do(storage_url):
 
 def test_a_grid_runs_each_configuration_once_around_one_queued_beforehand(tmp_path):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    study = create(url, unit_study(10, sampler={"kind": "grid"}))
+    study = create(url, unit_study_toml(10, sampler={"kind": "grid"}))
     study.enqueue_trial({"epochs": 3, "regime": "seeded"})  # as 'tuner create' queues the tutorial
     run_worker("unit", url, None, worker_index=0)
     trials = trials_of(url)
@@ -112,7 +112,7 @@ def test_a_grid_runs_each_configuration_once_around_one_queued_beforehand(tmp_pa
 
 def test_a_grid_cursor_left_past_the_grid_is_rebuilt_and_the_skipped_configuration_runs(tmp_path):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    study = create(url, unit_study(10, sampler={"kind": "grid"}))
+    study = create(url, unit_study_toml(10, sampler={"kind": "grid"}))
     study.set_user_attr(names.GRID_CURSOR, {"next": 4, "skip": []})
     run_worker("unit", url, None, worker_index=0)
     assert len({(t.params["epochs"], t.params["regime"]) for t in trials_of(url)}) == 4

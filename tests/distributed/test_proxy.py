@@ -12,7 +12,7 @@ from filelock import FileLock, Timeout
 from optuna.trial import TrialState
 
 from tests.helpers.commands import free_port, run_tuner
-from tests.helpers.studies import trials_of, unit_study
+from tests.helpers.studies import trials_of, unit_study_toml
 from tuner.distributed import worker as worker_module
 from tuner.distributed.proxy import start_proxy
 from tuner.distributed.worker import run_worker
@@ -35,7 +35,7 @@ def proxy(storage_url):
 
 
 def create(url: str, trials: int) -> None:
-    text = unit_study(trials)
+    text = unit_study_toml(trials)
     create_study(parse_study_text(text), text, url)
 
 
@@ -57,7 +57,7 @@ def test_a_worker_behind_the_proxy_meets_the_budget_with_heartbeats(proxy):
 def test_a_dead_workers_trial_behind_the_proxy_is_failed_and_retried(proxy):
     database, address = proxy
     create(address, 2)
-    config = parse_study_text(unit_study(2))
+    config = parse_study_text(unit_study_toml(2))
     storage = open_storage(address, Heartbeat(1, 2, 3))
     assert isinstance(storage, ProxyStorage)
     dead = optuna.load_study(study_name="unit", storage=storage)

@@ -11,7 +11,7 @@ import pytest
 from filelock import FileLock, Timeout
 from optuna.trial import TrialState
 
-from tests.helpers.studies import trials_of, unit_study
+from tests.helpers.studies import trials_of, unit_study_toml
 from tuner.distributed import worker as worker_module
 from tuner.distributed.worker import run_worker
 from tuner.search import objective as objective_module
@@ -28,7 +28,7 @@ def study(tmp_path):
 
     def create(trials: int) -> str:
         url = f"sqlite:///{tmp_path / 'tuner.db'}"
-        text = unit_study(trials)
+        text = unit_study_toml(trials)
         create_study(parse_study_text(text), text, url)
         return url
 
@@ -195,7 +195,7 @@ def test_a_worker_that_died_between_ask_and_its_first_heartbeat_loses_no_slot(st
     from tuner.storage.database import Heartbeat, open_storage
 
     url = study(2)
-    config = parse_study_text(unit_study(2))
+    config = parse_study_text(unit_study_toml(2))
     storage = open_storage(url, Heartbeat(1, 2, 3))
     dead = optuna.load_study(study_name="unit", storage=storage)
     objective = Objective(StudyData.load(config))
@@ -215,7 +215,7 @@ def test_a_worker_loads_its_series_once_however_many_trials_it_runs(tmp_path, mo
     from tuner.data import source
 
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    text = unit_study(3, data={"series": "airline", "holdout": 12, "train_size": 24})
+    text = unit_study_toml(3, data={"series": "airline", "holdout": 12, "train_size": 24})
     create_study(parse_study_text(text), text, url)
     loads = []
     real = source.load_series

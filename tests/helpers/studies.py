@@ -69,7 +69,7 @@ def small_study_toml(name: str = "small", series: str | Path = "shampoo", trials
     )
 
 
-def unit_study(trials: int, **changes: object) -> str:
+def unit_study_toml(trials: int, **changes: object) -> str:
     """Study ``unit`` as the worker, claim and proxy tests run it, with ``changes``.
 
     Its trials are short, its heartbeats fast and its failure limit low, so that a
