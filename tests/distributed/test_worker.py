@@ -245,3 +245,13 @@ def test_a_worker_gives_up_on_a_database_lost_for_too_long(monkeypatch):
     )
     with pytest.raises(ValueError):  # anything but a lost connection is not waited out
         worker._wait_for_the_database(url, ValueError("bug"), time.monotonic())
+
+
+def test_a_signal_during_a_held_step_is_handled_when_the_step_ends():
+    """Asking a pack's trials and starting their heartbeats are never split by a signal."""
+    steps = []
+    with pytest.raises(KeyboardInterrupt), worker_module._signals_held():
+        signal.raise_signal(signal.SIGINT)
+        steps.append("after the signal")  # the step went on to its end
+    assert steps == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored

@@ -23,8 +23,11 @@ result is handled so that its slot is neither lost nor counted twice:
 
 A pruned or diverged trial ends alone; the rest of its pack goes on.
 
-Signals are the caller's business: :func:`run_worker` installs no handler (the
-CLI turns SIGTERM into KeyboardInterrupt, see :mod:`tuner.distributed.pool`).
+Signals are the caller's business: :func:`run_worker` keeps the caller's
+handlers (the CLI turns SIGTERM into KeyboardInterrupt, see
+:mod:`tuner.distributed.pool`), and only holds a signal back, for the moment it
+takes to ask a pack's trials or start their heartbeats, so that an interrupt
+finds them queued again rather than half claimed.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import contextlib
 import enum
 import logging
 import math
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -226,22 +231,28 @@ class _Slots:
         The trials are asked under the budget lock and trained together
         (:meth:`Objective.run_pack`); each is told its own result. A pack that
         raises fails every trial in it, and an interrupted or disconnected one
-        queues every trial again.
+        queues every trial again. A signal that arrives while the trials are asked
+        waits until they all are, so none is left RUNNING unqueued.
         """
-        with exclusive(self.url, f"budget:{self.study.study_name}"):
-            claim, slots = self._claim()
-            if claim != _Claim.RAN:
-                return [claim]
-            with warnings.catch_warnings():  # Optuna's advice to use optimize: a pack beats
-                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-                trials = [self.study.ask() for _ in range(slots)]
+        trials: list[optuna.Trial] = []
         try:
+            with exclusive(self.url, f"budget:{self.study.study_name}"):
+                claim, slots = self._claim()
+                if claim != _Claim.RAN:
+                    return [claim]
+                with _signals_held(), warnings.catch_warnings():
+                    # Optuna's advice to use optimize: a pack beats by itself
+                    warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                    trials = [self.study.ask() for _ in range(slots)]
             with _heartbeats(self.storage, trials):
                 outcomes = self.objective.run_pack(trials)
         except KeyboardInterrupt:
-            self._fail_and_requeue(trials, "interrupted")
+            if trials:
+                self._fail_and_requeue(trials, "interrupted")
             raise
         except Exception as error:
+            if not trials:
+                raise  # the claim failed (a lost database, say): run_worker waits it out
             return self._pack_failed(trials, error)
         return [self._tell(trial, outcome) for trial, outcome in zip(trials, outcomes, strict=True)]
 
@@ -426,12 +437,48 @@ def _heartbeats(storage: optuna.storages.BaseStorage, trials: list[optuna.Trial]
     """Beat for every trial of a pack while it runs, with Optuna's own heartbeat threads.
 
     ``study.optimize`` starts such a thread for its one trial; a pack is asked and
-    told directly (several trials at once), so it starts one per trial itself.
+    told directly (several trials at once), so it starts one per trial itself. A
+    signal waits until every thread is registered to be stopped: a thread started
+    but not registered would keep the interrupted worker from exiting.
     """
     with contextlib.ExitStack() as beating:
-        for trial in trials:
-            beating.enter_context(get_heartbeat_thread(trial_id_of(trial), storage))
+        with _signals_held():
+            for trial in trials:
+                beating.enter_context(get_heartbeat_thread(trial_id_of(trial), storage))
         yield
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM are noted; at its end the first is handled.
+
+    Python runs a signal's handler between any two bytecodes, so an interrupt can
+    split steps that must go together (asking a pack's trials, starting their
+    heartbeats). Blocking the signal in the operating system does not help: it
+    is then delivered to another thread, and Python still runs the handler in the
+    main one. Outside the main thread, where no handler runs, nothing is held.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    numbers = (signal.SIGINT, signal.SIGTERM)
+    previous = {n: signal.signal(n, lambda number, _: noted.append(number)) for n in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if noted:
+            _handle_late(noted[0], previous[noted[0]])
+
+
+def _handle_late(number: int, handler: object) -> None:
+    """Handle signal ``number`` as ``handler`` would have when it arrived."""
+    if callable(handler):
+        handler(number, None)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(number)
 
 
 def _sampler(
