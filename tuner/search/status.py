@@ -18,7 +18,23 @@ __all__ = ["StudyStatus", "study_status"]
 
 @dataclass(frozen=True)
 class StudyStatus:
-    """What ``tuner status`` shows."""
+    """What ``tuner status`` shows, read from the study in one pass.
+
+    Attributes:
+        name: The study.
+        budget: Finished trials the study stops at.
+        counts: Its trials by what they mean for the budget.
+        objective: What ranks the trials (``mean_rmse`` or ``ensemble_rmse``).
+        best_value: The best validation score, if any trial is complete.
+        best_params: That trial's parameters.
+        persistence_rmse: Persistence's validation RMSE.
+        trials_per_minute: Finished trials per minute, from the first to the last.
+        holdout: The holdout in observations (0: none).
+        windows: Each window's first and last date.
+        confirmed: The holdout scores, once confirmed (see ``confirmed_table``).
+        baselines: Each baseline's score on each window.
+        best_baseline_validation_rmse: The best baseline's validation RMSE.
+    """
 
     name: str
     budget: int
