@@ -228,3 +228,16 @@ def test_a_study_without_holdout_says_its_best_score_selected_it(small_study, cl
     assert "used to select it" in (report / "report.md").read_text()
     status, _, err = cli("evaluate", str(path), "--holdout")
     assert status == 2 and "has no holdout score" in err
+
+
+def test_a_holdout_longer_than_the_validation_window_is_confirmed(tmp_path):
+    """The holdout runs are keyed by their own preparation, whatever the holdout's size."""
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    text = holdout_study_toml("long", holdout=24)
+    create_study(parse_study_text(text), text, url)
+    run_worker("long", url, None, worker_index=0)
+    confirmation = confirm_study("long", url)
+    assert confirmation["holdout"] == 24
+    for record in confirmation["configurations"]:
+        assert record["holdout_config"]["test_size"] == 24
+        assert len(record["holdout_rmses"]) == 3 and np.isfinite(record["holdout_rmse"])
