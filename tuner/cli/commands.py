@@ -1,8 +1,10 @@
 """The commands: each turns its options into an API call and prints what comes back.
 
 Every command calls :mod:`tuner.api` for its work, so a notebook and the command
-line run the same code. Heavy modules are imported inside the command that
-needs them, so ``tuner --help`` stays instant.
+line run the same code. A stored study is named by a ``TunedStudy`` handle, whose
+every method loads the study and refuses an unknown one, so no command opens it
+twice. Heavy modules are imported inside the command that needs them, so
+``tuner --help`` stays instant.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def forecast(args: argparse.Namespace) -> int:
         document, source = load_export(args.file), args.file
     else:
         _optuna_verbosity(quiet=True)
-        document = api.open_study(args.study, _given_storage(args)).export(args.rank)
+        document = api.TunedStudy(args.study, _storage_url(args)).export(args.rank)
         source = f"study {args.study!r}"
     output = Path(args.output or Path("storage") / "forecasts" / f"{document['study']}-{args.rank}")
     plan = api.plan_forecast(document, source, args.rank, args.horizon, args.repeats, output)
@@ -166,7 +168,7 @@ def confirm(args: argparse.Namespace) -> int:
     from tuner.cli.render import status_text
 
     _optuna_verbosity(quiet=True)
-    study = api.open_study(args.name, _storage_url(args))
+    study = api.TunedStudy(args.name, _storage_url(args))
     with progress_bar("confirming on the holdout", "configuration", args.no_progress) as show:
         study.confirm(show)
     print(status_text(study.status()))
@@ -178,7 +180,7 @@ def status(args: argparse.Namespace) -> int:
     from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.cli.render import status_text
 
-    study_status = api.open_study(args.name, _storage_url(args)).status()
+    study_status = api.TunedStudy(args.name, _storage_url(args)).status()
     print(json.dumps(study_status.to_dict()) if args.json else status_text(study_status))
     return 0
 
@@ -189,7 +191,7 @@ def export(args: argparse.Namespace) -> int:
     from tuner.outputs.export import dump_export
 
     require_int("--top", args.top, 1)
-    study = api.open_study(args.name, _storage_url(args))
+    study = api.TunedStudy(args.name, _storage_url(args))
     if args.output is None:
         sys.stdout.write(dump_export(study.export(args.top), args.format))
         return 0
@@ -204,7 +206,7 @@ def report(args: argparse.Namespace) -> int:
 
     require_int("--top", args.top, 1)
     directory = Path(args.output or Path("storage") / "reports" / args.name)
-    path = api.open_study(args.name, _storage_url(args)).report(directory, args.top)
+    path = api.TunedStudy(args.name, _storage_url(args)).report(directory, args.top)
     print(f"wrote {path}")
     return 0
 

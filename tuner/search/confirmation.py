@@ -62,18 +62,18 @@ def confirm_study(
         StorageError: The study is unknown, or has no complete trial yet.
     """
     study, config = open_study(name, url)
-    data = StudyData.load(config)
-    if not data.holdout:
+    if not study.user_attrs.get(names.HOLDOUT):  # resolved and stored when it was created
         return None
     with exclusive(url, f"confirm:{name}"):
         done = stored_confirmation(study)
-        if done is not None:
+        if done is not None:  # every worker asks at the end; the first one confirms
             return done
         best = complete_trials(study)[: config.confirm.top]
         if not best:
             raise StorageError(
                 f"study {name!r} has no complete trial to confirm yet; run its workers first"
             )
+        data = StudyData.load(config)
         records = []
         for number, trial in enumerate(best):
             if on_progress is not None:

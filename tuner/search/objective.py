@@ -58,9 +58,9 @@ class Objective:
     """
 
     def __init__(self, data: StudyData, on_evaluation: EvaluationCallback | None = None) -> None:
-        config = self.config = data.config
-        prepared = self.prepared = data.search
         self.data = data
+        config = self.config = data.config
+        prepared = data.search
         self.space = SearchSpace.build(data)
         self.on_evaluation = on_evaluation
         self.shape = GraphShape(
@@ -88,8 +88,8 @@ class Objective:
             self.space.batch_sizes,
             config.search.update_epochs,
             grid,
-            n_train=max(p.n_train for p in self.prepared.values()),
-            n_test=max(p.n_test for p in self.prepared.values()),
+            n_train=max(p.n_train for p in self.data.search.values()),
+            n_test=max(p.n_test for p in self.data.search.values()),
         )
         chunk = dataclasses.replace(self.shape, repeats=-(-config.repeats // self.chunks))
         timesteps = self.shape.lag if "timesteps" in config.search.framing else 1
@@ -144,8 +144,9 @@ class Objective:
         )
         trial.set_user_attr(names.SEED, seed)  # a retry inherits it and replays the same fits
         trial.set_user_attr(names.CONFIG, evaluation_config.to_dict())
-        trial.set_user_attr(names.DATA_FINGERPRINT, self.prepared[preparation].fingerprint)
-        return self.prepared[preparation], evaluation_config
+        prepared = self.data.search[preparation]
+        trial.set_user_attr(names.DATA_FINGERPRINT, prepared.fingerprint)
+        return prepared, evaluation_config
 
     def _finish(self, trial: optuna.Trial, outcome: Evaluation | Exception) -> float | Exception:
         """Store a trial's result; its value, or the exception that ended it.

@@ -19,7 +19,7 @@ from tuner.evaluation.baselines import score_baselines
 from tuner.exceptions import StorageError
 from tuner.search import names
 from tuner.search.memory import check_fits_in_memory
-from tuner.search.note import study_note
+from tuner.search.note import save_study_note
 from tuner.search.space import TUTORIAL_CONFIGURATION, SearchSpace
 from tuner.search.studyfile import StudyConfig, parse_study_text
 from tuner.search.windows import StudyData, study_season
@@ -67,8 +67,6 @@ def create_study(
             study = optuna.create_study(
                 study_name=config.name, storage=storage, direction="minimize"
             )
-        from optuna_dashboard import save_note  # here, not at the top: it loads its web server
-
         attrs |= {
             names.STUDY_FILE: stored_text,
             names.BUDGET: budget or config.trials,
@@ -77,7 +75,7 @@ def create_study(
         }
         for key, value in attrs.items():
             study.set_user_attr(key, value)
-        save_note(study, study_note(data, stored_text, attrs))
+        save_study_note(study, data)
         tutorial = space.with_defaults(TUTORIAL_CONFIGURATION)
         if space.contains(tutorial) and not _has_warm_start(study):
             study.enqueue_trial(tutorial, user_attrs={names.WARM_START: "tutorial"})
