@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "Regime": "tuner.method.regimes",
     "DataSource": "tuner.data.source",
     "Evaluation": "tuner.evaluation.runner",
+    "Scoring": "tuner.method.scoring",
     "EvaluationConfig": "tuner.evaluation.config",
     "evaluate": "tuner.evaluation.runner",
     "load_and_prepare": "tuner.evaluation.config",

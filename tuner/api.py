@@ -12,7 +12,7 @@ the first use of one of its names, and TensorFlow loads on the first fit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,8 @@ from tuner.distributed.proxy import start_proxy as start
 from tuner.distributed.worker import run_worker as run_trials
 from tuner.engines import Progress
 from tuner.evaluation.config import EvaluationConfig, load_and_prepare
-from tuner.evaluation.runner import Evaluation, evaluate, plan
+from tuner.evaluation.intervals import DEFAULT_LEVELS
+from tuner.evaluation.runner import Evaluation, evaluate, planned_epochs
 from tuner.exceptions import ConfigError
 from tuner.forecasting.files import check_output, write_forecast
 from tuner.forecasting.refit import Forecast, ForecastPlan, plan_exported
@@ -49,6 +50,7 @@ from tuner.storage.database import open_storage
 from tuner.storage.url import DatabaseURL, resolve_url
 
 __all__ = [
+    "DEFAULT_LEVELS",
     "EvaluationPlan",
     "TunedStudy",
     "create_study",
@@ -196,10 +198,11 @@ class TunedStudy:
         repeats: int | None = None,
         output: str | Path | None = None,
         progress: Progress | None = None,
+        levels: Sequence[int] = DEFAULT_LEVELS,
     ) -> pd.DataFrame:
         """Forecast with the study's configuration of ``rank``; see :func:`forecast`."""
         plan = plan_forecast(
-            self.export(rank), f"study {self.name!r}", rank, horizon, repeats, output
+            self.export(rank), f"study {self.name!r}", rank, horizon, repeats, output, levels
         )
         return run_forecast(plan, output, progress).table()
 
@@ -326,7 +329,7 @@ class EvaluationPlan:
     @property
     def total_epochs(self) -> int:
         """Repeat-epochs the evaluation trains: the unit of its progress."""
-        return self.config.repeats * plan(self.prepared, self.config.hyperparameters).total_epochs
+        return planned_epochs(self.prepared, self.config)
 
     def run(self, progress: Progress | None = None) -> Evaluation:
         """Fit the repeats and score them (see :func:`tuner.evaluation.runner.evaluate`)."""
@@ -341,7 +344,7 @@ def plan_evaluation(config: EvaluationConfig) -> EvaluationPlan:
         DataError: The series cannot be loaded or prepared.
     """
     prepared = load_and_prepare(config)
-    plan(prepared, config.hyperparameters)  # the batch size must fit, before any work
+    planned_epochs(prepared, config)  # the batch size must fit, before any work
     return EvaluationPlan(config, prepared)
 
 
@@ -416,27 +419,31 @@ def forecast(
     repeats: int | None = None,
     output: str | Path | None = None,
     progress: Progress | None = None,
+    levels: Sequence[int] = DEFAULT_LEVELS,
 ) -> pd.DataFrame:
     """Refit an exported configuration on the whole series and forecast past its end.
 
     Args:
         path: An export file (from ``tuner export``).
         rank: Which configuration (1 = best).
-        horizon: Steps to forecast (default: the configuration's ``test_size``).
+        horizon: Steps to forecast (default: the horizon the configuration was
+            scored at, or its ``test_size`` at horizon 1).
         repeats: Fits (default: the exported repeats).
         output: Directory to write ``forecast.csv``, ``forecast.png``, the models and
             ``preparation.json`` into (default: write nothing).
         progress: Receives repeat-epochs of the refit as they finish.
+        levels: Prediction intervals' levels in percent (docs/method.md, section 14).
 
     Returns:
-        One row per step: ``date``, ``repeat_0`` ..., ``mean``, ``q05``, ``q95``.
+        One row per step: ``date``, ``repeat_0`` ..., ``mean``, ``lo-80``, ``hi-80``,
+        ``lo-95``, ``hi-95`` (one pair per level), ``q05``, ``q95``.
 
     Raises:
         ConfigError: The export is invalid or has no such rank, a setting is not a
             positive integer, or ``output`` cannot be written.
         DataError: The series' past changed since the export, or it is unusable.
     """
-    plan = plan_export_forecast(path, rank, horizon, repeats, output)
+    plan = plan_export_forecast(path, rank, horizon, repeats, output, levels)
     return run_forecast(plan, output, progress).table()
 
 
@@ -446,13 +453,14 @@ def plan_export_forecast(
     horizon: int | None = None,
     repeats: int | None = None,
     output: str | Path | None = None,
+    levels: Sequence[int] = DEFAULT_LEVELS,
 ) -> ForecastPlan:
     """Check a forecast from an export file, and its output directory, before any work.
 
     Raises:
         ConfigError, DataError: As :func:`forecast`.
     """
-    return plan_forecast(load_export(path), str(path), rank, horizon, repeats, output)
+    return plan_forecast(load_export(path), str(path), rank, horizon, repeats, output, levels)
 
 
 def plan_forecast(
@@ -462,6 +470,7 @@ def plan_forecast(
     horizon: int | None = None,
     repeats: int | None = None,
     output: str | Path | None = None,
+    levels: Sequence[int] = DEFAULT_LEVELS,
 ) -> ForecastPlan:
     """Check a forecast from an export document, and its output directory, before any work.
 
@@ -471,7 +480,7 @@ def plan_forecast(
     Raises:
         ConfigError, DataError: As :func:`forecast`.
     """
-    plan = plan_exported(document, source, rank, horizon, repeats)
+    plan = plan_exported(document, source, rank, horizon, repeats, levels)
     if output is not None:
         check_output(output)
     return plan

@@ -105,8 +105,8 @@ def test_a_series_too_short_to_fit_leaves_persistence_scored():
     ets = scores["auto_ets"]
     assert not ets.available
     assert ets.reason.startswith(
-        "statsforecast AutoETS(season_length=1) failed refitting on y[:t] for t in [1, 6) "
-        "(the first refit sees 1 observations): "
+        "statsforecast AutoETS(season_length=1) failed refitting at the 5 origin(s) from "
+        "observation 1 (the first refit sees 1 observations): "
     )
     assert "\n" not in ets.reason
     mean = scores["ets_arima_mean"]
@@ -127,8 +127,8 @@ def test_a_failing_model_is_not_available_and_the_others_still_run(monkeypatch, 
     monkeypatch.setattr(AutoETS, "forecast", diverges)
     scores = score_baselines(shampoo.values, 33, 36, None)
     assert scores["auto_arima"].reason == (
-        "statsforecast AutoARIMA(season_length=1) failed refitting on y[:t] for t in [33, 36) "
-        "(the first refit sees 33 observations): LinAlgError: singular matrix"
+        "statsforecast AutoARIMA(season_length=1) failed refitting at the 3 origin(s) from "
+        "observation 33 (the first refit sees 33 observations): LinAlgError: singular matrix"
     )
     assert scores["auto_ets"].reason == "forecast 1 of the window is nan"
     assert not scores["ets_arima_mean"].available
@@ -182,6 +182,7 @@ def test_scores_round_trip_through_json(shampoo_scores):
         "rmse": None,
         "forecasts": None,
         "reason": "no season: ...",
+        "metrics": {},
     }
     assert BaselineScore.from_dict(missing.to_dict()) == missing
 

@@ -13,12 +13,14 @@ import pytest
 
 from tests.helpers.commands import readme_block, run_tuner
 from tests.helpers.training import engine_task
+from tuner.data.calendar import future_dates
 from tuner.data.preparation import Preparation, prepare
 from tuner.data.series import load_series
 from tuner.data.source import DataSource
 from tuner.engines import EngineTask, KerasEngine
+from tuner.evaluation.recursive import SlotStepper, training_rows
 from tuner.evaluation.runner import EvaluationConfig
-from tuner.forecasting.refit import SlotStepper, forecast, future_dates, training_rows
+from tuner.forecasting.refit import forecast
 from tuner.method.protocol import Hyperparameters
 
 
@@ -34,9 +36,22 @@ def test_shampoo_forecast_from_an_export(cli, exported, small_study, tmp_path):
         "date",
         *(f"repeat_{r}" for r in range(repeats)),
         "mean",
+        "lo-80",
+        "hi-80",
+        "lo-95",
+        "hi-95",
         "q05",
         "q95",
     ]
+    # the study scored one step ahead: its residuals calibrate the first step's intervals only
+    residuals = np.abs(json.loads(exported.read_text())["configurations"][0]["residuals"])
+    assert residuals.shape == (12, 1)
+    width = np.sort(residuals[:, 0])[10]  # the 11th of 12: ceil(13 x 0.8)
+    assert table["hi-80"][0] - table["mean"][0] == pytest.approx(width)
+    assert table["mean"][0] - table["lo-80"][0] == pytest.approx(width)
+    assert table["hi-95"][0] - table["mean"][0] == pytest.approx(residuals.max())
+    assert table[["lo-80", "hi-95"]][1:].isna().all().all()
+    assert "the 95% interval needs 19 origins" in said
     series = load_series(small_study["csv"])
     last = series.index[-1]
     assert list(table["date"]) == [
@@ -241,6 +256,7 @@ def _edit_epochs(document: dict) -> None:
         (("--horizon", "two"), "argument --horizon: invalid int value: 'two'"),
         (("--rank", "7"), "rank must be one of 1; got 7"),
         (("--repeats", "0"), "--repeats must be an integer >= 1; got 0"),
+        (("--level", "80", "--level", "100"), "--level must be an integer <= 99; got 100"),
         ((_damage_series,), "the exported series was edited or damaged"),
         ((_edit_epochs,), "configuration of rank 1 was edited or damaged"),
         ((_drop_series,), "the export has no series to check the data against"),

@@ -11,8 +11,8 @@ import numpy as np
 from tuner.data.preparation import Preparation, PreparedData
 from tuner.data.source import DataSource
 from tuner.engines import EngineResult, EngineTask
-from tuner.evaluation.runner import EvaluationConfig, plan
-from tuner.method.protocol import Hyperparameters, repeat_setups
+from tuner.evaluation.runner import EvaluationConfig
+from tuner.method.protocol import Hyperparameters, check_batch_size, repeat_setups
 
 SHAMPOO_PERSISTENCE_RMSE = 136.76131884905664
 """Persistence over shampoo's last 12 months: the tutorial's baseline, to the last digit."""
@@ -58,7 +58,7 @@ def engine_task(
         layers=layers,
         learning_rate=learning_rate,
     )
-    plan(prepared, hp)  # refuses a batch size that does not fit
+    check_batch_size(batch_size, prepared.n_train, prepared.n_test)
     setups = repeat_setups(seed, repeats, hp, prepared.preparation.lag)
     return EngineTask(prepared.train, prepared.test, hp, setups, record_states=True)
 

@@ -58,7 +58,7 @@ def _exported(cli, finished, tmp_path) -> Path:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda text: text.replace('"mean_rmse": ', '"mean_rmse": 1'), "was edited or damaged"),
+        (lambda text: text.replace('"mean_rmse": ', '"mean_rmse": 1', 1), "was edited or damaged"),
         (lambda text: text[: len(text) // 2], "is neither JSON, TOML nor YAML"),
         (lambda text: "hello", "is not an lstm-tuner export"),
     ],

@@ -43,7 +43,8 @@ def test_an_unknown_objective_is_refused_in_one_line(tmp_path, cli):
     path.write_text(ensemble_study_toml("median_rmse"))
     status, _, err = cli("create", str(path), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert status == 2 and err.count("\n") == 1
-    assert "objective must be one of mean_rmse, ensemble_rmse; got 'median_rmse'" in err
+    assert "objective must be one of mean_rmse, ensemble_rmse, mean_mae" in err
+    assert "ensemble_mase; got 'median_rmse'" in err
     assert not (tmp_path / "x.db").exists()
 
 

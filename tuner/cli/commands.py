@@ -95,7 +95,12 @@ def forecast(args: argparse.Namespace) -> int:
         document = api.TunedStudy(args.study, _storage_url(args)).export(args.rank)
         source = f"study {args.study!r}"
     output = Path(args.output or Path("storage") / "forecasts" / f"{document['study']}-{args.rank}")
-    plan = api.plan_forecast(document, source, args.rank, args.horizon, args.repeats, output)
+    levels = tuple(args.level) if args.level else api.DEFAULT_LEVELS
+    for level in levels:
+        require_int("--level", level, 1, 99)
+    plan = api.plan_forecast(
+        document, source, args.rank, args.horizon, args.repeats, output, levels
+    )
     with epoch_bar("refitting", plan.total_epochs, args.no_progress) as progress:
         result = api.run_forecast(plan, output, progress)
     print(forecast_text(result, output))

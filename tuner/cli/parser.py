@@ -254,9 +254,19 @@ def _add_forecast_options(parser: argparse.ArgumentParser) -> None:
     _add_storage_option(parser)
     parser.add_argument("--rank", type=int, default=1, help="which configuration (1: the best)")
     parser.add_argument(
-        "--horizon", type=int, help="steps to forecast (default: the configuration's test_size)"
+        "--horizon",
+        type=int,
+        help="steps to forecast (default: the horizon the configuration was scored at, or "
+        "its test_size at horizon 1)",
     )
     parser.add_argument("--repeats", type=int, help="independent fits (default: the export's)")
+    parser.add_argument(
+        "--level",
+        type=int,
+        action="append",
+        help="a prediction interval's level in percent, 1 to 99; repeat for several "
+        "(default: 80 and 95)",
+    )
     parser.add_argument(
         "-o", "--output", help="directory to write (default: storage/forecasts/STUDY-RANK)"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuner.evaluation.metrics import OBJECTIVE_LABELS, skill
+from tuner.evaluation.metrics import METRIC_LABELS, OBJECTIVE_LABELS, objective_metric, skill
 from tuner.search.findings import NO_HOLDOUT
 
 if TYPE_CHECKING:
@@ -29,14 +29,15 @@ def status_text(status: StudyStatus) -> str:
         f"{counts.running} running, {counts.waiting} waiting, {counts.retried} retried)",
     ]
     label = OBJECTIVE_LABELS[status.objective]
+    metric = objective_metric(status.objective)
     for row in status.confirmed:
         lines.append(f"confirmed trial {row['trial']}: {_confirmed_scores(row, status.objective)}")
     if status.best_value is not None:
         params = " ".join(f"{key}={value}" for key, value in status.best_params.items())
         lines.append(
             f"best validation {label} {status.best_value:.3f} (skill "
-            f"{_number(skill(status.best_value, status.persistence_rmse))} vs persistence, "
-            f"{_number(skill(status.best_value, status.best_baseline_validation_rmse))} vs the "
+            f"{_number(skill(status.best_value, status.persistence_validation))} vs persistence, "
+            f"{_number(skill(status.best_value, status.best_baseline_validation))} vs the "
             f"best baseline): {params}"
         )
         if not status.holdout:
@@ -45,9 +46,9 @@ def status_text(status: StudyStatus) -> str:
             lines.append("not confirmed on the holdout yet: 'tuner confirm' does it")
     lines.append(f"validation RMSE of persistence {status.persistence_rmse:.3f}")
     for row in status.baselines:
-        scores = f"validation {_number(row['validation_rmse'])}"
+        scores = f"validation {METRIC_LABELS[metric]} {_number(row[f'validation_{metric}'])}"
         if status.holdout:
-            scores += f", holdout {_number(row['holdout_rmse'])}"
+            scores += f", holdout {_number(row[f'holdout_{metric}'])}"
         reason = f" (not available: {row['reason']})" if row["reason"] else ""
         lines.append(f"baseline {row['baseline']}: {scores}{reason}")
     if status.trials_per_minute is not None:
@@ -56,17 +57,27 @@ def status_text(status: StudyStatus) -> str:
 
 
 def _confirmed_scores(row: dict[str, object], objective: str) -> str:
-    """A confirmed configuration's holdout score under the objective, the other beside it."""
+    """A confirmed configuration's holdout score under the objective, the other beside it.
+
+    The other is the same metric of the ensemble for a mean objective, and of the
+    mean for an ensemble one.
+    """
     label = OBJECTIVE_LABELS[objective]
-    other = next(name for name in OBJECTIVE_LABELS if name != objective)
+    kind, metric = objective.split("_", 1)
+    other = "ensemble" if kind == "mean" else "mean"
     holdout = row["holdout_rmse"]
     scores = (
         "n/a"
         if holdout is None
-        else f"{holdout:.3f} (std {_number(row['holdout_std'])} over the repeats; "
-        f"{OBJECTIVE_LABELS[other]} {_number(row[f'holdout_{other}'])})"
+        else f"{holdout:.3f} (std of the repeats' RMSEs {_number(row['holdout_std'])}; "
+        f"{OBJECTIVE_LABELS[f'{other}_{metric}']} {_number(row[f'holdout_{other}'])})"
     )
-    return f"holdout {label} {scores}, validation {label} {row['validation_rmse']:.3f}"
+    coverage = row.get("holdout_coverage") or {}
+    covered = "".join(
+        f", {level}% interval covered {value:.0%} of the holdout"
+        for level, value in coverage.items()  # type: ignore[union-attr]
+    )
+    return f"holdout {label} {scores}, validation {label} {row['validation_rmse']:.3f}{covered}"
 
 
 def _number(value: float | None) -> str:
@@ -77,17 +88,53 @@ def forecast_text(result: Forecast, output: Path) -> str:
     """What was refitted on which data, the forecast's mean and spread, and the files."""
     fitted = result.refit
     series = fitted.series
-    table = result.table()[["date", "mean", "q05", "q95"]]
+    table = result.table()
+    table = table[["date", "mean", *(c for c in table if c[:3] in ("lo-", "hi-")), "q05", "q95"]]
     return "\n".join(
         [
             f"refitted {fitted.config.repeats} repeat(s) on {fitted.n_rows} rows of "
             f"{series.name} ({len(series)} observations, {result.new_observations} new since "
             "the export)",
             table.to_string(index=False, float_format=lambda value: f"{value:.3f}"),
+            *_interval_notes(result),
             f"wrote {output}: forecast.csv, forecast.png, preparation.json and "
             f"{len(fitted.weights)} Keras model(s)",
         ]
     )
+
+
+def _interval_notes(result: Forecast) -> list[str]:
+    """What the prediction intervals rest on, and the levels too few origins cannot promise."""
+    from tuner.evaluation.intervals import origins_needed
+
+    if not result.intervals:
+        return ["no prediction intervals: the export holds no validation residuals"]
+    origins = result.calibration_origins
+    notes = [f"prediction intervals: conformal, on the residuals of {origins} validation origin(s)"]
+    for level in sorted(result.intervals):
+        if origins < origins_needed(level):
+            notes.append(
+                f"  the {level}% interval needs {origins_needed(level)} origins to promise "
+                f"{level}% coverage; with {origins} it is the largest residual ([data] origins)"
+            )
+    return notes
+
+
+def _metrics_line(evaluation: Evaluation) -> str:
+    """Every metric of the repeats (mean) and of their ensemble, and the protocol scored."""
+    scoring = evaluation.config.scoring
+    protocol = (
+        f"{scoring.horizon}-step forecasts from {scoring.origins} origin(s)"
+        if scoring.recursive
+        else "one step ahead"
+    )
+    metrics = evaluation.metrics
+    parts = [
+        f"{METRIC_LABELS[metric]} {_number(metrics[f'mean_{metric}'])}/"
+        f"{_number(metrics[f'ensemble_{metric}'])}"
+        for metric in METRIC_LABELS
+    ]
+    return f"mean/ensemble     {', '.join(parts)}  ({protocol})"
 
 
 def evaluation_text(evaluation: Evaluation) -> str:
@@ -106,6 +153,7 @@ def evaluation_text(evaluation: Evaluation) -> str:
             f"test RMSE over {evaluation.config.repeats} repeats:",
             *rows,
             f"ensemble RMSE     {evaluation.ensemble_rmse:.3f}  (of the repeats' mean forecast)",
+            _metrics_line(evaluation),
             f"persistence RMSE  {evaluation.persistence_rmse:.3f}",
             f"skill             {'n/a' if skill is None else f'{skill:.3f}'}"
             "  (1 - mean / persistence; above 0 beats persistence)",

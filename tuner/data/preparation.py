@@ -316,10 +316,6 @@ class PreparedData:
         before = sliding_window_view(transformed[:-1], m + 1)[-self.n_test :]
         return level_before(before, m)
 
-    def rmse(self, forecasts: np.ndarray) -> float:
-        """RMSE in series units of one set of forecasts already inverted."""
-        return float(root_mean_squared_error(self.actual, forecasts))
-
 
 def prepare(series: Series, preparation: Preparation) -> PreparedData:
     """Transform, difference, frame, split and scale ``series`` as ``preparation`` says.

@@ -118,7 +118,7 @@ def run_worker(
     config, first = load_study_config(name, url)
     release_connections(first)  # the worker's storage needs the study's heartbeat settings
     data = StudyData.load(config)  # the series, loaded and prepared once for every trial
-    objective = Objective(data, _plots_saver(artifacts, data.search_series))
+    objective = Objective(data, _plots_saver(artifacts, data.search_series, data.config.objective))
     storage = open_storage(url, _heartbeat(config))
     study = optuna.load_study(
         study_name=name,
@@ -164,14 +164,16 @@ def _confirm(name: str, url: DatabaseURL) -> None:
         logger.warning("the study is finished but not confirmed: %s", error)
 
 
-def _plots_saver(artifacts: Path | None, series: Series) -> EvaluationCallback | None:
+def _plots_saver(
+    artifacts: Path | None, series: Series, objective: str
+) -> EvaluationCallback | None:
     """The objective's callback that draws a complete trial's plots, if plots are kept."""
     if artifacts is None:
         return None
     store = open_artifact_store(artifacts)
 
     def save(trial: optuna.Trial, evaluation: Evaluation) -> None:
-        save_trial_artifacts(store, trial, series, evaluation)
+        save_trial_artifacts(store, trial, series, evaluation, objective)
 
     return save
 

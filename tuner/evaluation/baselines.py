@@ -2,25 +2,30 @@
 
 A tuned LSTM is worth its cost only if it beats simple forecasters, so these are
 scored the way a study scores the LSTM: over a window of observations of the raw
-series ``y``, the half-open index range ``[start, stop)``, each observation
-``y[t]`` forecast one step ahead from ``y[:t]`` (every observation before it), and
-the RMSE taken in the series' own units.
+series ``y``, the half-open index range ``[start, stop)``, by the forecasts of its
+:class:`~tuner.method.scoring.Scoring`. At horizon 1 each observation ``y[t]`` is
+forecast one step ahead from ``y[:t]`` (every observation before it); above, from
+each forecast origin ``o`` the next ``horizon`` observations are forecast from
+``y[:o]``. Every metric is taken as for the LSTM, in the series' own units.
 
 =================  ==========================================================
-``persistence``    ``y[t-1]`` (docs/method.md, section 1).
-``seasonal_naive`` ``y[t-season]``; not available without a season.
+``persistence``    ``y[o-1]`` for every step (docs/method.md, section 1).
+``seasonal_naive`` ``y[o + h - season]`` for step ``h`` below a season, and so
+                   on a season back; not available without a season.
 ``auto_ets``       statsforecast's ``AutoETS(season_length=season or 1)``,
-                   refitted on ``y[:t]`` for every ``t``.
+                   refitted on ``y[:o]`` at every origin.
 ``auto_arima``     statsforecast's ``AutoARIMA(season_length=season or 1)``,
                    refitted likewise.
+``theta``          statsforecast's ``Theta(season_length=season or 1)``, the
+                   M3 competition's winner, refitted likewise.
 ``ets_arima_mean`` the mean of the ``auto_ets`` and ``auto_arima`` forecasts,
                    step by step.
 =================  ==========================================================
 
 The statistical models are refitted by statsforecast's own cross-validation
-(``StatsForecast.cross_validation`` with ``h=1``, ``step_size=1``, ``refit=True``,
-one window per observation, on ``y[:stop]``), each model in its own run, so one
-that fails leaves the others scored. A baseline that cannot be scored (too short
+(``StatsForecast.cross_validation`` with ``refit=True`` and the scoring's ``h``,
+``n_windows`` and ``step_size``, on ``y[:stop]``), each model in its own run, so
+one that fails leaves the others scored. A baseline that cannot be scored (too short
 a series, a statsforecast error, a forecast that is not finite) is reported as
 not available, with a one-line reason, never raised.
 
@@ -30,6 +35,7 @@ this module stays instant.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,15 +45,24 @@ import numpy as np
 import pandas as pd
 
 from tuner._checks import require_int
+from tuner.evaluation.metrics import finite_or_none, forecast_errors
 from tuner.exceptions import ConfigError
+from tuner.method.scoring import Scoring
 
-__all__ = ["BASELINE_NAMES", "BaselineScore", "best_baseline", "score_baselines"]
+__all__ = [
+    "BASELINE_NAMES",
+    "BaselineScore",
+    "best_baseline",
+    "persistence_rmse",
+    "score_baselines",
+]
 
 BASELINE_NAMES: tuple[str, ...] = (
     "persistence",
     "seasonal_naive",
     "auto_ets",
     "auto_arima",
+    "theta",
     "ets_arima_mean",
 )
 """Every baseline, in the order :func:`score_baselines` returns them."""
@@ -60,15 +75,19 @@ class BaselineScore:
     Attributes:
         name: One of :data:`BASELINE_NAMES`.
         rmse: RMSE over the window in series units; ``None`` when not available.
-        forecasts: The one-step forecast of each observation of the window, in
-            order; ``None`` when not available.
+        forecasts: Each origin's forecasts, origin after origin (at horizon 1, the
+            one-step forecast of each observation of the window, in order);
+            ``None`` when not available.
         reason: Why the baseline is not available (one line); ``None`` when it is.
+        metrics: Every metric (:data:`tuner.evaluation.metrics.METRICS`) of the
+            forecasts; empty when not available.
     """
 
     name: str
     rmse: float | None
     forecasts: tuple[float, ...] | None
     reason: str | None = None
+    metrics: Mapping[str, float | None] = dataclasses.field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -82,6 +101,7 @@ class BaselineScore:
             "rmse": self.rmse,
             "forecasts": None if self.forecasts is None else list(self.forecasts),
             "reason": self.reason,
+            "metrics": dict(self.metrics),
         }
 
     @classmethod
@@ -94,16 +114,21 @@ class BaselineScore:
             rmse=None if rmse is None else float(rmse),
             forecasts=None if forecasts is None else tuple(float(f) for f in forecasts),
             reason=record.get("reason"),
+            metrics=record.get("metrics") or {},
         )
 
 
 def score_baselines(
-    values: np.ndarray, start: int, stop: int, season: int | None
+    values: np.ndarray,
+    start: int,
+    stop: int,
+    season: int | None,
+    scoring: Scoring | None = None,
 ) -> dict[str, BaselineScore]:
     """Score every baseline on the window ``[start, stop)`` of the series ``values``.
 
-    Each observation ``values[t]``, ``start <= t < stop``, is forecast one step
-    ahead from ``values[:t]``; nothing at or after ``t`` is read for it.
+    Each forecast from an origin ``o`` reads ``values[:o]`` only; at horizon 1
+    every observation of the window is an origin.
 
     Args:
         values: The raw series, one-dimensional, every value finite.
@@ -112,6 +137,8 @@ def score_baselines(
         stop: One past the last observation of the window; at most ``len(values)``.
         season: Season length in observations (12 for monthly data, see
             :func:`tuner.data.calendar.season_of`), at least 2; ``None`` when the series has none.
+        scoring: The horizon and origins (default: one step ahead, the walk-forward's);
+            their span must fit the window.
 
     Returns:
         A score for each of :data:`BASELINE_NAMES`, in that order; those not
@@ -120,32 +147,48 @@ def score_baselines(
     Raises:
         ConfigError: An argument breaks the rules above.
     """
+    scoring = scoring or Scoring()
     y = _check_values(values)
     require_int("start", start, 1, len(y) - 1)
     require_int("stop", stop, start + 1, len(y))
     if season is not None:
         require_int("season", season, 2)
-    actual = y[start:stop]
+    if scoring.recursive and scoring.span > stop - start:
+        raise ConfigError(
+            f"scoring: {scoring.origins} origin(s) of horizon {scoring.horizon} span "
+            f"{scoring.span} observations, more than the window's {stop - start}"
+        )
+    starts = scoring.starts(stop, stop - start)
+    steps = np.arange(scoring.horizon)
+    actual = np.array([y[o : o + scoring.horizon] for o in starts])
 
-    def score(name: str, forecasts: np.ndarray | str) -> BaselineScore:
-        if isinstance(forecasts, str):
-            return BaselineScore(name, None, None, forecasts)
-        return _score(name, actual, forecasts)
-
-    statistical = _statistical_forecasts(y, start, stop, season)
+    statistical = _statistical_forecasts(y, stop, season, scoring.cross_validation(stop - start))
     ets, arima = statistical["auto_ets"], statistical["auto_arima"]
     if isinstance(ets, str) or isinstance(arima, str):
         missing = " and ".join(name for name, f in statistical.items() if isinstance(f, str))
         mean: np.ndarray | str = f"needs auto_ets and auto_arima; {missing} not available"
     else:
         mean = (ets + arima) / 2.0
-    return {
-        "persistence": score("persistence", y[start - 1 : stop - 1]),
-        "seasonal_naive": score("seasonal_naive", _seasonal_naive(y, start, stop, season)),
-        "auto_ets": score("auto_ets", ets),
-        "auto_arima": score("auto_arima", arima),
-        "ets_arima_mean": score("ets_arima_mean", mean),
+    forecasts = {
+        "persistence": np.array([np.full(len(steps), y[o - 1]) for o in starts]),
+        "seasonal_naive": _seasonal_naive(y, starts, steps, season),
+        **statistical,
+        "ets_arima_mean": mean,
     }
+    return _scores(forecasts, actual, starts, y, season)
+
+
+def persistence_rmse(values: np.ndarray, stop: int, window: int, scoring: Scoring) -> float:
+    """RMSE of persistence alone, on the ``window`` observations before ``stop``.
+
+    What every score's skill is measured against, without statsforecast's cost.
+    """
+    from sklearn.metrics import root_mean_squared_error  # not for `import` of this module
+
+    starts = scoring.starts(stop, window)
+    actual = np.concatenate([values[o : o + scoring.horizon] for o in starts])
+    naive = np.repeat([values[o - 1] for o in starts], scoring.horizon)
+    return float(root_mean_squared_error(actual, naive))
 
 
 def best_baseline(scores: Mapping[str, BaselineScore]) -> BaselineScore | None:
@@ -174,45 +217,84 @@ def _check_values(values: np.ndarray) -> np.ndarray:
     return y
 
 
-def _score(name: str, actual: np.ndarray, forecasts: np.ndarray) -> BaselineScore:
-    from sklearn.metrics import root_mean_squared_error  # not for `import` of this module
-
-    forecasts = np.asarray(forecasts, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(forecasts))
-    if len(bad):
-        return BaselineScore(
-            name, None, None, f"forecast {bad[0] + 1} of the window is {forecasts[bad[0]]}"
+def _scores(
+    forecasts: Mapping[str, np.ndarray | str],
+    actual: np.ndarray,
+    starts: list[int],
+    y: np.ndarray,
+    season: int | None,
+) -> dict[str, BaselineScore]:
+    """Each baseline's metrics, from its forecasts ``(origins, horizon)`` or why it has none."""
+    reasons = {name: f for name, f in forecasts.items() if isinstance(f, str)}
+    for name, f in forecasts.items():
+        if name not in reasons:
+            bad = np.flatnonzero(~np.isfinite(np.asarray(f, dtype=np.float64).reshape(-1)))
+            if len(bad):
+                reasons[name] = f"forecast {bad[0] + 1} of the window is {f.reshape(-1)[bad[0]]}"
+    scored = [name for name in BASELINE_NAMES if name not in reasons]
+    errors = (
+        forecast_errors(
+            actual,
+            np.stack([np.asarray(forecasts[name], dtype=np.float64) for name in scored]),
+            starts,
+            y,
+            season or 1,
         )
-    rmse = float(root_mean_squared_error(actual, forecasts))
-    return BaselineScore(name, rmse, tuple(float(f) for f in forecasts))
+        if scored
+        else None
+    )
+    scores = {}
+    for name in BASELINE_NAMES:
+        if name in reasons:
+            scores[name] = BaselineScore(name, None, None, reasons[name])
+            continue
+        index = scored.index(name)
+        metrics = {metric: finite_or_none(e[index]) for metric, e in errors.overall.items()}  # type: ignore[union-attr]
+        flat = np.asarray(forecasts[name], dtype=np.float64).reshape(-1)
+        scores[name] = BaselineScore(
+            name, metrics["rmse"], tuple(float(f) for f in flat), metrics=metrics
+        )
+    return scores
 
 
-def _seasonal_naive(y: np.ndarray, start: int, stop: int, season: int | None) -> np.ndarray | str:
+def _seasonal_naive(
+    y: np.ndarray, starts: list[int], steps: np.ndarray, season: int | None
+) -> np.ndarray | str:
     if season is None:
         return (
             "no season: season is None (the series has no monthly, quarterly, weekly "
             "or daily index)"
         )
-    if start < season:
+    if starts[0] < season:
         return (
             f"needs {season} observations (one season) before the window; "
-            f"the window starts at observation {start}"
+            f"the window starts at observation {starts[0]}"
         )
-    return y[start - season : stop - season]
+    return np.array([y[o - season + steps % season] for o in starts])
 
 
 def _statistical_forecasts(
-    y: np.ndarray, start: int, stop: int, season: int | None
+    y: np.ndarray, stop: int, season: int | None, windows: dict[str, int]
 ) -> dict[str, np.ndarray | str]:
-    """auto_ets's and auto_arima's forecasts of ``y[start:stop]``, or why there are none."""
+    """auto_ets's, auto_arima's and theta's forecasts ``(origins, h)``, or why there are none.
+
+    Args:
+        y: The series.
+        stop: One past the last observation forecast.
+        season: The season, or ``None``.
+        windows: statsforecast's ``h``, ``n_windows`` and ``step_size``.
+    """
     from statsforecast import StatsForecast  # seconds to import: only when scored
-    from statsforecast.models import AutoARIMA, AutoETS
+    from statsforecast.models import AutoARIMA, AutoETS, Theta
 
     frame = pd.DataFrame({"unique_id": 0, "ds": np.arange(stop), "y": y[:stop]})
     models = {
         "auto_ets": AutoETS(season_length=season or 1),
         "auto_arima": AutoARIMA(season_length=season or 1),
+        "theta": Theta(season_length=season or 1),
     }
+    h, n_windows, step = windows["h"], windows["n_windows"], windows["step_size"]
+    first = stop - h - (n_windows - 1) * step
     forecasts: dict[str, np.ndarray | str] = {}
     for name, model in models.items():
         label = f"{model.alias}(season_length={season or 1})"
@@ -221,18 +303,16 @@ def _statistical_forecasts(
                 # Numerical noise of candidate fits (a division by zero on a tiny series).
                 warnings.simplefilter("ignore", RuntimeWarning)
                 result = StatsForecast(models=[model], freq=1).cross_validation(
-                    df=frame, h=1, n_windows=stop - start, step_size=1, refit=True
+                    df=frame, refit=True, **windows
                 )
         except Exception as error:  # any failure of the fit makes it unavailable
             message = str(error).strip().splitlines()
             detail = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
             forecasts[name] = (
-                f"statsforecast {label} failed refitting on y[:t] for t in [{start}, {stop}) "
-                f"(the first refit sees {start} observations): {detail}"
+                f"statsforecast {label} failed refitting at the {n_windows} origin(s) from "
+                f"observation {first} (the first refit sees {first} observations): {detail}"
             )
             continue
-        result = result.sort_values("ds")
-        if result["ds"].tolist() != list(range(start, stop)):  # pragma: no cover - a bug
-            raise RuntimeError(f"statsforecast {label} forecast other steps than {start}..{stop}")
-        forecasts[name] = result[model.alias].to_numpy(dtype=np.float64)
+        result = result.sort_values(["cutoff", "ds"])
+        forecasts[name] = result[model.alias].to_numpy(dtype=np.float64).reshape(n_windows, h)
     return forecasts

@@ -8,7 +8,7 @@ dictionary :meth:`EvaluationConfig.to_dict` writes, and read back with
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from tuner._checks import require_choice, require_int
 from tuner.data.preparation import Preparation, PreparedData, prepare
@@ -17,6 +17,7 @@ from tuner.engines import DEFAULT_ENGINE, ENGINES
 from tuner.exceptions import ConfigError
 from tuner.method.limits import MAX_REPEATS
 from tuner.method.protocol import Hyperparameters
+from tuner.method.scoring import Scoring
 
 __all__ = ["EvaluationConfig", "load_and_prepare"]
 
@@ -33,6 +34,8 @@ class EvaluationConfig:
         repeats: Independent fits, each from its own initial weights.
         seed: Base seed from which every repeat's randomness is derived.
         engine: Name of the engine that computes the fits.
+        scoring: The horizon and forecast origins the test window is scored on
+            (the one-step walk-forward at horizon 1), and MASE's season.
     """
 
     source: DataSource
@@ -41,6 +44,7 @@ class EvaluationConfig:
     repeats: int = 10
     seed: int = 0
     engine: str = DEFAULT_ENGINE
+    scoring: Scoring = field(default_factory=Scoring)
 
     def __post_init__(self) -> None:
         require_int("repeats", self.repeats, 1, MAX_REPEATS)
@@ -58,6 +62,7 @@ class EvaluationConfig:
             "source": DataSource,
             "preparation": Preparation,
             "hyperparameters": Hyperparameters,
+            "scoring": Scoring,
         }
         fields = {name: {f.name for f in dataclasses.fields(kind)} for name, kind in groups.items()}
         top = {"repeats", "seed", "engine"}
@@ -82,6 +87,7 @@ class EvaluationConfig:
             **source,
             **self.preparation.settings(),
             **asdict(self.hyperparameters),
+            **self.scoring.settings(),
             "repeats": self.repeats,
             "seed": self.seed,
             "engine": self.engine,

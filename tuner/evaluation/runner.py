@@ -1,16 +1,20 @@
-"""How to run: one configuration, several repeats, scored under walk-forward validation.
+"""How to run: one configuration, several repeats, scored on the test window.
 
-This is where a configuration's value is computed: each repeat's forecasts are
-inverted to the series' units and scored by RMSE. A study reports one of two
-scores as a trial's value (docs/method.md, section 6): the mean of the repeats'
-RMSEs (``mean_rmse``, the tutorials' protocol: how good one fit is expected to
-be), or the RMSE of the repeats' mean forecast (``ensemble_rmse``: how good the
-forecast is that uses them all, as ``tuner forecast`` does).
+This is where a configuration's value is computed. At horizon 1 each repeat
+walks forward over the test window (docs/method.md, section 5); above, each is
+refitted at every forecast origin and forecasts the horizon recursively, as
+``tuner forecast`` does (section 13). Either way the forecasts are inverted to
+the series' units and scored by every metric; a study reports one score as a
+trial's value (section 6): a metric of each repeat, averaged (``mean_rmse``, the
+tutorials' protocol: how good one fit is expected to be), or the metric of the
+repeats' mean forecast (``ensemble_rmse``: how good the forecast is that uses
+them all, as ``tuner forecast`` does).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +23,9 @@ import numpy as np
 from sklearn.metrics import root_mean_squared_error
 
 from tuner._checks import require_choice
+from tuner.data.calendar import season_of
 from tuner.data.preparation import PreparedData
+from tuner.data.source import without_end
 from tuner.engines import (
     EngineResult,
     EngineTask,
@@ -27,16 +33,26 @@ from tuner.engines import (
     Progress,
     get_engine,
 )
+from tuner.evaluation.baselines import persistence_rmse
 from tuner.evaluation.config import EvaluationConfig
-from tuner.evaluation.metrics import OBJECTIVES, skill, summarize
+from tuner.evaluation.metrics import (
+    METRICS,
+    OBJECTIVES,
+    ForecastErrors,
+    finite_or_none,
+    forecast_errors,
+    skill,
+    summarize,
+)
+from tuner.evaluation.recursive import Refitting, step_forward
 from tuner.exceptions import ConfigError, DivergedError
-from tuner.method.protocol import Hyperparameters, WalkForward, check_batch_size, repeat_setups
+from tuner.method.protocol import WalkForward, check_batch_size, repeat_setups
 
 __all__ = [
     "Evaluation",
     "evaluate",
     "evaluate_many",
-    "plan",
+    "planned_epochs",
 ]
 
 
@@ -47,12 +63,18 @@ class Evaluation:
     Attributes:
         config: What was evaluated.
         rmses: Test RMSE of each repeat, in series units.
-        forecasts: Each repeat's test forecasts in series units, shape ``(repeats, n_test)``.
-        actual: The test period's observations.
-        persistence_rmse: RMSE of the persistence forecast on the same test period.
+        forecasts: Each repeat's test forecasts in series units, shape ``(repeats,
+            points)``: origin after origin, each the ``horizon`` steps it forecast
+            (at horizon 1, every observation of the test window in order).
+        actual: The observation each point forecasts.
+        persistence_rmse: RMSE of the persistence forecast (the last observation
+            before each origin) of the same points.
         seconds: Wall time of the fits and forecasts (not imports or data loading).
-        compile_seconds: The part of ``seconds`` spent building new graphs.
+        starts: The index in ``history`` of each origin's first forecast observation.
+        history: The series the test window ends, up to its last observation.
+        season: MASE's seasonal naive lag (1: none).
         states: LSTM states before each forecast step, when they were recorded.
+        compile_seconds: The part of ``seconds`` spent building new graphs.
     """
 
     config: EvaluationConfig
@@ -61,6 +83,9 @@ class Evaluation:
     actual: np.ndarray
     persistence_rmse: float
     seconds: float
+    starts: tuple[int, ...]
+    history: np.ndarray
+    season: int = 1
     states: np.ndarray | None = None
     compile_seconds: float = 0.0
 
@@ -83,10 +108,69 @@ class Evaluation:
         """
         return float(root_mean_squared_error(self.actual, self.forecasts.mean(axis=0)))
 
+    @property
+    def horizon(self) -> int:
+        """Steps each origin forecast."""
+        return self.config.scoring.horizon
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Actual minus the repeats' mean forecast, ``(origins, horizon)``.
+
+        The conformity scores of the configuration's prediction intervals
+        (docs/method.md, section 14).
+        """
+        shape = (len(self.starts), self.horizon)
+        return (self.actual - self.forecasts.mean(axis=0)).reshape(shape)
+
+    @functools.cached_property
+    def errors(self) -> ForecastErrors:
+        """Every metric of each repeat's forecasts and of their mean, the last row."""
+        shape = (len(self.starts), self.horizon)
+        forecasts = np.concatenate([self.forecasts, self.forecasts.mean(axis=0)[None]])
+        return forecast_errors(
+            self.actual.reshape(shape),
+            forecasts.reshape(len(forecasts), *shape),
+            self.starts,
+            self.history,
+            self.season,
+        )
+
+    @property
+    def metrics(self) -> dict[str, float | None]:
+        """Every objective's value: each metric of the repeats, averaged, and of their mean.
+
+        RMSE's two are :attr:`mean` and :attr:`ensemble_rmse`, computed as they
+        always were; ``None`` where a metric is undefined (MASE on a constant history).
+        """
+        overall = self.errors.overall
+        values = {"mean_rmse": self.mean, "ensemble_rmse": self.ensemble_rmse}
+        for metric in METRICS[1:]:
+            values[f"mean_{metric}"] = float(np.mean(overall[metric][:-1]))
+            values[f"ensemble_{metric}"] = float(overall[metric][-1])
+        return {key: finite_or_none(values[key]) for key in OBJECTIVES}
+
+    @property
+    def by_step(self) -> dict[str, list[float | None]]:
+        """Every objective's value at each horizon step (1 to ``horizon``), over the origins."""
+        values = {}
+        for metric, errors in self.errors.by_step.items():
+            values[f"mean_{metric}"] = errors[:-1].mean(axis=0)
+            values[f"ensemble_{metric}"] = errors[-1]
+        return {key: [finite_or_none(v) for v in values[key]] for key in OBJECTIVES}
+
     def score(self, objective: str) -> float:
-        """The value of this evaluation under ``objective``, one of ``OBJECTIVES``."""
+        """The value of this evaluation under ``objective``, one of ``OBJECTIVES``.
+
+        NaN where the metric is undefined, which fails a trial as a divergence does.
+        """
         require_choice("objective", objective, OBJECTIVES)
-        return self.ensemble_rmse if objective == "ensemble_rmse" else self.mean
+        if objective == "mean_rmse":  # the two RMSEs need no other metric computed
+            return self.mean
+        if objective == "ensemble_rmse":
+            return self.ensemble_rmse
+        value = self.metrics[objective]
+        return np.nan if value is None else value
 
     @property
     def skill(self) -> float | None:
@@ -101,6 +185,8 @@ class Evaluation:
             "mean": summary["mean"],
             "std": summary["std"],
             "ensemble_rmse": self.ensemble_rmse,
+            "metrics": self.metrics,
+            "by_step": self.by_step,
             "summary": summary,
             "persistence_rmse": self.persistence_rmse,
             "skill": self.skill,
@@ -109,14 +195,14 @@ class Evaluation:
         }
 
 
-def plan(prepared: PreparedData, hyperparameters: Hyperparameters) -> WalkForward:
-    """The schedule each repeat will follow, after checking the batch size fits the data.
+def planned_epochs(prepared: PreparedData, config: EvaluationConfig) -> int:
+    """Repeat-epochs an evaluation trains (its progress), after checking it fits the data.
 
     Raises:
         ConfigError: The batch size does not divide both the training and test sizes.
+        DataError: An origin has fewer training rows than one batch.
     """
-    check_batch_size(hyperparameters.batch_size, prepared.n_train, prepared.n_test)
-    return WalkForward.of(prepared.n_train, prepared.n_test, hyperparameters)
+    return _Run(prepared, config, 1, False).total_epochs
 
 
 def evaluate(
@@ -134,7 +220,7 @@ def evaluate(
         prepared: The series prepared as ``config.preparation`` says.
         config: The configuration to evaluate.
         progress: Receives repeat-epochs as they finish (total:
-            ``config.repeats * plan(prepared, config.hyperparameters).total_epochs``).
+            :func:`planned_epochs`).
         record_states: Keep the LSTM state before each forecast step.
         chunks: Run the repeats in this many groups of ``ceil(repeats / chunks)``
             (the last may be smaller, and is padded to the same shape), one after
@@ -149,6 +235,7 @@ def evaluate(
 
     Raises:
         ConfigError: The batch size does not fit the data.
+        DataError: An origin has fewer training rows than one batch.
         DivergedError: A repeat's forecasts are not finite.
     """
     report = None if after_chunk is None else lambda _, so_far: after_chunk(so_far)
@@ -207,12 +294,12 @@ def evaluate_many(
         ]
         for framing in sorted({runs[i].config.hyperparameters.framing for i in alive}):
             members = [i for i in alive if runs[i].config.hyperparameters.framing == framing]
-            tasks = [runs[i].task(number, shape) for i in members]
+            tasks = {i: runs[i].tasks(number, shape) for i in members}
             started = time.perf_counter()
-            results = engine.run_many(tasks, progress)
-            share = (time.perf_counter() - started) / len(tasks)
-            for i, result in zip(members, results, strict=True):
-                runs[i].add(number, result, share)
+            results = iter(engine.run_many([t for i in members for t in tasks[i]], progress))
+            share = (time.perf_counter() - started) / len(members)
+            for i in members:
+                runs[i].add(number, [next(results) for _ in tasks[i]], share)
                 last = number == len(runs[i].groups) - 1
                 if after_chunk is not None and runs[i].outcome is None and not last:
                     runs[i].report(i, after_chunk)
@@ -220,12 +307,27 @@ def evaluate_many(
 
 
 class _Run:
-    """One configuration's evaluation in progress: its groups of repeats and results so far."""
+    """One configuration's evaluation in progress: its groups of repeats and results so far.
+
+    At horizon 1 a group is one engine task, the walk-forward over the test rows.
+    Above, it is one task per forecast origin, each a refit on the observations
+    before its origin (the origins are members of the same graph run, docs/method.md,
+    section 13), and the forecasts are stepped forward from each.
+    """
 
     def __init__(
         self, prepared: PreparedData, config: EvaluationConfig, chunks: int, record_states: bool
     ) -> None:
-        plan(prepared, config.hyperparameters)
+        scoring, series = config.scoring, prepared.series
+        if scoring.recursive and record_states:
+            raise ConfigError("record_states: states are recorded at horizon 1 only")
+        if not scoring.recursive:
+            check_batch_size(config.hyperparameters.batch_size, prepared.n_train, prepared.n_test)
+        self.starts = tuple(scoring.starts(len(series), prepared.n_test))
+        self.refittings = [
+            Refitting.of(without_end(series, len(series) - start), config)
+            for start in (self.starts if scoring.recursive else ())
+        ]
         self.prepared, self.config, self.record_states = prepared, config, record_states
         self.setups = repeat_setups(
             config.seed, config.repeats, config.hyperparameters, prepared.preparation.lag
@@ -241,31 +343,70 @@ class _Run:
         self.seconds = self.compile_seconds = 0.0
         self.outcome: Exception | None = None
 
-    def task(self, number: int, shape: GraphShape) -> EngineTask:
-        """The engine task of group ``number``, padded to ``shape``."""
-        return EngineTask(
-            train=self.prepared.train,
-            test=self.prepared.test,
-            hyperparameters=self.config.hyperparameters,
-            setups=[self.setups[index] for index in self.groups[number]],
-            record_states=self.record_states,
-            shape=shape,
+    @property
+    def total_epochs(self) -> int:
+        """Repeat-epochs the whole evaluation trains."""
+        hp, prepared = self.config.hyperparameters, self.prepared
+        if self.refittings:
+            return self.config.repeats * len(self.refittings) * hp.epochs
+        return (
+            self.config.repeats * WalkForward.of(prepared.n_train, prepared.n_test, hp).total_epochs
         )
 
-    def add(self, number: int, result: EngineResult, seconds: float) -> None:
+    @functools.cached_property
+    def actual(self) -> np.ndarray:
+        """The observation each scored point forecasts, origin after origin."""
+        values, horizon = self.prepared.series.values, self.config.scoring.horizon
+        return np.concatenate([values[start : start + horizon] for start in self.starts])
+
+    @functools.cached_property
+    def persistence_rmse(self) -> float:
+        """RMSE of forecasting every step of an origin by the observation before it."""
+        values = self.prepared.series.values
+        return persistence_rmse(values, len(values), self.prepared.n_test, self.config.scoring)
+
+    def tasks(self, number: int, shape: GraphShape) -> list[EngineTask]:
+        """The engine tasks of group ``number``, padded to ``shape``."""
+        setups = [self.setups[index] for index in self.groups[number]]
+        if self.refittings:
+            return [refitting.task(setups, shape) for refitting in self.refittings]
+        return [
+            EngineTask(
+                train=self.prepared.train,
+                test=self.prepared.test,
+                hyperparameters=self.config.hyperparameters,
+                setups=setups,
+                record_states=self.record_states,
+                shape=shape,
+            )
+        ]
+
+    def add(self, number: int, results: list[EngineResult], seconds: float) -> None:
         """Score group ``number``'s forecasts; a diverged repeat ends the run."""
         self.seconds += seconds
-        self.compile_seconds += result.compile_seconds
+        self.compile_seconds += sum(result.compile_seconds for result in results)
         group = self.groups[number]
-        forecasts = self.prepared.invert(result.forecasts)
+        if self.refittings:
+            horizon = self.config.scoring.horizon
+            forecasts = np.concatenate(
+                [
+                    step_forward(refitting.fitted(result), horizon)
+                    for refitting, result in zip(self.refittings, results, strict=True)
+                ],
+                axis=1,
+            )
+        else:
+            forecasts = self.prepared.invert(results[0].forecasts)
         try:
             _check_finite(forecasts, first_repeat=int(group[0]))
         except DivergedError as error:
             self.outcome = error
             return
         self.forecasts.append(forecasts)
-        self.states.append(result.states)
-        self.rmses.extend(self.prepared.rmse(repeat) for repeat in forecasts)
+        self.states.append(results[0].states)
+        self.rmses.extend(
+            float(root_mean_squared_error(self.actual, repeat)) for repeat in forecasts
+        )
 
     def report(self, index: int, after_chunk: Callable[[int, Evaluation], None]) -> None:
         """Pass the evaluation so far on; what it raises ends this run alone."""
@@ -276,13 +417,17 @@ class _Run:
 
     def so_far(self) -> Evaluation:
         """The evaluation of the repeats done so far."""
+        series = self.prepared.series
         return Evaluation(
             config=self.config,
             rmses=np.array(self.rmses),
             forecasts=np.concatenate(self.forecasts),
-            actual=self.prepared.actual,
-            persistence_rmse=self.prepared.persistence_rmse,
+            actual=self.actual,
+            persistence_rmse=self.persistence_rmse,
             seconds=self.seconds,
+            starts=self.starts,
+            history=series.values,
+            season=self.config.scoring.season or season_of(series) or 1,
             states=np.concatenate(self.states) if self.record_states else None,
             compile_seconds=self.compile_seconds,
         )

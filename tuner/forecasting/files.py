@@ -21,8 +21,9 @@ import numpy as np
 
 from tuner.data.series import date_label
 from tuner.engines._tensorflow import import_keras
+from tuner.evaluation.recursive import Refit
 from tuner.exceptions import ConfigError
-from tuner.forecasting.refit import Forecast, Refit
+from tuner.forecasting.refit import Forecast
 from tuner.method.model import InitialWeights, input_shape
 from tuner.outputs.plots import save_future_plot
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 __all__ = [
     "MAX_EPOCHS",
+    "MAX_HORIZON",
     "MAX_LAG",
     "MAX_LAYERS",
     "MAX_LEARNING_RATE",
     "MAX_NEURONS",
+    "MAX_ORIGINS",
     "MAX_REPEATS",
     "MAX_TRIALS_PER_GRAPH",
     "MAX_UPDATE_EPOCHS",
@@ -33,3 +35,7 @@ MAX_LAYERS = 3
 MIN_LEARNING_RATE = 1e-5
 MAX_LEARNING_RATE = 1.0
 """Adam's learning rate: below 1e-5 nothing trains in a study's epochs, above 1 it diverges."""
+MAX_HORIZON = 1_000
+"""Steps one forecast covers; a recursive forecast of more compounds its own errors."""
+MAX_ORIGINS = 100
+"""Forecast origins of a window: each is a fit of every repeat, trained in one graph."""

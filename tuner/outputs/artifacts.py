@@ -25,13 +25,15 @@ import pandas as pd
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
 from tuner.data.series import Series
+from tuner.evaluation.metrics import objective_metric
 from tuner.evaluation.runner import Evaluation
 from tuner.exceptions import StorageError
-from tuner.outputs.plots import save_box_plot, save_forecast_plot
+from tuner.outputs.plots import save_box_plot, save_forecast_plot, save_step_plot
 from tuner.search import names
 
 __all__ = [
     "ENVIRONMENT_VARIABLE",
+    "STEP_ARTIFACT",
     "TRIAL_ARTIFACTS",
     "open_artifact_store",
     "resolve_artifact_dir",
@@ -40,6 +42,8 @@ __all__ = [
 
 ENVIRONMENT_VARIABLE = "TUNER_ARTIFACTS"
 TRIAL_ARTIFACTS = ("forecast.png", "rmse_boxplot.png")
+STEP_ARTIFACT = "errors_by_step.png"
+"""Drawn beside the others when a trial forecasts more than one step ahead."""
 """File names of each COMPLETE trial's artifacts, as the dashboard lists them."""
 
 logger = logging.getLogger(__name__)
@@ -68,9 +72,15 @@ def open_artifact_store(directory: Path) -> FileSystemArtifactStore:
 
 
 def save_trial_artifacts(
-    store: FileSystemArtifactStore, trial: optuna.Trial, series: Series, evaluation: Evaluation
+    store: FileSystemArtifactStore,
+    trial: optuna.Trial,
+    series: Series,
+    evaluation: Evaluation,
+    objective: str,
 ) -> None:
-    """Draw and upload a trial's forecast plot and RMSE box plot.
+    """Draw and upload a trial's forecast plot, RMSE box plot and errors by horizon step.
+
+    The last is drawn above horizon 1 only, in the metric of the study's ``objective``.
 
     Called once the objective has its value, before the trial is stored as
     COMPLETE (Optuna attaches artifacts only to a running trial). Never raises
@@ -80,14 +90,19 @@ def save_trial_artifacts(
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="tuner-artifacts-") as scratch:
-            forecast, boxplot = (Path(scratch) / name for name in TRIAL_ARTIFACTS)
-            save_forecast_plot(series, evaluation.forecasts, evaluation.rmses, forecast)
+            forecast, boxplot = paths = [Path(scratch) / name for name in TRIAL_ARTIFACTS]
+            save_forecast_plot(
+                series, evaluation.forecasts, evaluation.rmses, forecast, evaluation.starts
+            )
+            if evaluation.horizon > 1:  # one step has nothing to draw by step
+                paths.append(Path(scratch) / STEP_ARTIFACT)
+                save_step_plot(evaluation.by_step, objective_metric(objective), paths[-1])
             save_box_plot(
                 pd.DataFrame({f"trial {trial.number}": evaluation.rmses}),
                 boxplot,
                 f"RMSE of {len(evaluation.rmses)} repeats",
             )
-            for path in (forecast, boxplot):
+            for path in paths:
                 upload_artifact(
                     artifact_store=store,
                     file_path=str(path),

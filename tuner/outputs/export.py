@@ -20,6 +20,7 @@ import logging
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import optuna
 import tomli_w
 import yaml
@@ -37,6 +38,7 @@ __all__ = [
     "FORMATS",
     "dump_export",
     "export_best",
+    "exported_residuals",
     "load_export",
     "new_observations",
     "pick_configuration",
@@ -152,6 +154,9 @@ def _holdout(confirmed: dict[str, object] | None) -> dict[str, object] | None:
         "ensemble_rmse": confirmed.get("holdout_ensemble_rmse"),
         "std_rmse": confirmed["holdout_std"],
         "rmses": confirmed["holdout_rmses"],
+        "metrics": confirmed.get("holdout_metrics"),
+        "by_step": confirmed.get("holdout_by_step"),
+        "coverage": confirmed.get("holdout_coverage"),
         "data_fingerprint": confirmed["holdout_fingerprint"],
         "config": confirmed["holdout_config"],
     }
@@ -176,6 +181,9 @@ def _record(
         "validation_mean_rmse": attrs.get(names.MEAN_RMSE, trial.value),
         "validation_ensemble_rmse": attrs.get(names.ENSEMBLE_RMSE),
         "mean_rmse": attrs.get(names.MEAN_RMSE, trial.value),
+        "validation_metrics": attrs.get(names.METRICS),
+        "validation_by_step": attrs.get(names.BY_STEP),
+        "residuals": attrs.get(names.RESIDUALS),
         "std_rmse": attrs[names.STD],
         "repeats": len(attrs[names.RMSES]),
         "skill": attrs[names.SKILL],
@@ -274,6 +282,16 @@ def pick_configuration(
     if repeats is not None:
         settings["repeats"] = repeats
     return EvaluationConfig.from_dict(settings), source["data_fingerprint"]
+
+
+def exported_residuals(document: dict[str, object], rank: int) -> np.ndarray | None:
+    """The validation residuals of the configuration of ``rank``, ``(origins, steps)``.
+
+    ``None`` for an export made before residuals were stored (no intervals then).
+    """
+    record = next(r for r in document["configurations"] if r["rank"] == rank)  # type: ignore[union-attr]
+    residuals = record.get("residuals")
+    return None if residuals is None else np.array(residuals, dtype=np.float64)
 
 
 def _parse(text: str) -> object:

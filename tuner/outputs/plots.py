@@ -1,4 +1,4 @@
-"""The PNGs a user looks at: forecasts against the actual series, and RMSE spreads.
+"""The PNGs a user looks at: forecasts against the actual series, errors and their spreads.
 
 Figures are built with matplotlib's object API (no pyplot), so plotting keeps no
 global state and a worker can draw after every trial without leaking figures.
@@ -6,6 +6,7 @@ global state and a worker can draw after every trial without leaking figures.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,6 +22,7 @@ __all__ = [
     "save_box_plot",
     "save_forecast_plot",
     "save_future_plot",
+    "save_step_plot",
 ]
 
 HISTORY_SHOWN = 24
@@ -33,52 +35,99 @@ def median_repeat(rmses: np.ndarray) -> int:
 
 
 def save_forecast_plot(
-    series: Series, forecasts: np.ndarray, rmses: np.ndarray, path: Path | BinaryIO
+    series: Series,
+    forecasts: np.ndarray,
+    rmses: np.ndarray,
+    path: Path | BinaryIO,
+    starts: Sequence[int] | None = None,
 ) -> None:
     """Actual vs forecast over the test period: the median repeat, all repeats' range shaded.
 
     Args:
-        series: The whole series; its last ``forecasts.shape[1]`` values are the test period.
-        forecasts: Each repeat's test forecasts in series units, ``(repeats, n_test)``.
+        series: The series the test period ends.
+        forecasts: Each repeat's test forecasts in series units, ``(repeats, points)``.
         rmses: Each repeat's test RMSE (chooses the median repeat).
         path: Where to write the PNG (a file or a binary stream).
+        starts: The position in ``series`` of each forecast origin's first point, its
+            forecasts consecutive (default: one step ahead over the series' last
+            ``points`` observations, the walk-forward's).
     """
-    n_test = forecasts.shape[1]
-    start = max(0, len(series) - n_test - HISTORY_SHOWN)
+    points = forecasts.shape[1]
+    starts = list(range(len(series) - points, len(series))) if starts is None else list(starts)
+    horizon = points // len(starts)
+    start = max(0, starts[0] - HISTORY_SHOWN)
     positions = np.arange(start, len(series))
-    test = positions[-n_test:]
     middle = median_repeat(rmses)
     figure = Figure(figsize=(7, 3.5))
     axes = figure.subplots()
     axes.plot(positions, series.values[start:], color="black", marker=".", label="actual")
-    axes.fill_between(
-        test,
-        forecasts.min(axis=0),
-        forecasts.max(axis=0),
-        alpha=0.25,
-        label=f"range of {len(rmses)} repeats",
-    )
-    axes.plot(
-        test, forecasts[middle], marker="o", label=f"median repeat (RMSE {rmses[middle]:.2f})"
-    )
-    axes.axvline(test[0] - 0.5, color="grey", linestyle=":")
+    for origin, first in enumerate(starts if horizon > 1 else [starts[0]]):
+        columns = slice(origin * horizon, (origin + 1) * horizon) if horizon > 1 else slice(None)
+        steps = np.arange(first, first + horizon) if horizon > 1 else np.array(starts)
+        axes.fill_between(
+            steps,
+            forecasts[:, columns].min(axis=0),
+            forecasts[:, columns].max(axis=0),
+            alpha=0.25,
+            color="C0",
+            label=None if origin else f"range of {len(rmses)} repeats",
+        )
+        axes.plot(
+            steps,
+            forecasts[middle, columns],
+            marker="o",
+            color="C1",
+            label=None if origin else f"median repeat (RMSE {rmses[middle]:.2f})",
+        )
+    axes.axvline(starts[0] - 0.5, color="grey", linestyle=":")
     ticks = positions[:: max(1, len(positions) // 8)]
     axes.set_xticks(ticks, [str(series.index[i]) for i in ticks], rotation=30, fontsize=8)
     axes.set_ylabel(series.value_column)
-    axes.set_title("walk-forward forecasts over the test period")
+    axes.set_title(
+        f"recursive {horizon}-step forecasts from {len(starts)} origin(s)"
+        if horizon > 1
+        else "walk-forward forecasts over the test period"
+    )
     axes.legend(fontsize=8, loc="upper left")
     figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.2)
+    _save(figure, path)
+
+
+def save_step_plot(
+    by_step: Mapping[str, Sequence[float | None]], metric: str, path: Path | BinaryIO
+) -> None:
+    """A metric's error at each horizon step, of the repeats (mean) and of their ensemble.
+
+    Args:
+        by_step: Every objective's values by step (``Evaluation.by_step``).
+        metric: The metric drawn (``rmse``, ``mae``, ``smape`` or ``mase``).
+        path: Where to write the PNG.
+    """
+    figure = Figure(figsize=(5, 3))
+    axes = figure.subplots()
+    for kind in ("mean", "ensemble"):
+        values = [np.nan if v is None else v for v in by_step[f"{kind}_{metric}"]]
+        axes.plot(np.arange(1, len(values) + 1), values, marker="o", label=kind)
+    axes.set_xlabel("horizon step")
+    axes.set_ylabel(metric)
+    axes.set_title(f"{metric} by horizon step, over the origins")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
     _save(figure, path)
 
 
 def save_future_plot(
     series: Series, table: pd.DataFrame, path: Path | BinaryIO, history: int = 36
 ) -> None:
-    """The last ``history`` observations, then the mean forecast with the repeats' band.
+    """The last ``history`` observations, then the mean forecast, its intervals, the repeats.
+
+    Each prediction interval is shaded and labelled as one; the repeats' spread is
+    dotted, and labelled as what it is (the initial weights'), not an interval.
 
     Args:
         series: The series the forecast continues.
-        table: The forecast: ``date``, ``mean``, ``q05`` and ``q95`` columns, one row per step.
+        table: The forecast: ``date``, ``mean``, ``q05`` and ``q95`` columns, one row per
+            step, and ``lo-L``/``hi-L`` for each interval level ``L``.
         path: Where to write the PNG (a file or a binary stream).
         history: Observations drawn before the forecast, for context.
     """
@@ -90,8 +139,24 @@ def save_future_plot(
     axes = figure.subplots()
     axes.plot(positions[:past], series.values[-past:], color="black", marker=".", label="observed")
     future = positions[past - 1 :]
-    axes.fill_between(
-        future[1:], table["q05"], table["q95"], alpha=0.25, label="5%-95% of the repeats"
+    levels = sorted(int(c[3:]) for c in table.columns if c.startswith("lo-"))
+    for shade, level in zip((0.15, 0.2, 0.25, 0.3), reversed(levels), strict=False):
+        axes.fill_between(
+            future[1:],
+            table[f"lo-{level}"],
+            table[f"hi-{level}"],
+            alpha=shade,
+            color="C1",
+            label=f"{level}% prediction interval (conformal)",
+        )
+    axes.plot(future[1:], table["q05"], color="C0", linestyle=":", linewidth=1)
+    axes.plot(
+        future[1:],
+        table["q95"],
+        color="C0",
+        linestyle=":",
+        linewidth=1,
+        label="5%-95% of the repeats (initial weights, not an interval)",
     )
     axes.plot(
         future,
@@ -136,8 +201,12 @@ def save_bar_chart(values: dict[str, float], path: Path | BinaryIO, label: str) 
     _save(figure, path)
 
 
-def save_validation_holdout_plot(rows: list[dict[str, object]], path: Path | BinaryIO) -> None:
-    """Validation RMSE against holdout RMSE of the confirmed configurations.
+def save_validation_holdout_plot(
+    rows: list[dict[str, object]], path: Path | BinaryIO, label: str = "RMSE"
+) -> None:
+    """Validation score against holdout score of the confirmed configurations.
+
+    ``label`` names the score: the study's objective (``mean RMSE``, ``ensemble sMAPE``...).
 
     Points on the diagonal scored the same on both windows; a ranking that
     carried over keeps the points in the same order along both axes.
@@ -154,8 +223,8 @@ def save_validation_holdout_plot(rows: list[dict[str, object]], path: Path | Bin
         )
     low, high = min(x + y, default=0), max(x + y, default=1)
     axes.plot([low, high], [low, high], linestyle=":", color="grey")
-    axes.set_xlabel("validation RMSE (selected on)")
-    axes.set_ylabel("holdout RMSE (never seen)")
+    axes.set_xlabel(f"validation {label} (selected on)")
+    axes.set_ylabel(f"holdout {label} (never seen)")
     figure.tight_layout()
     _save(figure, path)
 

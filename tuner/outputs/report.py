@@ -51,7 +51,8 @@ def write_report(name: str, url: DatabaseURL, directory: Path, top: int) -> Path
         importances = _importances(study, directory / "importances.png")
         confirmed = confirmed_table(study.user_attrs)
         if confirmed:
-            save_validation_holdout_plot(confirmed, directory / "validation_holdout.png")
+            label = OBJECTIVE_LABELS[objective_of(study.user_attrs)]
+            save_validation_holdout_plot(confirmed, directory / "validation_holdout.png", label)
         path = directory / "report.md"
         path.write_text(_markdown(study, complete, rmses, importances), encoding="utf-8")
     except OSError as error:

@@ -50,7 +50,7 @@ def prepared_candidates(
     differences = _seasonal_differences(season, tuple(search.seasonal_difference))
 
     def preparation(lag: int, transform: str, m: int) -> Preparation:
-        return Preparation(lag, data.test_size, data.train_size, transform, m)
+        return Preparation(lag, data.window, data.train_size, transform, m)
 
     outcomes = {
         (lag, transform, m): _runs(preparation(lag, transform, m), series, holdout)
@@ -60,7 +60,7 @@ def prepared_candidates(
     }
     reasons = {key: o if isinstance(o, str) else None for key, o in outcomes.items()}
     largest_lag = (
-        len(series) - holdout - 1 - min(differences) - data.test_size - (data.train_size or 1)
+        len(series) - holdout - 1 - min(differences) - data.window - (data.train_size or 1)
     )
     unfit = {t: reason for t in transforms if (reason := _unfit(t, series))}
     kept = _keep(reasons, lags, transforms, differences, unfit, largest_lag)

@@ -4,8 +4,9 @@ The search chose its best configurations on the validation window, so their
 validation scores are optimistic. Confirmation reruns the top ``confirm.top``
 complete configurations with fresh seeds and ``confirm.repeats`` fits each,
 trained on every observation before the holdout and walked forward over it
-(README, "Three windows"). Each is scored by the study's objective, as the
-search ranked it, with the other score beside it. It runs once per study, under
+(README, "Three windows"), with the search's horizon and spacing. Each is scored
+by the study's objective, as the search ranked it, with every other metric
+beside it. It runs once per study, under
 the study's lock: the worker that finds the budget met, ``tuner run`` and
 ``tuner confirm`` may all ask for it, and all but the first find it done. Its
 results are stored in one attribute, written once at the end, so an interrupted
@@ -22,7 +23,8 @@ import numpy as np
 import optuna
 
 from tuner.evaluation.config import EvaluationConfig
-from tuner.evaluation.runner import evaluate
+from tuner.evaluation.intervals import DEFAULT_LEVELS, coverage, half_widths
+from tuner.evaluation.runner import Evaluation, evaluate
 from tuner.exceptions import DivergedError, StorageError
 from tuner.search import names
 from tuner.search.note import save_study_note
@@ -102,6 +104,7 @@ def _confirm(data: StudyData, trial: optuna.trial.FrozenTrial) -> dict[str, obje
         preparation=dataclasses.replace(searched.preparation, test_size=data.holdout),
         repeats=config.confirm.repeats,
         seed=confirmation_seed(config.seed, trial.number),
+        scoring=data.holdout_scoring,
     )
     prepared = data.holdout_runs[holdout_config.preparation]
     record: dict[str, object] = {
@@ -111,6 +114,7 @@ def _confirm(data: StudyData, trial: optuna.trial.FrozenTrial) -> dict[str, obje
         "validation_mean_rmse": trial.user_attrs.get(names.MEAN_RMSE, trial.value),
         "validation_ensemble_rmse": trial.user_attrs.get(names.ENSEMBLE_RMSE),
         "validation_std": trial.user_attrs.get(names.STD),
+        "validation_metrics": trial.user_attrs.get(names.METRICS),
         "holdout_config": holdout_config.to_dict(),
         "holdout_fingerprint": prepared.fingerprint,
         "holdout_persistence_rmse": prepared.persistence_rmse,
@@ -128,4 +132,22 @@ def _confirm(data: StudyData, trial: optuna.trial.FrozenTrial) -> dict[str, obje
         "holdout_ensemble_rmse": evaluation.ensemble_rmse,
         "holdout_std": std if math.isfinite(std) else None,
         "holdout_rmses": rmses,
+        "holdout_metrics": evaluation.metrics,
+        "holdout_by_step": evaluation.by_step,
+        "holdout_coverage": _coverage(trial, evaluation),
     }
+
+
+def _coverage(trial: optuna.trial.FrozenTrial, evaluation: Evaluation) -> dict[str, float] | None:
+    """How often the holdout fell inside the trial's intervals, per level (docs/method.md, 14).
+
+    The intervals come from the trial's validation residuals, as a forecast's do;
+    ``None`` for a trial stored before residuals were.
+    """
+    residuals = trial.user_attrs.get(names.RESIDUALS)
+    if residuals is None:
+        return None
+    widths = half_widths(np.array(residuals), DEFAULT_LEVELS)
+    mean = evaluation.forecasts.mean(axis=0).reshape(evaluation.residuals.shape)
+    actual = evaluation.actual.reshape(mean.shape)
+    return {str(level): coverage(actual, mean, width) for level, width in widths.items()}

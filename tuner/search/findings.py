@@ -11,15 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tuner.evaluation.baselines import BaselineScore, best_baseline
-from tuner.evaluation.metrics import DEFAULT_OBJECTIVE, OBJECTIVE_LABELS, skill
+from tuner.evaluation.metrics import (
+    DEFAULT_OBJECTIVE,
+    METRIC_LABELS,
+    METRICS,
+    OBJECTIVE_LABELS,
+    objective_metric,
+    skill,
+)
 from tuner.search import names
 from tuner.search.studyfile import parse_study_text
 
 __all__ = [
     "NO_HOLDOUT",
+    "baseline_score",
     "baseline_table",
-    "best_baseline_rmse",
+    "best_baseline_score",
     "confirmed_table",
     "findings_markdown",
     "objective_of",
@@ -31,34 +38,55 @@ NO_HOLDOUT = (
 )
 
 
-def best_baseline_rmse(attrs: Mapping[str, object], window: str) -> float | None:
-    """The lowest baseline RMSE on ``window`` (``validation`` or ``holdout``), if any."""
+def baseline_score(record: Mapping[str, object], metric: str) -> float | None:
+    """A stored baseline score's ``metric`` (a study from before metrics has its RMSE only)."""
+    metrics = record.get("metrics") or {}
+    value = metrics.get(metric)  # type: ignore[union-attr]
+    return record.get("rmse") if value is None and metric == "rmse" else value  # type: ignore[return-value]
+
+
+def best_baseline_score(attrs: Mapping[str, object], window: str, metric: str) -> float | None:
+    """The lowest baseline score by ``metric`` on ``window`` (``validation`` or ``holdout``)."""
     scores = (attrs.get(names.BASELINES) or {}).get(window) or {}  # type: ignore[union-attr]
-    best = best_baseline({name: BaselineScore.from_dict(s) for name, s in scores.items()})
-    return None if best is None else best.rmse
+    values = [baseline_score(s, metric) for s in scores.values()]
+    available = [value for value in values if value is not None]
+    return min(available) if available else None
 
 
 def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
     """One row per confirmed configuration: holdout first, validation beside it, skills.
 
-    ``holdout_rmse`` and ``validation_rmse`` are the study's objective (what ranked
-    the configurations); both holdout scores are beside them. A confirmation
-    stored before ensembles were scored has the mean only.
+    ``holdout_rmse`` and ``validation_rmse`` hold the study's objective (what ranked
+    the configurations, RMSE or another metric); the mean's and the ensemble's
+    holdout scores of that metric are beside them, and skill is measured by that
+    metric too. A confirmation stored before ensembles were scored has the mean only.
     """
+    objective = objective_of(attrs)
+    metric = objective_metric(objective)
     confirmation = attrs.get(names.CONFIRMATION) or {}
-    persistence = attrs.get(names.HOLDOUT_PERSISTENCE_RMSE)
-    best = best_baseline_rmse(attrs, "holdout")
+    holdout_baselines = (attrs.get(names.BASELINES) or {}).get("holdout") or {}  # type: ignore[union-attr]
+    persistence = (
+        baseline_score(holdout_baselines["persistence"], metric)
+        if "persistence" in holdout_baselines
+        else attrs.get(names.HOLDOUT_PERSISTENCE_RMSE)
+    )
+    best = best_baseline_score(attrs, "holdout", metric)
     rows = []
     for record in confirmation.get("configurations", []):  # type: ignore[union-attr]
         holdout = record.get("holdout_rmse")
+        metrics = record.get("holdout_metrics") or {
+            "mean_rmse": record.get("holdout_mean_rmse", holdout),
+            "ensemble_rmse": record.get("holdout_ensemble_rmse"),
+        }
         rows.append(
             {
                 "trial": record["trial"],
                 "holdout_rmse": holdout,
                 "holdout_std": record.get("holdout_std"),
-                "holdout_mean_rmse": record.get("holdout_mean_rmse", holdout),
-                "holdout_ensemble_rmse": record.get("holdout_ensemble_rmse"),
+                "holdout_mean": metrics.get(f"mean_{metric}"),
+                "holdout_ensemble": metrics.get(f"ensemble_{metric}"),
                 "validation_rmse": record["validation_rmse"],
+                "holdout_coverage": record.get("holdout_coverage"),
                 "skill_vs_persistence": None
                 if holdout is None or persistence is None
                 else skill(holdout, persistence),
@@ -86,19 +114,19 @@ def objective_of(attrs: Mapping[str, object]) -> str:
 
 
 def baseline_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
-    """One row per baseline: its RMSE on each window, or why it is not available."""
+    """One row per baseline: every metric on each window, or why it is not available."""
     baselines = attrs.get(names.BASELINES) or {}
     validation = baselines.get("validation") or {}  # type: ignore[union-attr]
     holdout = baselines.get("holdout") or {}  # type: ignore[union-attr]
-    return [
-        {
-            "baseline": name,
-            "validation_rmse": score.get("rmse"),
-            "holdout_rmse": (holdout.get(name) or {}).get("rmse"),
-            "reason": score.get("reason") or (holdout.get(name) or {}).get("reason"),
-        }
-        for name, score in validation.items()
-    ]
+    rows = []
+    for name, score in validation.items():
+        row: dict[str, object] = {"baseline": name}
+        for metric in METRICS:
+            row[f"validation_{metric}"] = baseline_score(score, metric)
+            row[f"holdout_{metric}"] = baseline_score(holdout.get(name) or {}, metric)
+        row["reason"] = score.get("reason") or (holdout.get(name) or {}).get("reason")
+        rows.append(row)
+    return rows
 
 
 def findings_markdown(attrs: Mapping[str, object], best_validation: float | None) -> str:
@@ -111,9 +139,9 @@ def findings_markdown(attrs: Mapping[str, object], best_validation: float | None
         label = OBJECTIVE_LABELS[objective_of(attrs)]
         parts.append(
             f"**Confirmed on the holdout** ({attrs.get(names.HOLDOUT)} observations the search "
-            f"never saw; fresh seeds). Holdout {label} first (the study's objective), both "
-            f"holdout scores beside it, then the validation {label} that selected the "
-            "configuration:"
+            f"never saw; fresh seeds). Holdout {label} first (the study's objective, in the "
+            f"`holdout_rmse` column whatever its metric), the mean's and the ensemble's "
+            f"beside it, then the validation {label} that selected the configuration:"
         )
         parts.append(
             _markdown_table(
@@ -122,8 +150,8 @@ def findings_markdown(attrs: Mapping[str, object], best_validation: float | None
                     "trial",
                     "holdout_rmse",
                     "holdout_std",
-                    "holdout_mean_rmse",
-                    "holdout_ensemble_rmse",
+                    "holdout_mean",
+                    "holdout_ensemble",
                     "validation_rmse",
                     "skill_vs_persistence",
                     "skill_vs_best_baseline",
@@ -139,10 +167,14 @@ def findings_markdown(attrs: Mapping[str, object], best_validation: float | None
         )
     baselines = baseline_table(attrs)
     if baselines:
-        parts.append("**Baselines** on the same windows (one step ahead, refitted each step):")
+        metric = objective_metric(objective_of(attrs))
+        columns = [f"validation_{m}" for m in dict.fromkeys(("rmse", metric))]
+        columns += [f"holdout_{m}" for m in dict.fromkeys(("rmse", metric))]
         parts.append(
-            _markdown_table(baselines, ["baseline", "validation_rmse", "holdout_rmse", "reason"])
+            "**Baselines** on the same windows and forecasts (refitted at every origin; "
+            f"{METRIC_LABELS[metric]} is the study's metric):"
         )
+        parts.append(_markdown_table(baselines, ["baseline", *columns, "reason"]))
     return "\n\n".join(parts)
 
 

@@ -69,19 +69,25 @@ def check_fits_in_memory(
     )
     # A pack trains its trials' repeats side by side; "auto" packs only graphs so small
     # that a pack's weights are a few megabytes (tuner/search/packing.py).
+    # Each forecast origin of a trial is one more set of its repeats (docs/method.md, 13).
     pack = config.workers.trials_per_graph
-    parts = trial_bytes(largest, config.repeats * (pack if isinstance(pack, int) else 1), lag)
+    scoring = config.data.scoring
+    origins = scoring.origins if scoring.recursive else 1
+    members = config.repeats * origins * (pack if isinstance(pack, int) else 1)
+    parts = trial_bytes(largest, members, lag)
     needed, allowed = sum(parts.values()), int(physical_memory() * MEMORY_SHARE)
     if needed <= allowed:
         return
     stacked = f", layers={largest.layers}" if largest.layers > 1 else ""
     packed = f" (x{pack} trials per graph)" if isinstance(pack, int) and pack > 1 else ""
+    packed += f" (x{origins} origins)" if origins > 1 else ""
     raise ConfigError(
         f"a trial of study {config.name!r} at repeats={config.repeats}{packed}, "
         f"neurons={largest.neurons}{stacked}, epochs={largest.epochs}, lag={lag} needs about "
         f"{_gib(needed)} of memory, mostly for its weights; this machine allows "
         f"{_gib(allowed)} per trial ({MEMORY_SHARE:.0%} of {_gib(physical_memory())}); "
         f"lower repeats and search.neurons{' or search.layers' if stacked else ''}"
+        f"{' or data.origins' if origins > 1 else ''}"
     )
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "ARTIFACT_SECONDS",
     "BASELINES",
     "BUDGET",
+    "BY_STEP",
     "COMPILE_SECONDS",
     "CONFIG",
     "CONFIRMATION",
@@ -24,10 +25,12 @@ __all__ = [
     "MAX",
     "MEAN_RMSE",
     "MEDIAN",
+    "METRICS",
     "MIN",
     "PERSISTENCE_RMSE",
     "READY",
     "RESERVED",
+    "RESIDUALS",
     "RMSES",
     "SECONDS",
     "SEED",
@@ -89,6 +92,14 @@ MEAN_RMSE = "mean_rmse"
 """Their mean: the value of a ``mean_rmse`` study."""
 ENSEMBLE_RMSE = "ensemble_rmse"
 """The RMSE of the repeats' mean forecast: the value of an ``ensemble_rmse`` study."""
+METRICS = "metrics"
+"""Every objective's value (``mean_rmse`` ... ``ensemble_mase``,
+tuner.evaluation.metrics.OBJECTIVES): whichever the study ranks by, the others beside it."""
+BY_STEP = "by_step"
+"""Every objective's value at each horizon step, 1 to the horizon, over the origins."""
+RESIDUALS = "residuals"
+"""Actual minus the repeats' mean forecast at each validation origin and horizon step: the
+conformity scores of the configuration's prediction intervals (tuner.evaluation.intervals)."""
 STD = "std"
 """The sample standard deviation of the repeats' RMSEs."""
 MIN = "min"

@@ -33,6 +33,14 @@ def study_note(data: StudyData, text: str, attrs: Mapping[str, object] | None = 
     attrs = attrs or {}
     windows = attrs.get(names.WINDOWS) or {}
     holdout = windows.get("holdout")  # type: ignore[union-attr]
+    scoring = config.data.scoring
+    protocol = (
+        f" It is scored by {scoring.horizon}-step recursive forecasts from "
+        f"{scoring.origins} origin(s), {scoring.spacing} observations apart."
+        if scoring.recursive
+        else ""
+    )
+    persistence = attrs.get(names.PERSISTENCE_RMSE, first.persistence_rmse)
     return "\n\n".join(
         [
             f"# {config.name}",
@@ -42,6 +50,7 @@ def study_note(data: StudyData, text: str, attrs: Mapping[str, object] | None = 
             f"last {first.n_test} are the validation window; {first.n_train} training rows "
             f"at {first.preparation.label()}"
             + (f" (one of {len(prepared)} preparations searched)." if len(prepared) > 1 else ".")
+            + protocol
             + (
                 ""
                 if not holdout
@@ -49,9 +58,9 @@ def study_note(data: StudyData, text: str, attrs: Mapping[str, object] | None = 
                 "by the search."
             ),
             values.describe().to_frame().to_markdown(floatfmt=".3f"),
-            f"**Persistence baseline**: validation RMSE {first.persistence_rmse:.3f} (forecast "
-            "each observation by the one before). A trial beats it when its mean RMSE is "
-            "lower (skill above 0).",
+            f"**Persistence baseline**: validation RMSE {persistence:.3f} (forecast "
+            "each observation by the last one before its origin). A trial beats it when its "
+            "mean RMSE is lower (skill above 0).",
             "**Study file**:",
             f"```toml\n{text.strip()}\n```",
         ]

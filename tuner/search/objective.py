@@ -1,13 +1,13 @@
 """The Optuna objective: one trial is the repeats of one sampled configuration.
 
-A trial's value is its evaluation's score under the study's objective: the mean
-test RMSE over its repeats, or the RMSE of their mean forecast (both computed by
-:func:`tuner.evaluation.runner.evaluate`, both stored); everything else worth
-keeping about the trial (each repeat's RMSE, their spread, the persistence
-baseline, skill, wall time, engine and library versions) is stored as user
-attributes. The objective knows nothing about where trials are stored: whoever
-runs it learns of a finished evaluation through the ``on_evaluation`` callback
-(the worker draws the trial's plots there).
+A trial's value is its evaluation's score under the study's objective: a metric
+of each repeat, averaged, or of their mean forecast (computed by
+:func:`tuner.evaluation.runner.evaluate`; every metric of both is stored, overall
+and by horizon step); everything else worth keeping about the trial (each
+repeat's RMSE, their spread, the persistence baseline, skill, wall time, engine
+and library versions) is stored as user attributes. The objective knows nothing
+about where trials are stored: whoever runs it learns of a finished evaluation
+through the ``on_evaluation`` callback (the worker draws the trial's plots there).
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ class Objective:
         self.chunks = pruner.checkpoints if pruner.enabled else 1
         self.trials_per_graph = self._trials_per_graph()
         """How many trials a worker asks for and trains together (:mod:`tuner.search.packing`)."""
+        scoring = config.data.scoring
+        self.origins_per_trial = scoring.origins if scoring.recursive else 1
+        """Engine tasks per trial: one walk-forward, or one refit per forecast origin."""
 
     def _trials_per_graph(self) -> int:
         """The pack width: the study file's, or estimated from the study's configurations."""
@@ -126,7 +129,11 @@ class Objective:
             chunks=self.chunks,
             after_chunk=lambda index, so_far: _report(trials[index], so_far, self.config.objective),
             # the pack's width is the study's, however many trials are left: one graph
-            shape=dataclasses.replace(self.shape, trials=max(self.trials_per_graph, len(trials))),
+            # and each trial's forecast origins are members of it too (docs/method.md, section 13)
+            shape=dataclasses.replace(
+                self.shape,
+                trials=max(self.trials_per_graph, len(trials)) * self.origins_per_trial,
+            ),
         )
         return [self._finish(t, o) for t, o in zip(trials, outcomes, strict=True)]
 
@@ -141,6 +148,7 @@ class Objective:
             repeats=self.config.repeats,
             seed=seed,
             engine=self.config.engine,
+            scoring=self.config.data.scoring,
         )
         trial.set_user_attr(names.SEED, seed)  # a retry inherits it and replays the same fits
         trial.set_user_attr(names.CONFIG, evaluation_config.to_dict())
@@ -188,6 +196,9 @@ def _attributes(evaluation: Evaluation) -> dict[str, object]:
         names.RMSES: [float(rmse) for rmse in evaluation.rmses],
         names.MEAN_RMSE: evaluation.mean,
         names.ENSEMBLE_RMSE: evaluation.ensemble_rmse,
+        names.METRICS: evaluation.metrics,
+        names.BY_STEP: evaluation.by_step,
+        names.RESIDUALS: evaluation.residuals.tolist(),
         names.STD: summary["std"],
         names.MIN: summary["min"],
         names.MEDIAN: summary["50%"],

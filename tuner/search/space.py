@@ -132,7 +132,7 @@ class SearchSpace:
         data = self.config.data
         preparation = Preparation(
             lag,
-            data.test_size,
+            data.window,
             data.train_size,
             transform=params["transform"],
             seasonal_difference=self.season if params["seasonal_difference"] else 0,

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial
 
+from tuner.evaluation.metrics import objective_metric
 from tuner.search import names
-from tuner.search.findings import NO_HOLDOUT, baseline_table, best_baseline_rmse, confirmed_table
+from tuner.search.findings import (
+    NO_HOLDOUT,
+    baseline_table,
+    best_baseline_score,
+    confirmed_table,
+)
 from tuner.search.study import complete_trials, open_study
 from tuner.storage.slots import SlotCounts
 from tuner.storage.url import DatabaseURL
@@ -24,7 +30,7 @@ class StudyStatus:
         name: The study.
         budget: Finished trials the study stops at.
         counts: Its trials by what they mean for the budget.
-        objective: What ranks the trials (``mean_rmse`` or ``ensemble_rmse``).
+        objective: What ranks the trials (``mean_rmse``, ``ensemble_smape``, ...).
         best_value: The best validation score, if any trial is complete.
         best_params: That trial's parameters.
         persistence_rmse: Persistence's validation RMSE.
@@ -33,7 +39,9 @@ class StudyStatus:
         windows: Each window's first and last date.
         confirmed: The holdout scores, once confirmed (see ``confirmed_table``).
         baselines: Each baseline's score on each window.
-        best_baseline_validation_rmse: The best baseline's validation RMSE.
+        best_baseline_validation: The best baseline's validation score by the
+            objective's metric.
+        persistence_validation: Persistence's validation score by that metric.
     """
 
     name: str
@@ -48,7 +56,8 @@ class StudyStatus:
     windows: dict[str, object] | None
     confirmed: list[dict[str, object]]
     baselines: list[dict[str, object]]
-    best_baseline_validation_rmse: float | None
+    best_baseline_validation: float | None
+    persistence_validation: float | None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form, with clear key names for each window's scores."""
@@ -71,6 +80,8 @@ def study_status(name: str, url: DatabaseURL) -> StudyStatus:
     complete = complete_trials(study)
     best = complete[0] if complete else None
     attrs = study.user_attrs
+    metric = objective_metric(config.objective)
+    baselines = baseline_table(attrs)
     return StudyStatus(
         name=name,
         budget=attrs[names.BUDGET],
@@ -83,8 +94,12 @@ def study_status(name: str, url: DatabaseURL) -> StudyStatus:
         holdout=attrs.get(names.HOLDOUT, 0),
         windows=attrs.get(names.WINDOWS),
         confirmed=confirmed_table(attrs),
-        baselines=baseline_table(attrs),
-        best_baseline_validation_rmse=best_baseline_rmse(attrs, "validation"),
+        baselines=baselines,
+        best_baseline_validation=best_baseline_score(attrs, "validation", metric),
+        persistence_validation=next(
+            (row[f"validation_{metric}"] for row in baselines if row["baseline"] == "persistence"),
+            attrs[names.PERSISTENCE_RMSE] if metric == "rmse" else None,
+        ),
     )
 
 

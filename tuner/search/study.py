@@ -70,7 +70,7 @@ def create_study(
         attrs |= {
             names.STUDY_FILE: stored_text,
             names.BUDGET: budget or config.trials,
-            names.PERSISTENCE_RMSE: data.first.persistence_rmse,
+            names.PERSISTENCE_RMSE: attrs[names.BASELINES]["validation"]["persistence"]["rmse"],
             names.SERIES: config.data.series,
         }
         for key, value in attrs.items():
@@ -86,25 +86,32 @@ def create_study(
 def _window_attributes(data: StudyData) -> dict[str, object]:
     """The study's windows (sizes and dates), and the baselines scored on them.
 
-    Baselines are scored here, once per study, on exactly the observations the
-    search is validated on and the confirmation is scored on.
+    Baselines are scored here, once per study, on exactly the forecasts the
+    search is validated on and the confirmation is scored on: the same origins,
+    horizon and metrics.
     """
     windows, series = data.windows, data.series
     season = study_season(data.config.data, series)
+    runs = (
+        ("validation", windows.validation, data.config.data.scoring),
+        ("holdout", windows.holdout, data.holdout_scoring if windows.holdout else None),
+    )
     scores = {
         name: None
         if window is None
         else {
             baseline: score.to_dict()
-            for baseline, score in score_baselines(series.values, *window, season).items()
+            for baseline, score in score_baselines(
+                series.values[: window[1]], *window, season, scoring
+            ).items()
         }
-        for name, window in (("validation", windows.validation), ("holdout", windows.holdout))
+        for name, window, scoring in runs
     }
-    holdout_run = next(iter(data.holdout_runs.values()), None)
+    holdout = scores["holdout"]
     return {
         names.HOLDOUT: data.holdout,
         names.WINDOWS: windows.labels(series.index),
-        names.HOLDOUT_PERSISTENCE_RMSE: holdout_run and holdout_run.persistence_rmse,
+        names.HOLDOUT_PERSISTENCE_RMSE: holdout and holdout["persistence"]["rmse"],
         names.BASELINES: {"season": season, **scores},
     }
 

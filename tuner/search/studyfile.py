@@ -50,6 +50,7 @@ from tuner.method.limits import (
 )
 from tuner.method.model import FRAMINGS
 from tuner.method.regimes import REGIME_NAMES
+from tuner.method.scoring import Scoring
 from tuner.storage.url import DatabaseURL
 
 __all__ = [
@@ -130,13 +131,18 @@ class DataSection:
         series: Built-in name (``shampoo``, ``airline``) or a CSV path.
         date_column: Date column (default: the first).
         value_column: Value column (default: the second).
-        test_size: Rows of the validation window (and of each walk-forward score).
+        test_size: Rows of the validation window at horizon 1 (the walk-forward's).
         train_size: Keep only the newest N training rows (default: all).
         holdout: Final observations the search never sees, scored only when the
-            best configurations are confirmed; ``"auto"``: ``test_size`` when at
-            least ``2 x test_size`` training rows remain, else 0.
-        season: Observations per season, for the seasonal baselines (default: from
-            the series' frequency).
+            best configurations are confirmed; ``"auto"``: the validation window's
+            size at horizon 1, the horizon above, when enough training rows
+            remain (see :func:`tuner.search.windows.resolve_holdout`), else 0.
+        season: Observations per season, for the seasonal baselines and MASE
+            (default: from the series' frequency).
+        horizon: Steps each scored forecast covers (1: the one-step walk-forward;
+            docs/method.md, section 13).
+        origins: Forecast origins above horizon 1, ending with the validation window.
+        step: Observations between origins (default: the horizon).
     """
 
     series: str
@@ -146,6 +152,24 @@ class DataSection:
     train_size: int | None = None
     holdout: int | str = "auto"
     season: int | None = None
+    horizon: int = 1
+    origins: int = 1
+    step: int | None = None
+
+    @property
+    def scoring(self) -> Scoring:
+        """How the validation window is scored: horizon, origins, spacing, MASE's season."""
+        return Scoring(self.horizon, self.origins, self.step, self.season)
+
+    @property
+    def window(self) -> int:
+        """The validation window in observations.
+
+        ``test_size`` at horizon 1; above, the origins' span: the horizon plus the
+        spacing of each origin after the first.
+        """
+        scoring = self.scoring
+        return scoring.span if scoring.recursive else self.test_size
 
 
 @dataclass(frozen=True)
@@ -342,6 +366,14 @@ def parse_study_text(text: str, source: str = "study file") -> StudyConfig:
         raise ConfigError(f"{source}: {error}") from None
 
 
+def _validate_scoring(data: DataSection) -> None:
+    """The horizon, origins and step, checked by :class:`Scoring`, named as keys of ``[data]``."""
+    try:
+        data.scoring  # noqa: B018 - built to be checked
+    except ConfigError as error:
+        raise ConfigError(f"data.{error}") from None
+
+
 def _build(cls: type, table: object, path: str) -> Any:
     """Build dataclass ``cls`` from a TOML table, checking keys and types."""
     if not isinstance(table, dict):
@@ -443,6 +475,7 @@ def _validate(config: StudyConfig) -> None:
         require_int("data.holdout", data.holdout, 0)
     if data.season is not None:
         require_int("data.season", data.season, 2)
+    _validate_scoring(data)
     require_int("confirm.top", config.confirm.top, 1)
     require_int("confirm.repeats", config.confirm.repeats, 1, MAX_REPEATS)
     _validate_choice("search.epochs", search.epochs, 1, MAX_EPOCHS)

@@ -3,7 +3,8 @@
 Choosing the best of many trials on the same points that then score it is
 optimistic. So a study splits the end of its series in two: the search walks
 forward over the validation window (the ``test_size`` observations before the
-holdout) and never reads a holdout observation; only the confirmation of the best
+holdout, or at a horizon above 1 the span of its forecast origins) and never
+reads a holdout observation; only the confirmation of the best
 configurations, after the search, is scored on the holdout (README, "Three
 windows"). Everything here is in observations of the raw series.
 
@@ -21,6 +22,7 @@ from tuner.data.preparation import Preparation, PreparedData
 from tuner.data.series import Series, date_label
 from tuner.data.source import DataSource, without_end
 from tuner.exceptions import ConfigError
+from tuner.method.scoring import Scoring
 from tuner.search.candidates import prepared_candidates
 from tuner.search.studyfile import DataSection, StudyConfig
 
@@ -37,23 +39,32 @@ __all__ = [
 def resolve_holdout(data: DataSection, observations: int, max_lag: int) -> int:
     """The holdout in observations: ``data.holdout``, or what ``"auto"`` gives.
 
-    ``"auto"`` is ``test_size`` when at least ``2 x test_size`` training rows remain
-    after both windows at the largest lag, otherwise 0 (the series is too short to
-    spare one).
+    ``"auto"`` is the validation window's size at horizon 1 and the horizon above
+    it (one origin, the M-competitions' protocol), when at least twice the larger
+    of the two windows remains in training rows after both at the largest lag;
+    otherwise 0 (the series is too short to spare one).
 
     Raises:
-        ConfigError: The holdout leaves no series to search on.
+        ConfigError: The holdout leaves no series to search on, or is shorter
+            than the horizon.
     """
+    window, horizon = data.window, data.horizon
     if data.holdout == "auto":
+        size = window if horizon == 1 else horizon
         rows = observations - 1 - max_lag + 1  # supervised rows after differencing
-        spare = rows - 2 * data.test_size >= 2 * data.test_size
-        return data.test_size if spare else 0
+        spare = rows - window - size >= 2 * max(window, size)
+        return size if spare else 0
     holdout = int(data.holdout)
-    if holdout and observations - holdout < max_lag + data.test_size + 2:
+    if 0 < holdout < horizon:
+        raise ConfigError(
+            f"data.holdout {holdout} is shorter than data.horizon {horizon}: the holdout is "
+            f"scored by forecasts of the same horizon; set it to at least {horizon}, or 0"
+        )
+    if holdout and observations - holdout < max_lag + window + 2:
         raise ConfigError(
             f"data.holdout {holdout} leaves {observations - holdout} observations for the "
-            f"search, fewer than lag {max_lag} and test_size {data.test_size} need "
-            f"({max_lag + data.test_size + 2}); lower it, or set 0"
+            f"search, fewer than lag {max_lag} and the validation window of {window} need "
+            f"({max_lag + window + 2}); lower it, or set 0"
         )
     return holdout
 
@@ -73,12 +84,12 @@ class Windows:
     holdout: tuple[int, int] | None
 
     @classmethod
-    def of(cls, observations: int, test_size: int, holdout: int) -> Windows:
+    def of(cls, observations: int, validation: int, holdout: int) -> Windows:
         """The windows of a series of ``observations`` with these sizes."""
         end = observations - holdout
         return cls(
             observations=observations,
-            validation=(end - test_size, end),
+            validation=(end - validation, end),
             holdout=(end, observations) if holdout else None,
         )
 
@@ -164,7 +175,12 @@ class StudyData:
     @property
     def windows(self) -> Windows:
         """The study's validation and holdout windows."""
-        return Windows.of(len(self.series), self.config.data.test_size, self.holdout)
+        return Windows.of(len(self.series), self.config.data.window, self.holdout)
+
+    @property
+    def holdout_scoring(self) -> Scoring:
+        """How the holdout is scored: the study's horizon and spacing, as many origins as fit."""
+        return self.config.data.scoring.over(self.holdout)
 
     @property
     def first(self) -> PreparedData:
