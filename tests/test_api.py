@@ -73,3 +73,26 @@ def test_the_readme_notebook_example_runs_as_written(tmp_path):
     table = pd.read_csv(tmp_path / "notebook-forecast" / "forecast.csv")
     assert len(table) == 6 and np.isfinite(table["mean"]).all()
     assert (tmp_path / "notebook.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda tuner, _: tuner.forecast(None), "export file must be a file or directory path"),
+        (lambda tuner, _: tuner.evaluate_export(1), "export file must be a file or directory path"),
+        (lambda tuner, _: tuner.create_study(None), "study file must be a file or directory path"),
+        (
+            lambda tuner, exported: tuner.forecast(exported, output=1),
+            "output directory must be a file or directory path; got 1",
+        ),
+        (lambda tuner, _: tuner.open_study("x", storage=1), "storage must be a database URL"),
+        (lambda tuner, exported: tuner.forecast(exported, rank=True), "rank must be an integer"),
+        (lambda tuner, exported: tuner.forecast(exported, rank=1.0), "rank must be an integer"),
+    ],
+)
+def test_the_api_refuses_wrong_types_with_the_clis_one_line_errors(exported, call, expected):
+    import tuner
+
+    with pytest.raises(tuner.TunerError) as raised:
+        call(tuner, exported)
+    assert expected in str(raised.value) and "\n" not in str(raised.value)

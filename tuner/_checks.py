@@ -7,6 +7,7 @@ rule and the value received, so a bad option and a bad study-file key read alike
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable
 
@@ -60,3 +61,11 @@ def require_study_name(name: str, value: object) -> None:
             f"{name} must be 1 to 100 letters, digits, '-', '_' or '.', not starting with "
             f"a dot; got {value!r}"
         )
+
+
+def require_path(name: str, value: object) -> None:
+    """Raise ConfigError unless ``value`` is a non-empty path (a string or ``os.PathLike``)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{name} must be a file or directory path; got {value!r}")

@@ -20,7 +20,7 @@ import grpc
 import optuna
 import pandas as pd
 
-from tuner._checks import require_int
+from tuner._checks import require_int, require_path
 from tuner.data.preparation import Preparation, PreparedData, prepare
 from tuner.data.source import DataSource
 from tuner.distributed import DEFAULT_PROXY_PORT
@@ -41,6 +41,7 @@ from tuner.outputs.report import write_report
 from tuner.search import names
 from tuner.search.confirmation import confirm_study
 from tuner.search.findings import confirmed_table
+from tuner.search.memory import check_configuration_fits
 from tuner.search.status import StudyStatus, study_status
 from tuner.search.study import create_study as create_stored
 from tuner.search.study import load_study_config
@@ -189,6 +190,7 @@ class TunedStudy:
             StorageError: The study has no complete trial.
         """
         require_int("top", top, 1)
+        require_path("directory", directory)
         return write_report(self.name, self.url, Path(directory), top)
 
     def forecast(
@@ -201,6 +203,7 @@ class TunedStudy:
         levels: Sequence[int] = DEFAULT_LEVELS,
     ) -> pd.DataFrame:
         """Forecast with the study's configuration of ``rank``; see :func:`forecast`."""
+        require_int("rank", rank, 1)
         plan = plan_forecast(
             self.export(rank), f"study {self.name!r}", rank, horizon, repeats, output, levels
         )
@@ -343,6 +346,11 @@ def plan_evaluation(config: EvaluationConfig) -> EvaluationPlan:
         ConfigError: The batch size does not fit the data.
         DataError: The series cannot be loaded or prepared.
     """
+    scoring = config.scoring
+    members = config.repeats * (scoring.origins if scoring.recursive else 1)
+    check_configuration_fits(
+        config.hyperparameters, members, config.preparation.lag, "this evaluation"
+    )
     prepared = load_and_prepare(config)
     planned_epochs(prepared, config)  # the batch size must fit, before any work
     return EvaluationPlan(config, prepared)

@@ -114,3 +114,21 @@ def test_date_labels_read_the_same_under_every_pandas_version(shampoo):
     assert date_label(shampoo.index[-1]) == "0003-12"
     assert date_label(load_series("airline").index[0]) == "1949-01"
     assert date_label(pd.Timestamp("2020-01-05")) == "2020-01-05 00:00:00"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"date,value\n2020-01,100\x00.25\n2020-02,3\n", "line 2 holds a NUL byte"),
+        (b"date,val\x00ue\n2020-01,1\n2020-02,3\n", "line 1 holds a NUL byte"),
+        (b"date,value,value\n2020-01,1,2\n2020-02,3,4\n", "names column 'value' twice"),
+        ("date,value\n2020-01,1\n".encode("utf-16"), "is UTF-16 text; re-save it as UTF-8"),
+        ("date,valeur\n2020-01,1,5\n".encode("latin-1").replace(b"1,5", b"\xe91"), "0xe9"),
+    ],
+)
+def test_a_csv_that_cannot_be_read_faithfully_is_refused(tmp_path, content, expected):
+    path = tmp_path / "series.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as raised:
+        load_series(str(path), value_column="value" if b"value,value" in content else None)
+    assert expected in str(raised.value) and "\n" not in str(raised.value)

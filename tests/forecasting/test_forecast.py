@@ -253,6 +253,7 @@ def _edit_epochs(document: dict) -> None:
     ("argv", "expected"),
     [
         (("--horizon", "0"), "--horizon must be an integer >= 1; got 0"),
+        (("--horizon", "1000000000"), "--horizon must be an integer <= 1,000; got 1,000,000,000"),
         (("--horizon", "two"), "argument --horizon: invalid int value: 'two'"),
         (("--rank", "7"), "rank must be one of 1; got 7"),
         (("--repeats", "0"), "--repeats must be an integer >= 1; got 0"),

@@ -68,6 +68,7 @@ def test_the_windows_are_the_test_size_before_the_holdout_then_the_holdout():
         ("most", "data.holdout must be an integer >= 0 or \"auto\"; got 'most'"),
         (True, "data.holdout must be an integer; got True"),
         (130, "data.holdout 130 leaves 14 observations for the search"),
+        (1000, "data.holdout 1000 is not below the series' 144 observations"),
     ],
 )
 def test_a_bad_holdout_is_refused_in_one_line_and_nothing_is_written(tmp_path, cli, value, message):

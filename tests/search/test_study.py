@@ -101,6 +101,23 @@ def test_a_study_whose_largest_trial_cannot_fit_is_refused_before_anything_is_wr
     assert not database.exists()
 
 
+def test_evaluate_and_forecast_check_the_same_memory_estimate_before_any_fit(
+    tmp_path, monkeypatch, cli, exported
+):
+    monkeypatch.setattr(memory, "physical_memory", lambda: 8 * 2**30)
+    argv = ("--data", "shampoo", "--neurons", "1024", "--repeats", "1000", "--no-progress")
+    status, out, err = cli("evaluate", *argv)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(
+        "tuner evaluate: error: this evaluation at 1000 fit(s) of neurons=1024, layers=1, "
+        "lag=1 needs about 125.3 GiB of memory; this machine allows 4.0 GiB"
+    )
+    monkeypatch.setattr(memory, "physical_memory", lambda: 1024)  # a kilobyte: nothing fits
+    status, _, err = cli("forecast", str(exported), "-o", str(tmp_path / "f"))
+    assert status == 2 and err.startswith("tuner forecast: error: this forecast at ")
+    assert not (tmp_path / "f").exists()
+
+
 def test_the_memory_estimate_grows_with_what_drives_it():
     from tuner.method.protocol import Hyperparameters
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from tuner._checks import require_int
 from tuner.exceptions import ConfigError
+from tuner.method.limits import MAX_HORIZON
 
 if TYPE_CHECKING:
     from tuner.evaluation.config import EvaluationConfig
@@ -83,7 +84,7 @@ def forecast(args: argparse.Namespace) -> int:
 
     require_int("--rank", args.rank, 1)
     if args.horizon is not None:
-        require_int("--horizon", args.horizon, 1)
+        require_int("--horizon", args.horizon, 1, MAX_HORIZON)
     if args.repeats is not None:
         require_int("--repeats", args.repeats, 1)
     if (args.file is None) == (args.study is None):
@@ -94,7 +95,10 @@ def forecast(args: argparse.Namespace) -> int:
         _optuna_verbosity(quiet=True)
         document = api.TunedStudy(args.study, _storage_url(args)).export(args.rank)
         source = f"study {args.study!r}"
-    output = Path(args.output or Path("storage") / "forecasts" / f"{document['study']}-{args.rank}")
+    # a string as given: '' must be refused, not read as Path('') (the current directory);
+    # the default takes the export's study name, which load_export checked as one
+    default = Path("storage") / "forecasts" / f"{document['study']}-{args.rank}"
+    output = args.output if args.output is not None else default
     levels = tuple(args.level) if args.level else api.DEFAULT_LEVELS
     for level in levels:
         require_int("--level", level, 1, 99)
@@ -103,7 +107,7 @@ def forecast(args: argparse.Namespace) -> int:
     )
     with epoch_bar("refitting", plan.total_epochs, args.no_progress) as progress:
         result = api.run_forecast(plan, output, progress)
-    print(forecast_text(result, output))
+    print(forecast_text(result, Path(output)))
     return 0
 
 

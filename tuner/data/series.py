@@ -7,6 +7,9 @@ pandas reads as a date) while the values must all be finite numbers.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -101,19 +104,29 @@ def _resolve(source: str) -> Path:
 
 
 def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
-    """Every cell as text, and the delimiter: the header line's (see :func:`_delimiter`)."""
+    """Every cell as text, and the delimiter: the header line's (see :func:`_delimiter`).
+
+    Raises:
+        DataError: The file cannot be read faithfully: not UTF-8 (with the advice to
+            re-save it so), a NUL byte, a column name twice in the header, or no
+            header and data rows.
+    """
     try:
-        with path.open(encoding="utf-8-sig") as handle:
-            delimiter = _delimiter(handle.readline())
+        text = _utf8_text(path.read_bytes(), name)
+    except OSError as error:
+        raise DataError(f"{name}: cannot read as CSV: {error.strerror}") from None
+    header = text.partition("\n")[0]
+    delimiter = _delimiter(header)
+    _check_header(header, delimiter, name)
+    try:
         frame = pd.read_csv(
-            path,
+            io.StringIO(text),
             sep=delimiter,
             dtype=str,
             keep_default_na=False,
             skipinitialspace=True,
-            encoding="utf-8-sig",
         )
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as error:
+    except pd.errors.ParserError as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{name}: cannot read as CSV: {reason}") from None
     except pd.errors.EmptyDataError:
@@ -125,6 +138,37 @@ def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
     if frame.empty:
         raise DataError(f"{name}: has a header row but no data rows")
     return frame, delimiter
+
+
+def _utf8_text(data: bytes, name: str) -> str:
+    """The file's text, refused when it is not UTF-8 or holds a NUL byte.
+
+    pandas reads a NUL inside a value as the end of it (``100``, NUL, ``.25`` as
+    100.0), so a NUL is refused rather than read as something the file does not say.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(f"{name}: is UTF-16 text; re-save it as UTF-8 (CSV UTF-8)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{name}: is not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
+            f"{error.start}); re-save it as UTF-8 (CSV UTF-8)"
+        ) from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise DataError(f"{name}: line {line} holds a NUL byte; a CSV file holds none")
+    return text
+
+
+def _check_header(header: str, delimiter: str, name: str) -> None:
+    """Refuse a column name that appears twice: choosing one of them would be a guess."""
+    columns = [column.strip() for column in next(csv.reader([header], delimiter=delimiter))]
+    seen = set()
+    for column in columns:
+        if column in seen:
+            raise DataError(f"{name}: the header names column {column!r} twice; rename one of them")
+        seen.add(column)
 
 
 def _delimiter(header: str) -> str:

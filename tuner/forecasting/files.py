@@ -3,22 +3,30 @@
 A forecast directory holds ``forecast.csv``, ``forecast.png``, one Keras model per
 repeat (``repeat_0.keras``, ...) that plain ``keras.models.load_model`` opens, and
 ``preparation.json``: everything needed to turn raw observations into a model's
-input and its output back into series units (docs/method.md, section 12). The
-directory is written beside its destination and renamed into place, so a failure
-leaves no partial directory.
+input and its output back into series units (docs/method.md, section 12).
+
+An output directory is someone's work: it is resolved to a real path first, and
+refused when it is the current directory or one of its parents, a symbolic link,
+a file, or a directory holding anything but an earlier forecast's files. The new
+forecast is written beside it and swapped in by renames, so a failure at any
+point leaves the earlier forecast whole and no partial directory.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tuner._checks import require_path
 from tuner.data.series import date_label
 from tuner.engines._tensorflow import import_keras
 from tuner.evaluation.recursive import Refit
@@ -37,7 +45,11 @@ __all__ = [
     "write_forecast",
 ]
 
+logger = logging.getLogger(__name__)
+
 PREPARATION_FILE = "preparation.json"
+FORECAST_FILES = re.compile(r"forecast\.csv|forecast\.png|preparation\.json|repeat_\d+\.keras")
+"""The names a forecast directory holds; anything else in one is someone else's."""
 KIND = "lstm-tuner forecast preparation"
 VERSION = 1
 STEP_RULE = (
@@ -68,53 +80,110 @@ def state_inputs(layers: int) -> list[str]:
 def write_forecast(forecast: Forecast, directory: str | Path) -> Path:
     """Write the forecast's files into ``directory``, all or nothing.
 
-    An existing ``directory`` is replaced only when it holds an earlier forecast
-    (a ``preparation.json``), so that no other directory is ever deleted.
+    The files are written into a new directory beside it; an earlier forecast
+    there is then renamed aside, the new one renamed into its place, and the
+    earlier one removed. A failure before the swap leaves the earlier forecast as
+    it was; one during it puts the earlier one back.
 
     Raises:
-        ConfigError: ``directory`` exists and is not a forecast directory, or it
+        ConfigError: ``directory`` is refused (see :func:`check_output`), or it
             cannot be written (the reason is given).
     """
     target = check_output(directory)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the forecast from others
     except OSError as error:
         raise ConfigError(
             f"cannot write the output directory {str(target)!r}: {error.strerror}"
         ) from None
     try:
         _write_files(forecast, staging)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        _swap(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
 
 
+def _swap(staging: Path, target: Path) -> None:
+    """Put ``staging`` at ``target``, an earlier forecast there moved aside, then removed."""
+    aside = target.parent / f".{target.name}-old-{uuid.uuid4().hex[:8]}"
+    had_earlier = target.exists()
+    if had_earlier:
+        os.replace(target, aside)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        if had_earlier:
+            os.replace(aside, target)
+        raise
+    if had_earlier:
+        shutil.rmtree(aside, ignore_errors=True)
+        if aside.exists():
+            logger.warning("the earlier forecast could not be removed; it is in %s", aside)
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, the only way there is)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_output(directory: str | Path) -> Path:
-    """Refuse, before any work, an output directory that could not be written.
+    """Refuse, before any work, an output directory that must not or cannot be written.
+
+    Returns:
+        The directory as a resolved, absolute path.
 
     Raises:
-        ConfigError: ``directory`` exists and holds something other than an
-            earlier forecast, or its parent cannot be created or written.
+        ConfigError: ``directory`` is no path or empty, a symbolic link, the current directory
+            or one of its parents, a file, or a directory holding anything but an
+            earlier forecast's files; or its parent cannot be created or written.
     """
-    target = Path(directory)
-    if target.exists() and not (target / PREPARATION_FILE).is_file():
+    require_path("output directory", directory)
+    given = Path(directory)
+    if given.is_symlink():
         raise ConfigError(
-            f"output directory {str(target)!r} exists and holds no earlier forecast "
-            f"({PREPARATION_FILE}); give a new directory or an earlier forecast's"
+            f"output directory {str(directory)!r} is a symbolic link; give the directory itself"
         )
-    parent = next(p for p in target.absolute().parents if p.exists())
+    target = given.resolve()
+    here = Path.cwd().resolve()
+    if target == here or target in here.parents:
+        raise ConfigError(
+            f"output directory {str(directory)!r} is the current directory or one of its "
+            "parents, which a forecast would replace; give a new directory"
+        )
+    if target.exists():
+        _check_earlier_forecast(target, str(directory))
+    parent = next(p for p in target.parents if p.exists())
     if not parent.is_dir():
         reason = "Not a directory"
     elif not os.access(parent, os.W_OK | os.X_OK):
         reason = "Permission denied"
     else:
         return target
-    raise ConfigError(f"cannot write the output directory {str(target)!r}: {reason}")
+    raise ConfigError(f"cannot write the output directory {str(directory)!r}: {reason}")
+
+
+def _check_earlier_forecast(target: Path, given: str) -> None:
+    """Refuse an existing path that is not an earlier forecast's directory, naming why."""
+    if not target.is_dir():
+        raise ConfigError(f"output directory {given!r} is a file; give a directory path")
+    if not (target / PREPARATION_FILE).is_file():
+        raise ConfigError(
+            f"output directory {given!r} exists and holds no earlier forecast "
+            f"({PREPARATION_FILE}); give a new directory or an earlier forecast's"
+        )
+    others = sorted(p.name for p in target.iterdir() if not FORECAST_FILES.fullmatch(p.name))
+    if others:
+        raise ConfigError(
+            f"output directory {given!r} holds an earlier forecast and other files "
+            f"({', '.join(others[:3])}), which replacing it would delete; move them, or "
+            "give another directory"
+        )
 
 
 def _write_files(forecast: Forecast, directory: Path) -> None:

@@ -24,7 +24,9 @@ from tuner.evaluation.config import EvaluationConfig
 from tuner.evaluation.intervals import DEFAULT_LEVELS, half_widths, interval_columns
 from tuner.evaluation.recursive import Refit, refit, step_forward, training_rows
 from tuner.exceptions import DivergedError
+from tuner.method.limits import MAX_HORIZON
 from tuner.outputs.export import exported_residuals, new_observations, pick_configuration
+from tuner.search.memory import check_configuration_fits
 
 __all__ = [
     "QUANTILES",
@@ -197,7 +199,10 @@ def plan_exported(
     scoring = config.scoring
     default = scoring.horizon if scoring.recursive else config.preparation.test_size
     steps = default if horizon is None else horizon
-    require_int("horizon", steps, 1)
+    require_int("horizon", steps, 1, MAX_HORIZON)
+    check_configuration_fits(
+        config.hyperparameters, config.repeats, config.preparation.lag, "this forecast"
+    )
     for level in levels:
         require_int("level", level, 1, 99)
     series = config.source.load()

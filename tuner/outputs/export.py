@@ -25,9 +25,11 @@ import optuna
 import tomli_w
 import yaml
 
+from tuner._checks import require_int
 from tuner.data.series import Series, date_label
 from tuner.evaluation.config import EvaluationConfig
 from tuner.exceptions import ConfigError, DataError, StorageError
+from tuner.outputs.export_schema import KIND, VERSION, check_export, read_export_text, safe_yaml
 from tuner.search import names
 from tuner.search.findings import NO_HOLDOUT, objective_of
 from tuner.search.study import complete_trials
@@ -47,9 +49,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMATS = ("json", "yaml", "toml")
-KIND = "lstm-tuner export"
-VERSION = 3
-"""3 added the ``series`` block; 2 had only the configurations."""
 
 
 def export_best(study: optuna.Study, top: int) -> dict[str, object]:
@@ -215,15 +214,16 @@ def dump_export(document: dict[str, object], fmt: str) -> str:
 def load_export(path: str | Path) -> dict[str, object]:
     """Read an export file (its format told by its extension, else by trying each).
 
+    Every field a command reads is then checked as untrusted input
+    (:func:`tuner.outputs.export_schema.check_export`).
+
     Raises:
-        ConfigError: The file is missing, unreadable, not an export, or a record
-            was edited or damaged (its checksum no longer matches).
+        ConfigError: The file is missing, unreadable, too large, not an export, a
+            record was edited or damaged (its checksum no longer matches), or a
+            field breaks its rule (the file and the field are named).
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read export file {str(path)!r}: {error}") from None
-    document = _parse(text)
+    text = read_export_text(path)
+    document = _parse(text, path)
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise ConfigError(f"{path} is not an lstm-tuner export (no kind = {KIND!r})")
     records = document.get("configurations")
@@ -241,6 +241,7 @@ def load_export(path: str | Path) -> dict[str, object]:
             f"{path}: the exported series was edited or damaged (checksum mismatch); "
             "export it again with 'tuner export'"
         )
+    check_export(document, path)
     return document
 
 
@@ -268,6 +269,7 @@ def pick_configuration(
         ConfigError: No configuration has that rank, it was not confirmed on a
             holdout (with ``holdout``), or its settings are invalid.
     """
+    require_int("rank", rank, 1)
     records = {record["rank"]: record for record in document["configurations"]}
     if rank not in records:
         raise ConfigError(f"rank must be one of {', '.join(map(str, records))}; got {rank}")
@@ -294,13 +296,13 @@ def exported_residuals(document: dict[str, object], rank: int) -> np.ndarray | N
     return None if residuals is None else np.array(residuals, dtype=np.float64)
 
 
-def _parse(text: str) -> object:
-    for parse in (json.loads, tomllib.loads, yaml.safe_load):
+def _parse(text: str, path: str | Path) -> object:
+    for parse in (json.loads, tomllib.loads, safe_yaml):
         try:
             return parse(text)
-        except (ValueError, yaml.YAMLError):
+        except (ValueError, RecursionError, yaml.YAMLError):
             continue
-    raise ConfigError("the export file is neither JSON, TOML nor YAML")
+    raise ConfigError(f"export file {str(path)!r} is neither JSON, TOML nor YAML (without aliases)")
 
 
 def _checksum(record: dict[str, object]) -> str:

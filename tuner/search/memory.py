@@ -1,9 +1,10 @@
-"""A trial's memory estimate, and the refusal of a study whose largest trial would not fit.
+"""A trial's memory estimate, and the refusal of work that would not fit: the one place.
 
 At ``tuner create``, before anything is written, the largest trial the study can
 sample is estimated, and the study is refused when that trial would take more
 than half of this machine's memory (the other half is for the operating system
-and the other workers).
+and the other workers). ``tuner evaluate`` and ``tuner forecast`` check the one
+configuration they fit the same way, before any fit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from tuner.method.model import input_shape
 from tuner.method.protocol import Hyperparameters
 from tuner.search.studyfile import StudyConfig
 
-__all__ = ["MEMORY_SHARE", "check_fits_in_memory", "physical_memory", "trial_bytes"]
+__all__ = [
+    "MEMORY_SHARE",
+    "check_configuration_fits",
+    "check_fits_in_memory",
+    "physical_memory",
+    "trial_bytes",
+]
 
 MEMORY_SHARE = 0.5
 """The share of the machine's memory one trial may take."""
@@ -45,6 +52,25 @@ def trial_bytes(hyperparameters: Hyperparameters, repeats: int, lag: int) -> dic
     stacked = (hyperparameters.layers - 1) * 4 * units * (units + units + 1)
     per_repeat = first + stacked + units + 1
     return {"weights": repeats * per_repeat * (8 + 4 * _WEIGHT_COPIES)}
+
+
+def check_configuration_fits(
+    hyperparameters: Hyperparameters, members: int, lag: int, what: str
+) -> None:
+    """Refuse one configuration whose fits (``members`` of them at once) would not fit.
+
+    Raises:
+        ConfigError: The estimate exceeds ``MEMORY_SHARE`` of the physical memory.
+    """
+    needed = sum(trial_bytes(hyperparameters, members, lag).values())
+    allowed = int(physical_memory() * MEMORY_SHARE)
+    if needed > allowed:
+        raise ConfigError(
+            f"{what} at {members} fit(s) of neurons={hyperparameters.neurons}, "
+            f"layers={hyperparameters.layers}, lag={lag} needs about {_gib(needed)} of memory; "
+            f"this machine allows {_gib(allowed)} ({MEMORY_SHARE:.0%} of "
+            f"{_gib(physical_memory())}); lower repeats or neurons"
+        )
 
 
 def check_fits_in_memory(

@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner._checks import require_choice, require_float, require_int, require_study_name
+from tuner._checks import (
+    require_choice,
+    require_float,
+    require_int,
+    require_path,
+    require_study_name,
+)
 from tuner.engines import DEFAULT_ENGINE, ENGINES
 from tuner.evaluation.metrics import DEFAULT_OBJECTIVE, OBJECTIVES
 from tuner.exceptions import ConfigError
@@ -343,6 +349,7 @@ def load_study_file(path: str | Path) -> tuple[StudyConfig, str]:
     Raises:
         ConfigError: The file is missing, is not valid TOML, or breaks a rule.
     """
+    require_path("study file", path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:

@@ -60,6 +60,11 @@ def resolve_holdout(data: DataSection, observations: int, max_lag: int) -> int:
             f"data.holdout {holdout} is shorter than data.horizon {horizon}: the holdout is "
             f"scored by forecasts of the same horizon; set it to at least {horizon}, or 0"
         )
+    if holdout >= observations:
+        raise ConfigError(
+            f"data.holdout {holdout} is not below the series' {observations} observations; "
+            f"it must leave at least {max_lag + window + 2} for the search, or be 0"
+        )
     if holdout and observations - holdout < max_lag + window + 2:
         raise ConfigError(
             f"data.holdout {holdout} leaves {observations - holdout} observations for the "

@@ -142,7 +142,11 @@ def resolve_url(
     An option already parsed is taken as it is.
 
     Raises:
-        StorageError: The chosen URL is malformed or names an unsupported database.
+        StorageError: The chosen URL is malformed or names an unsupported database,
+            or ``option`` is neither text nor a parsed URL.
     """
+    for given in (option, study_file_storage):
+        if given is not None and not isinstance(given, str | DatabaseURL):
+            raise StorageError(f"storage must be a database URL; got {given!r}")
     chosen = option or os.environ.get(ENVIRONMENT_VARIABLE) or study_file_storage
     return DatabaseURL.of(chosen or default_url())
