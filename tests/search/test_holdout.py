@@ -205,9 +205,10 @@ def test_exported_holdout_scores_are_reproduced_by_evaluate_holdout(tmp_path, cl
     assert json.loads(out)["mean"] == pytest.approx(record["validation_mean_rmse"], abs=1e-9)
 
 
-def test_confirming_a_study_without_a_complete_trial_is_one_line(tmp_path, cli):
+@pytest.mark.parametrize("progress", [(), ("--no-progress",)])
+def test_confirming_a_study_without_a_complete_trial_is_one_line(tmp_path, cli, progress):
     url = make_study(tmp_path)
-    status, _, err = cli("confirm", "air", "--storage", url, "--no-progress")
+    status, _, err = cli("confirm", "air", "--storage", url, *progress)
     assert status == 2
     assert err == (
         "tuner confirm: error: study 'air' has no complete trial to confirm yet; "

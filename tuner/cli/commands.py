@@ -173,13 +173,18 @@ def run(args: argparse.Namespace) -> int:
 def confirm(args: argparse.Namespace) -> int:
     """``tuner confirm``: score a study's best configurations on its holdout, once."""
     from tuner import api  # every layer loads here, not at `tuner --help`
-    from tuner.cli.progress import progress_bar
+    from tuner.cli.progress import deferred_progress_bar
     from tuner.cli.render import status_text
 
     _optuna_verbosity(quiet=True)
     study = api.TunedStudy(args.name, _storage_url(args))
-    with progress_bar("confirming on the holdout", "configuration", args.no_progress) as show:
-        study.confirm(show)
+    with contextlib.ExitStack() as bars:
+        # opened by the first configuration: a refusal before it is the only line printed
+        study.confirm(
+            deferred_progress_bar(
+                bars, "confirming on the holdout", "configuration", args.no_progress
+            )
+        )
     print(status_text(study.status()))
     return 0
 
