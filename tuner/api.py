@@ -346,8 +346,7 @@ def plan_evaluation(config: EvaluationConfig) -> EvaluationPlan:
         ConfigError: The batch size does not fit the data.
         DataError: The series cannot be loaded or prepared.
     """
-    scoring = config.scoring
-    members = config.repeats * (scoring.origins if scoring.recursive else 1)
+    members = config.repeats * config.scoring.fits
     check_configuration_fits(
         config.hyperparameters, members, config.preparation.lag, "this evaluation"
     )

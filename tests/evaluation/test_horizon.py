@@ -101,6 +101,8 @@ def test_origins_trained_together_give_each_origin_alone():
             together.forecasts[:, 6 * origin : 6 * origin + 6], alone.forecasts, rtol=TOLERANCE
         )
     assert planned_epochs(prepared, config) == 3 * 3 * 8
+    with pytest.raises(ConfigError, match="states are recorded at horizon 1 only"):
+        evaluate(prepared, config, record_states=True)
 
 
 def test_scores_of_a_horizon_are_every_metric_of_the_points_and_their_steps():
@@ -191,6 +193,6 @@ def test_conformal_half_widths_are_the_order_statistic_of_each_steps_scores():
     assert [origins_needed(level) for level in (50, 80, 95)] == [1, 4, 19]
     actual, forecast = np.array([[0.0, 0.0], [5.0, 1.0]]), np.zeros((2, 2))
     # step 1: 0 and 5 lie within 7; step 2: 0 lies within 0, 1 does not
-    assert coverage(actual, forecast, widths[50]) == 0.75
+    assert coverage(actual - forecast, widths[50]) == 0.75
     with pytest.raises(ConfigError, match="level must be an integer <= 99; got 100"):
         half_widths(residuals, [100])

@@ -89,6 +89,14 @@ class BaselineScore:
     reason: str | None = None
     metrics: Mapping[str, float | None] = dataclasses.field(default_factory=dict)
 
+    def score(self, metric: str) -> float | None:
+        """The forecasts' ``metric``; ``None`` when not available.
+
+        A score stored before metrics existed has its RMSE only.
+        """
+        value = self.metrics.get(metric)
+        return self.rmse if value is None and metric == "rmse" else value
+
     @property
     def available(self) -> bool:
         """Whether the baseline was scored."""
@@ -191,11 +199,14 @@ def persistence_rmse(values: np.ndarray, stop: int, window: int, scoring: Scorin
     return float(root_mean_squared_error(actual, naive))
 
 
-def best_baseline(scores: Mapping[str, BaselineScore]) -> BaselineScore | None:
-    """The available baseline with the lowest RMSE (the first of equals); ``None`` if none is."""
+def best_baseline(
+    scores: Mapping[str, BaselineScore], metric: str = "rmse"
+) -> BaselineScore | None:
+    """The available baseline with the lowest ``metric`` (the first of equals), or ``None``."""
     best: BaselineScore | None = None
     for score in scores.values():
-        if score.rmse is not None and (best is None or score.rmse < (best.rmse or 0.0)):
+        value = score.score(metric)
+        if value is not None and (best is None or value < (best.score(metric) or 0.0)):
             best = score
     return best
 
@@ -226,35 +237,25 @@ def _scores(
 ) -> dict[str, BaselineScore]:
     """Each baseline's metrics, from its forecasts ``(origins, horizon)`` or why it has none."""
     reasons = {name: f for name, f in forecasts.items() if isinstance(f, str)}
-    for name, f in forecasts.items():
-        if name not in reasons:
-            bad = np.flatnonzero(~np.isfinite(np.asarray(f, dtype=np.float64).reshape(-1)))
-            if len(bad):
-                reasons[name] = f"forecast {bad[0] + 1} of the window is {f.reshape(-1)[bad[0]]}"
+    arrays = {
+        name: np.asarray(f, dtype=np.float64)
+        for name, f in forecasts.items()
+        if name not in reasons
+    }
+    for name, array in arrays.items():
+        bad = np.flatnonzero(~np.isfinite(array.reshape(-1)))
+        if len(bad):
+            reasons[name] = f"forecast {bad[0] + 1} of the window is {array.reshape(-1)[bad[0]]}"
     scored = [name for name in BASELINE_NAMES if name not in reasons]
-    errors = (
-        forecast_errors(
-            actual,
-            np.stack([np.asarray(forecasts[name], dtype=np.float64) for name in scored]),
-            starts,
-            y,
-            season or 1,
-        )
-        if scored
-        else None
-    )
-    scores = {}
-    for name in BASELINE_NAMES:
-        if name in reasons:
-            scores[name] = BaselineScore(name, None, None, reasons[name])
-            continue
-        index = scored.index(name)
-        metrics = {metric: finite_or_none(e[index]) for metric, e in errors.overall.items()}  # type: ignore[union-attr]
-        flat = np.asarray(forecasts[name], dtype=np.float64).reshape(-1)
-        scores[name] = BaselineScore(
-            name, metrics["rmse"], tuple(float(f) for f in flat), metrics=metrics
-        )
-    return scores
+    scores = {name: BaselineScore(name, None, None, reason) for name, reason in reasons.items()}
+    if scored:
+        stacked = np.stack([arrays[name] for name in scored])
+        errors = forecast_errors(actual, stacked, starts, y, season or 1).overall
+        for index, name in enumerate(scored):
+            metrics = {metric: finite_or_none(e[index]) for metric, e in errors.items()}
+            flat = tuple(float(f) for f in stacked[index].reshape(-1))
+            scores[name] = BaselineScore(name, metrics["rmse"], flat, metrics=metrics)
+    return {name: scores[name] for name in BASELINE_NAMES}
 
 
 def _seasonal_naive(

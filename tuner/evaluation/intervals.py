@@ -65,7 +65,12 @@ def half_widths(residuals: np.ndarray, levels: Sequence[int]) -> dict[int, np.nd
     return widths
 
 
-def coverage(actual: np.ndarray, forecast: np.ndarray, widths: np.ndarray) -> float:
-    """The fraction of ``actual`` inside ``forecast`` plus or minus ``widths`` (same shapes)."""
-    inside = np.abs(np.asarray(actual) - np.asarray(forecast)) <= np.asarray(widths)
+def coverage(residuals: np.ndarray, widths: np.ndarray) -> float:
+    """The fraction of observations inside their intervals: ``|actual - forecast| <= width``.
+
+    Args:
+        residuals: Actual minus forecast, ``(origins, horizon)``.
+        widths: Each step's half-width, ``(horizon,)``.
+    """
+    inside = np.abs(np.asarray(residuals)) <= np.asarray(widths)
     return float(np.mean(inside))

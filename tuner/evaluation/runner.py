@@ -106,7 +106,12 @@ class Evaluation:
         The mean is taken in the series' units, after inverting each repeat, so it
         is the forecast a user gets from all the repeats together.
         """
-        return float(root_mean_squared_error(self.actual, self.forecasts.mean(axis=0)))
+        return float(root_mean_squared_error(self.actual, self.ensemble))
+
+    @functools.cached_property
+    def ensemble(self) -> np.ndarray:
+        """The repeats' mean forecast of each point, in series units."""
+        return self.forecasts.mean(axis=0)
 
     @property
     def horizon(self) -> int:
@@ -120,14 +125,18 @@ class Evaluation:
         The conformity scores of the configuration's prediction intervals
         (docs/method.md, section 14).
         """
-        shape = (len(self.starts), self.horizon)
-        return (self.actual - self.forecasts.mean(axis=0)).reshape(shape)
+        return (self.actual - self.ensemble).reshape(self._shape)
+
+    @property
+    def _shape(self) -> tuple[int, int]:
+        """``(origins, horizon)``: how the points fall into origins and steps."""
+        return len(self.starts), self.horizon
 
     @functools.cached_property
     def errors(self) -> ForecastErrors:
         """Every metric of each repeat's forecasts and of their mean, the last row."""
-        shape = (len(self.starts), self.horizon)
-        forecasts = np.concatenate([self.forecasts, self.forecasts.mean(axis=0)[None]])
+        shape = self._shape
+        forecasts = np.concatenate([self.forecasts, self.ensemble[None]])
         return forecast_errors(
             self.actual.reshape(shape),
             forecasts.reshape(len(forecasts), *shape),
@@ -202,7 +211,28 @@ def planned_epochs(prepared: PreparedData, config: EvaluationConfig) -> int:
         ConfigError: The batch size does not divide both the training and test sizes.
         DataError: An origin has fewer training rows than one batch.
     """
-    return _Run(prepared, config, 1, False).total_epochs
+    refittings, hp = _refittings(prepared, config), config.hyperparameters
+    if refittings:
+        return config.repeats * len(refittings) * hp.epochs
+    return config.repeats * WalkForward.of(prepared.n_train, prepared.n_test, hp).total_epochs
+
+
+def _refittings(prepared: PreparedData, config: EvaluationConfig) -> list[Refitting]:
+    """The refit at each forecast origin (none at horizon 1), once the configuration fits.
+
+    Raises:
+        ConfigError: At horizon 1, the batch size does not divide both the training
+            and test sizes.
+        DataError: An origin has fewer training rows than one batch.
+    """
+    scoring, series = config.scoring, prepared.series
+    if not scoring.recursive:
+        check_batch_size(config.hyperparameters.batch_size, prepared.n_train, prepared.n_test)
+        return []
+    return [
+        Refitting.of(without_end(series, len(series) - start), config)
+        for start in scoring.starts(len(series), prepared.n_test)
+    ]
 
 
 def evaluate(
@@ -321,13 +351,8 @@ class _Run:
         scoring, series = config.scoring, prepared.series
         if scoring.recursive and record_states:
             raise ConfigError("record_states: states are recorded at horizon 1 only")
-        if not scoring.recursive:
-            check_batch_size(config.hyperparameters.batch_size, prepared.n_train, prepared.n_test)
+        self.refittings = _refittings(prepared, config)
         self.starts = tuple(scoring.starts(len(series), prepared.n_test))
-        self.refittings = [
-            Refitting.of(without_end(series, len(series) - start), config)
-            for start in (self.starts if scoring.recursive else ())
-        ]
         self.prepared, self.config, self.record_states = prepared, config, record_states
         self.setups = repeat_setups(
             config.seed, config.repeats, config.hyperparameters, prepared.preparation.lag
@@ -342,16 +367,6 @@ class _Run:
         self.rmses: list[float] = []
         self.seconds = self.compile_seconds = 0.0
         self.outcome: Exception | None = None
-
-    @property
-    def total_epochs(self) -> int:
-        """Repeat-epochs the whole evaluation trains."""
-        hp, prepared = self.config.hyperparameters, self.prepared
-        if self.refittings:
-            return self.config.repeats * len(self.refittings) * hp.epochs
-        return (
-            self.config.repeats * WalkForward.of(prepared.n_train, prepared.n_test, hp).total_epochs
-        )
 
     @functools.cached_property
     def actual(self) -> np.ndarray:

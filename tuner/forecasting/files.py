@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -92,8 +91,9 @@ def write_forecast(forecast: Forecast, directory: str | Path) -> Path:
     target = check_output(directory)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
-        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the forecast from others
+        # made with mkdir, not mkdtemp: its 0700 would hide the forecast from others
+        staging = target.parent / f".{target.name}-new-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
     except OSError as error:
         raise ConfigError(
             f"cannot write the output directory {str(target)!r}: {error.strerror}"
@@ -123,13 +123,6 @@ def _swap(staging: Path, target: Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
         if aside.exists():
             logger.warning("the earlier forecast could not be removed; it is in %s", aside)
-
-
-def _umask() -> int:
-    """The process's file-creation mask (read by setting it, the only way there is)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def check_output(directory: str | Path) -> Path:

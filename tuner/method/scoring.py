@@ -60,6 +60,11 @@ class Scoring:
         return self.horizon > 1
 
     @property
+    def fits(self) -> int:
+        """Fits of each repeat: one per origin above horizon 1, the walk-forward's one at 1."""
+        return self.origins if self.recursive else 1
+
+    @property
     def spacing(self) -> int:
         """Observations between consecutive origins: ``step``, or the horizon."""
         return self.horizon if self.step is None else self.step

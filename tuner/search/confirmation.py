@@ -148,6 +148,4 @@ def _coverage(trial: optuna.trial.FrozenTrial, evaluation: Evaluation) -> dict[s
     if residuals is None:
         return None
     widths = half_widths(np.array(residuals), DEFAULT_LEVELS)
-    mean = evaluation.forecasts.mean(axis=0).reshape(evaluation.residuals.shape)
-    actual = evaluation.actual.reshape(mean.shape)
-    return {str(level): coverage(actual, mean, width) for level, width in widths.items()}
+    return {str(level): coverage(evaluation.residuals, width) for level, width in widths.items()}

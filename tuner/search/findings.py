@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tuner.evaluation.baselines import BaselineScore, best_baseline
 from tuner.evaluation.metrics import (
     DEFAULT_OBJECTIVE,
     METRIC_LABELS,
@@ -24,7 +25,6 @@ from tuner.search.studyfile import parse_study_text
 
 __all__ = [
     "NO_HOLDOUT",
-    "baseline_score",
     "baseline_table",
     "best_baseline_score",
     "confirmed_table",
@@ -38,19 +38,17 @@ NO_HOLDOUT = (
 )
 
 
-def baseline_score(record: Mapping[str, object], metric: str) -> float | None:
-    """A stored baseline score's ``metric`` (a study from before metrics has its RMSE only)."""
-    metrics = record.get("metrics") or {}
-    value = metrics.get(metric)  # type: ignore[union-attr]
-    return record.get("rmse") if value is None and metric == "rmse" else value  # type: ignore[return-value]
+def _baseline_score(record: Mapping[str, object], metric: str) -> float | None:
+    """A stored baseline score's ``metric`` (see :meth:`BaselineScore.score`)."""
+    return BaselineScore.from_dict(record).score(metric) if record else None
 
 
 def best_baseline_score(attrs: Mapping[str, object], window: str, metric: str) -> float | None:
     """The lowest baseline score by ``metric`` on ``window`` (``validation`` or ``holdout``)."""
     scores = (attrs.get(names.BASELINES) or {}).get(window) or {}  # type: ignore[union-attr]
-    values = [baseline_score(s, metric) for s in scores.values()]
-    available = [value for value in values if value is not None]
-    return min(available) if available else None
+    records = {name: BaselineScore.from_dict(record) for name, record in scores.items()}
+    best = best_baseline(records, metric)
+    return None if best is None else best.score(metric)
 
 
 def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
@@ -66,7 +64,7 @@ def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
     confirmation = attrs.get(names.CONFIRMATION) or {}
     holdout_baselines = (attrs.get(names.BASELINES) or {}).get("holdout") or {}  # type: ignore[union-attr]
     persistence = (
-        baseline_score(holdout_baselines["persistence"], metric)
+        _baseline_score(holdout_baselines["persistence"], metric)
         if "persistence" in holdout_baselines
         else attrs.get(names.HOLDOUT_PERSISTENCE_RMSE)
     )
@@ -122,8 +120,8 @@ def baseline_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
     for name, score in validation.items():
         row: dict[str, object] = {"baseline": name}
         for metric in METRICS:
-            row[f"validation_{metric}"] = baseline_score(score, metric)
-            row[f"holdout_{metric}"] = baseline_score(holdout.get(name) or {}, metric)
+            row[f"validation_{metric}"] = _baseline_score(score, metric)
+            row[f"holdout_{metric}"] = _baseline_score(holdout.get(name) or {}, metric)
         row["reason"] = score.get("reason") or (holdout.get(name) or {}).get("reason")
         rows.append(row)
     return rows

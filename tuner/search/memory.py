@@ -97,8 +97,7 @@ def check_fits_in_memory(
     # that a pack's weights are a few megabytes (tuner/search/packing.py).
     # Each forecast origin of a trial is one more set of its repeats (docs/method.md, 13).
     pack = config.workers.trials_per_graph
-    scoring = config.data.scoring
-    origins = scoring.origins if scoring.recursive else 1
+    origins = config.data.scoring.fits
     members = config.repeats * origins * (pack if isinstance(pack, int) else 1)
     parts = trial_bytes(largest, members, lag)
     needed, allowed = sum(parts.values()), int(physical_memory() * MEMORY_SHARE)

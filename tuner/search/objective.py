@@ -76,9 +76,6 @@ class Objective:
         self.chunks = pruner.checkpoints if pruner.enabled else 1
         self.trials_per_graph = self._trials_per_graph()
         """How many trials a worker asks for and trains together (:mod:`tuner.search.packing`)."""
-        scoring = config.data.scoring
-        self.origins_per_trial = scoring.origins if scoring.recursive else 1
-        """Engine tasks per trial: one walk-forward, or one refit per forecast origin."""
 
     def _trials_per_graph(self) -> int:
         """The pack width: the study file's, or estimated from the study's configurations."""
@@ -132,7 +129,7 @@ class Objective:
             # and each trial's forecast origins are members of it too (docs/method.md, section 13)
             shape=dataclasses.replace(
                 self.shape,
-                trials=max(self.trials_per_graph, len(trials)) * self.origins_per_trial,
+                trials=max(self.trials_per_graph, len(trials)) * self.config.data.scoring.fits,
             ),
         )
         return [self._finish(t, o) for t, o in zip(trials, outcomes, strict=True)]
