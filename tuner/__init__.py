@@ -31,9 +31,11 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 _EXPORTS: dict[str, str] = {
     "TunedStudy": "tuner.api",
+    "baselines": "tuner.api",
     "create_study": "tuner.api",
     "evaluate_export": "tuner.api",
     "forecast": "tuner.api",
+    "init_study": "tuner.api",
     "open_study": "tuner.api",
     "persistence_rmse": "tuner.api",
     "plan_evaluation": "tuner.api",

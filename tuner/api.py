@@ -12,6 +12,7 @@ the first use of one of its names, and TensorFlow loads on the first fit.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,29 +20,34 @@ from pathlib import Path
 import grpc
 import optuna
 import pandas as pd
+from optuna.artifacts import FileSystemArtifactStore
 
-from tuner._checks import require_int, require_path
+from tuner._checks import require_int, require_path, require_study_name
+from tuner.data.calendar import season_of
 from tuner.data.preparation import Preparation, PreparedData, prepare
 from tuner.data.source import DataSource
 from tuner.distributed import DEFAULT_PROXY_PORT
-from tuner.distributed.compile_cache import resolve_compile_cache, use_compile_cache
+from tuner.distributed.compile_cache import resolve_compile_cache
 from tuner.distributed.pool import run_local_workers
 from tuner.distributed.proxy import start_proxy as start
 from tuner.distributed.worker import run_worker as run_trials
 from tuner.engines import Progress
+from tuner.evaluation.baselines import score_baselines
 from tuner.evaluation.config import EvaluationConfig, load_and_prepare
 from tuner.evaluation.intervals import DEFAULT_LEVELS
+from tuner.evaluation.metrics import METRICS
 from tuner.evaluation.runner import Evaluation, evaluate, planned_epochs
 from tuner.exceptions import ConfigError
 from tuner.forecasting.files import check_output, write_forecast
 from tuner.forecasting.refit import Forecast, ForecastPlan, plan_exported
-from tuner.outputs.artifacts import open_artifact_store, resolve_artifact_dir
+from tuner.outputs.artifacts import resolve_artifact_dir
 from tuner.outputs.export import dump_export, export_best, load_export, pick_configuration
 from tuner.outputs.report import write_report
 from tuner.search import names
 from tuner.search.confirmation import confirm_study
-from tuner.search.findings import confirmed_table
+from tuner.search.findings import confirmed_table, trial_skill
 from tuner.search.memory import check_configuration_fits
+from tuner.search.starter import StarterStudy, draft_study
 from tuner.search.status import StudyStatus, study_status
 from tuner.search.study import create_study as create_stored
 from tuner.search.study import load_study_config
@@ -54,9 +60,11 @@ __all__ = [
     "DEFAULT_LEVELS",
     "EvaluationPlan",
     "TunedStudy",
+    "baselines",
     "create_study",
     "evaluate_export",
     "forecast",
+    "init_study",
     "open_study",
     "persistence_rmse",
     "plan_evaluation",
@@ -107,15 +115,18 @@ class TunedStudy:
         ``value`` is the trial's score under the study's objective; ``mean_rmse`` and
         ``ensemble_rmse`` are both scores (a trial stored before ensembles were
         scored has the mean only). The repeat statistics (``repeats``, ``std``,
-        ``min``, ``median``, ``max``) and ``skill`` against persistence are those
-        stored with each complete trial; other trials leave them empty.
+        ``min``, ``median``, ``max``) are those stored with each complete trial,
+        and ``skill`` is ``1 - value / persistence's`` under the study's objective
+        (as ``tuner status``, exports and reports give it); other trials leave
+        them empty.
         """
         import pandas as pd
 
         rows = []
-        for trial in self.optuna_study().get_trials(deepcopy=False):
+        study = self.optuna_study()
+        for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs
-            statistics = (names.STD, names.MIN, names.MEDIAN, names.MAX, names.SKILL)
+            statistics = (names.STD, names.MIN, names.MEDIAN, names.MAX)
             rows.append(
                 {
                     "number": trial.number,
@@ -125,6 +136,9 @@ class TunedStudy:
                     "ensemble_rmse": attrs.get(names.ENSEMBLE_RMSE),
                     "repeats": len(attrs[names.RMSES]) if names.RMSES in attrs else None,
                     **{key: attrs.get(key) for key in statistics},
+                    "skill": trial_skill(study.user_attrs, trial.value)
+                    if trial.state == optuna.trial.TrialState.COMPLETE
+                    else None,
                     "seconds": attrs.get(names.SECONDS),
                     **trial.params,
                 }
@@ -208,6 +222,50 @@ class TunedStudy:
             self.export(rank), f"study {self.name!r}", rank, horizon, repeats, output, levels
         )
         return run_forecast(plan, output, progress).table()
+
+
+def init_study(
+    data: str | Path,
+    study_file: str | Path | None = None,
+    name: str | None = None,
+    date_column: str | None = None,
+    value_column: str | None = None,
+    date_format: str | None = None,
+) -> tuple[Path, StarterStudy]:
+    """Write a first study file for the CSV ``data`` (``tuner init``), checked before it is.
+
+    Args:
+        data: A CSV file (or a built-in series).
+        study_file: Where to write it (default: ``NAME.toml`` in the current directory).
+        name: The study's name (default: from the file's name).
+        date_column: Column of dates (default: the first).
+        value_column: Column of values (default: the second).
+        date_format: How the dates are written, where day and month could be read
+            either way.
+
+    Returns:
+        The study file's path, and the draft (its text, the series and its windows).
+
+    Raises:
+        ConfigError: The study file exists, or the series is too short.
+        DataError: The series cannot be read faithfully.
+    """
+    if name is not None:
+        require_study_name("name", name)
+    target = Path(study_file) if study_file is not None else None
+    if target is None:
+        stem = name or Path(str(data)).stem
+        target = Path(f"{stem}.toml")
+    draft = draft_study(data, target, name, date_column, value_column, date_format)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("x", encoding="utf-8") as file:  # never over someone's file
+            file.write(draft.text)
+    except FileExistsError:
+        raise ConfigError(f"{target} exists; give another path with -o, or remove it") from None
+    except OSError as error:
+        raise ConfigError(f"cannot write {str(target)!r}: {error.strerror}") from None
+    return target, draft
 
 
 def create_study(
@@ -300,8 +358,8 @@ def run_worker(
     """
     url = resolve_url(storage)
     directory = resolve_artifact_dir(artifacts) if save_artifacts else None
-    use_compile_cache(resolve_compile_cache(url))
-    return run_trials(name, url, directory, worker_index=worker_index)
+    cache = resolve_compile_cache(url)
+    return run_trials(name, url, directory, worker_index=worker_index, compile_cache=cache)
 
 
 def open_study(name: str, storage: Storage = None) -> TunedStudy:
@@ -404,6 +462,7 @@ def persistence_rmse(
     lag: int = 1,
     test_size: int = 12,
     train_size: int | None = None,
+    date_format: str | None = None,
 ) -> tuple[float, int]:
     """The persistence forecast's RMSE over the last ``test_size`` rows (``tuner baseline``).
 
@@ -414,9 +473,57 @@ def persistence_rmse(
         ConfigError: A setting breaks its rule.
         DataError: The series cannot be loaded or prepared.
     """
-    source = DataSource(data, date_column, value_column)
+    source = DataSource(data, date_column, value_column, date_format=date_format)
     prepared = prepare(source.load(), Preparation(lag, test_size, train_size))
     return prepared.persistence_rmse, prepared.n_test
+
+
+def baselines(
+    data: str,
+    date_column: str | None = None,
+    value_column: str | None = None,
+    test_size: int = 12,
+    season: int | None = None,
+    date_format: str | None = None,
+) -> pd.DataFrame:
+    """Every baseline's one-step forecasts of the last ``test_size`` observations, scored.
+
+    The same baselines and metrics a study stores for its windows (README, "Three
+    windows"), so a series can be judged before any tuning.
+
+    Args:
+        data: A built-in series or a CSV path.
+        date_column: Column of dates (default: the first).
+        value_column: Column of values (default: the second).
+        test_size: Observations at the end to forecast, each from those before it.
+        season: Observations per season (default: from the dates; ``None`` when
+            they have none, and the seasonal baselines say why they are absent).
+        date_format: How the dates are written, where day and month could be read
+            either way.
+
+    Returns:
+        One row per baseline: ``baseline``, ``rmse``, ``mae``, ``smape``,
+        ``mase`` and ``reason`` (why a baseline has no scores).
+
+    Raises:
+        ConfigError: ``test_size`` or ``season`` breaks its rule.
+        DataError: The series cannot be loaded.
+    """
+    series = DataSource(data, date_column, value_column, date_format=date_format).load()
+    require_int("test_size", test_size, 1, len(series) - 1)
+    scores = score_baselines(
+        series.values, len(series) - test_size, len(series), season or season_of(series)
+    )
+    return pd.DataFrame(
+        [
+            {
+                "baseline": name,
+                **{metric: score.score(metric) for metric in METRICS},
+                "reason": score.reason,
+            }
+            for name, score in scores.items()
+        ]
+    )
 
 
 def forecast(
@@ -516,19 +623,22 @@ def serve_dashboard(
 ) -> None:
     """Serve optuna-dashboard on the study database, with the trials' plots, until interrupted.
 
-    ``on_serving`` is called with the database URL once everything is checked, just
-    before the server starts (the command prints where it serves).
+    ``on_serving`` is called with the database URL once everything is checked (the
+    database exists, the port is free), just before the server starts (the
+    command prints where it serves). Nothing is created.
 
     Raises:
         ConfigError: ``port`` is out of range, or ``host:port`` cannot be bound.
-        StorageError: The database or the artifact directory cannot be used.
+        StorageError: The database does not exist or cannot be used.
     """
     from optuna_dashboard import run_server  # here, not at the top: it loads its web server
 
     _require_port(port)
     url = resolve_url(storage)
-    database = open_storage(url)
-    store = open_artifact_store(resolve_artifact_dir(artifacts))
+    database = open_storage(url, create=False)
+    # The dashboard only reads the plots: a missing directory shows none, and is not made.
+    store = FileSystemArtifactStore(resolve_artifact_dir(artifacts))
+    _require_free_port(host, port)
     if on_serving is not None:
         on_serving(url)
     try:
@@ -565,3 +675,18 @@ def start_proxy(
 def _require_port(port: int) -> None:
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535; got {port}")
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Refuse ``host:port`` when it cannot be bound, before anything is printed.
+
+    The dashboard's server binds only after it has printed where it listens, so a
+    port in use would be announced first and refused after.
+    """
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"cannot serve on {host}:{port}: {error.strerror}; choose another --port"
+        ) from None

@@ -6,15 +6,22 @@ import pytest
 
 from tests.helpers.commands import run_tuner
 from tests.helpers.training import SHAMPOO_PERSISTENCE_RMSE
+from tuner.evaluation.baselines import BASELINE_NAMES
 from tuner.method.regimes import REGIME_NAMES
 
 SMALL_RUN = ("--data", "shampoo", "--train-size", "20", "--batch-size", "4", "--epochs", "2")
 
 
-def test_baseline_prints_the_persistence_rmse(cli):
+def test_baseline_prints_the_persistence_rmse_and_every_baseline(cli):
     status, out, _ = cli("baseline", "--data", "shampoo")
     assert status == 0
-    assert out.strip() == "shampoo: persistence RMSE over the last 12 observations: 136.761"
+    lines = out.splitlines()
+    assert lines[0] == "shampoo: persistence RMSE over the last 12 observations: 136.761"
+    assert lines[1].split() == ["baseline", "RMSE", "MAE", "sMAPE", "MASE"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[3:]}
+    assert list(rows) == list(BASELINE_NAMES)
+    assert rows["persistence"][0] == "136.761"
+    assert all(len(scores) == 4 and "n/a" not in scores for scores in rows.values())
 
 
 def test_baseline_json(cli):
@@ -23,6 +30,10 @@ def test_baseline_json(cli):
     assert status == 0
     assert result["test_size"] == 24
     assert result["persistence_rmse"] > 0
+    scored = {row["baseline"]: row for row in result["baselines"]}
+    assert list(scored) == list(BASELINE_NAMES)
+    assert scored["persistence"]["rmse"] == pytest.approx(result["persistence_rmse"])
+    assert scored["seasonal_naive"]["reason"] is None  # airline is monthly: season 12
 
 
 def test_evaluate_json_reports_every_repeat_and_the_config(cli):

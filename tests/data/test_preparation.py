@@ -3,12 +3,13 @@ import hashlib
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import root_mean_squared_error
 from sklearn.preprocessing import MinMaxScaler
 
 from tests.helpers.training import SHAMPOO_PERSISTENCE_RMSE
-from tuner.data.preparation import TRANSFORMS, Preparation, prepare
+from tuner.data.preparation import MAX_TRAINING_ROWS, TRANSFORMS, Preparation, prepare
 from tuner.data.series import load_series
 from tuner.exceptions import ConfigError, DataError
 
@@ -172,3 +173,48 @@ def test_an_unknown_transform_or_a_season_below_two_is_refused():
 def test_a_seasonal_difference_needs_a_season_more_of_series(shampoo):
     with pytest.raises(DataError, match=r"need at least 39 .* \+ 12 lost to the seasonal"):
         prepare(shampoo, Preparation(lag=1, test_size=24, seasonal_difference=12))
+
+
+def _long_csv(path, rows):
+    dates = pd.date_range("2000-01-01", periods=rows, freq="h")
+    values = 100 + np.sin(np.arange(rows) / 24) * 10
+    pd.DataFrame({"time": dates, "value": values}).to_csv(path, index=False)
+    return path
+
+
+def test_a_series_past_the_training_limit_is_refused_unless_train_size_keeps_the_newest(
+    cli, tmp_path
+):
+    csv = _long_csv(tmp_path / "long.csv", MAX_TRAINING_ROWS + 100)
+    status, out, err = cli("baseline", "--data", str(csv))
+    assert status == 2 and out == "" and err.count("\n") == 1, err
+    assert f"has {MAX_TRAINING_ROWS + 100 - 2 - 12:,} training rows" in err
+    assert f"more than the {MAX_TRAINING_ROWS:,} a fit may pass over" in err
+    assert "set train_size" in err
+    status, out, _ = cli("baseline", "--data", str(csv), "--train-size", "500")
+    assert status == 0 and "RMSE" in out
+
+
+def test_a_series_at_the_training_limit_is_accepted_and_train_size_is_bounded(tmp_path):
+    series = load_series(str(_long_csv(tmp_path / "edge.csv", MAX_TRAINING_ROWS + 14)))
+    assert prepare(series, Preparation()).n_train == MAX_TRAINING_ROWS
+    with pytest.raises(
+        ConfigError, match=f"train_size must be an integer <= {MAX_TRAINING_ROWS:,}"
+    ):
+        Preparation(train_size=MAX_TRAINING_ROWS + 1)
+
+
+def test_a_forecast_refit_follows_the_same_training_limit(tmp_path):
+    from tuner.data.source import DataSource
+    from tuner.evaluation.config import EvaluationConfig
+    from tuner.evaluation.recursive import training_rows
+    from tuner.method.protocol import Hyperparameters
+
+    csv = _long_csv(tmp_path / "long.csv", MAX_TRAINING_ROWS + 50)
+    series = load_series(str(csv))
+    hp = Hyperparameters(epochs=1, batch_size=1, neurons=1, regime="stateless")
+    config = EvaluationConfig(DataSource(str(csv)), Preparation(), hp, repeats=1)
+    with pytest.raises(DataError, match="set train_size"):
+        training_rows(series, config)
+    trimmed = dataclasses.replace(config, preparation=Preparation(train_size=300))
+    assert len(training_rows(series, trimmed)) == 300

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.data.series import date_label, load_series
+from tuner.data.dates import date_label
+from tuner.data.series import load_series
 from tuner.exceptions import DataError
 
 

@@ -108,7 +108,7 @@ def test_a_new_forecast_replaces_an_earlier_one_whole_and_leaves_nothing_else(
     assert mode == 0o777 & ~umask  # not mkdtemp's 0700
 
 
-@pytest.mark.parametrize("failing", ["writing", "swapping"])
+@pytest.mark.parametrize("failing", ["writing", "swapping by renames"])
 def test_a_failure_at_any_point_leaves_the_earlier_forecast_whole(
     tiny_forecast, tmp_path, monkeypatch, failing
 ):
@@ -121,19 +121,76 @@ def test_a_failure_at_any_point_leaves_the_earlier_forecast_whole(
 
         monkeypatch.setattr(files, "_write_files", write)
     else:
-        replace, calls = os.replace, []
+        rename, calls = os.rename, []
 
         def flaky(source, destination):
             calls.append(source)
             if len(calls) == 2:  # the new forecast into place, after the earlier moved aside
                 raise OSError(5, "Input/output error")
-            replace(source, destination)
+            rename(source, destination)
 
-        monkeypatch.setattr(files.os, "replace", flaky)
+        monkeypatch.setattr(files, "_exchange", lambda first, second: False)
+        monkeypatch.setattr(files.os, "rename", flaky)
     with pytest.raises(OSError):
         write_forecast(tiny_forecast, earlier)
     assert _intact(earlier)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_the_exchange_swaps_two_directories_in_one_step(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "a").write_text("1")
+    (second / "b").write_text("2")
+    assert files._exchange(first, second)  # Linux: renameat2 exists on every CI kernel
+    assert [p.name for p in first.iterdir()] == ["b"]
+    assert [p.name for p in second.iterdir()] == ["a"]
+
+
+class _Died(BaseException):
+    """Stands in for the process dying: nothing after it runs, no cleanup included."""
+
+
+@pytest.mark.parametrize("dying", ["while writing", "after the exchange"])
+def test_a_crash_at_any_point_leaves_one_whole_forecast_and_the_next_write_tidies(
+    tiny_forecast, tmp_path, monkeypatch, dying
+):
+    earlier = _earlier(tmp_path / "out")
+    write_files = files._write_files
+
+    def die(*args, **kwargs):
+        raise _Died
+
+    if dying == "while writing":
+
+        def half(forecast, directory):
+            (directory / "forecast.csv").write_text("half")
+            raise _Died
+
+        monkeypatch.setattr(files, "_write_files", half)
+        monkeypatch.setattr(files.shutil, "rmtree", die)  # a dead process removes nothing
+    else:
+        swap = files._swap
+
+        def swap_then_die(staging, target):
+            swap(staging, target)
+            monkeypatch.setattr(files.shutil, "rmtree", die)
+
+        monkeypatch.setattr(files, "_swap", swap_then_die)
+    with pytest.raises(_Died):
+        write_forecast(tiny_forecast, earlier)
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "out"]
+    assert [p.name.startswith(".out-swap-") for p in leftovers] == [True]
+    if dying == "while writing":
+        assert _intact(earlier)
+    else:
+        assert (earlier / "repeat_0.keras").is_file() and _intact(leftovers[0])
+    monkeypatch.undo()
+    assert files._write_files is write_files
+    write_forecast(tiny_forecast, earlier)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (earlier / "repeat_0.keras").is_file()
 
 
 def test_check_output_returns_the_resolved_directory(tmp_path):

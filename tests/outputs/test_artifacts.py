@@ -86,18 +86,14 @@ def test_artifacts_and_no_artifacts_together_are_refused(cli, option):
     assert err == "tuner worker: error: give --artifacts DIR or --no-artifacts, not both\n"
 
 
-def test_an_unusable_artifact_directory_is_one_line(cli, tmp_path):
+def test_an_unusable_artifact_directory_is_one_line(cli, tmp_path, small_study):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     status, _, err = cli(
-        "dashboard",
-        "--storage",
-        f"sqlite:///{tmp_path / 't.db'}",
-        "--artifacts",
-        str(blocker / "x"),
+        "worker", "small", "--storage", small_study["url"], "--artifacts", str(blocker / "x")
     )
     assert status == 2
     assert err == (
-        f"tuner dashboard: error: cannot use the artifact directory '{blocker / 'x'}': "
+        f"tuner worker: error: cannot use the artifact directory '{blocker / 'x'}': "
         "Not a directory; give --artifacts (or TUNER_ARTIFACTS) a writable directory\n"
     )

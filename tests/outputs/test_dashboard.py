@@ -111,6 +111,9 @@ def test_a_bad_port_is_refused():
 def test_the_dashboard_never_prints_the_database_password(postgres_url, tmp_path):
     from sqlalchemy.engine import make_url
 
+    from tuner.storage.database import open_storage, release_connections
+
+    release_connections(open_storage(postgres_url))  # the tables a study would have made
     with_password = make_url(postgres_url).set(password="s3cret-pw")  # trust auth ignores it
     url = with_password.render_as_string(hide_password=False)
     process, _ = start_dashboard(["--storage", url, "--artifacts", str(tmp_path / "a")])

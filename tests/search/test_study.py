@@ -15,6 +15,7 @@ from tuner.search.space import TUTORIAL_CONFIGURATION
 from tuner.search.status import study_status
 from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
+from tuner.storage.database import open_storage, release_connections
 
 SEARCH = {"epochs": [2, 1000], "neurons": [1], "batch_size": [4], "regimes": ["seeded"]}
 
@@ -137,6 +138,9 @@ def test_a_study_that_fits_is_accepted(tmp_path):
 
 def test_an_unknown_study_and_a_bad_name_are_different_errors(tmp_path):
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    with pytest.raises(StorageError, match="no study database at"):
+        study_status("nope", url)
+    release_connections(open_storage(url))
     with pytest.raises(StorageError, match="no study 'nope'"):
         study_status("nope", url)
     with pytest.raises(ConfigError, match=r"got '\.nope'"):

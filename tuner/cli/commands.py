@@ -33,6 +33,7 @@ __all__ = [
     "evaluate",
     "export",
     "forecast",
+    "init",
     "proxy",
     "report",
     "run",
@@ -41,19 +42,57 @@ __all__ = [
 ]
 
 
-def baseline(args: argparse.Namespace) -> int:
-    """``tuner baseline``: the persistence forecast's RMSE on the test period."""
+def init(args: argparse.Namespace) -> int:
+    """``tuner init``: a first study file for a CSV, checked, with a comment on each choice."""
     from tuner import api  # every layer loads here, not at `tuner --help`
+
+    path, draft = api.init_study(
+        args.data,
+        args.output,
+        args.name,
+        args.date_column,
+        args.value_column,
+        args.date_format,
+    )
+    print(f"wrote {path}: {draft.series.name}: {draft.summary()}")
+    print(f"next: tuner run {path}")
+    return 0
+
+
+def baseline(args: argparse.Namespace) -> int:
+    """``tuner baseline``: every baseline's scores on the test period, persistence first."""
+    from tuner import api  # every layer loads here, not at `tuner --help`
+    from tuner.cli.render import baselines_text
 
     if args.data is None:
         raise ConfigError("--data is required: a built-in series (shampoo, airline) or a CSV path")
     rmse, n_test = api.persistence_rmse(
-        args.data, args.date_column, args.value_column, args.lag, args.test_size, args.train_size
+        args.data,
+        args.date_column,
+        args.value_column,
+        args.lag,
+        args.test_size,
+        args.train_size,
+        args.date_format,
+    )
+    table = api.baselines(
+        args.data, args.date_column, args.value_column, n_test, date_format=args.date_format
     )
     if args.json:
-        print(json.dumps({"data": args.data, "test_size": n_test, "persistence_rmse": rmse}))
+        rows = json.loads(table.to_json(orient="records"))
+        print(
+            json.dumps(
+                {
+                    "data": args.data,
+                    "test_size": n_test,
+                    "persistence_rmse": rmse,
+                    "baselines": rows,
+                }
+            )
+        )
     else:
         print(f"{args.data}: persistence RMSE over the last {n_test} observations: {rmse:.3f}")
+        print(baselines_text(table))
     return 0
 
 
@@ -145,14 +184,17 @@ def worker(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """``tuner run``: create a study, run local workers to its budget, confirm it, show it."""
     from tuner import api  # every layer loads here, not at `tuner --help`
-    from tuner.cli.progress import deferred_progress_bar, progress_bar
+    from tuner.cli.progress import STARTING_WORKERS, deferred_progress_bar
     from tuner.cli.render import status_text
 
     require_int("--workers", args.workers, 1)
     _check_artifact_options(args)
     storage = _check_study_file_options(args)
     with contextlib.ExitStack() as bars:
-        trials = bars.enter_context(progress_bar("trials", "trial", args.no_progress))
+        # opened once the study exists: a refusal before it is the only line printed
+        trials = deferred_progress_bar(
+            bars, "trials", "trial", args.no_progress, starting=STARTING_WORKERS
+        )
         confirmation = deferred_progress_bar(
             bars, "confirming on the holdout", "configuration", args.no_progress
         )
@@ -313,7 +355,9 @@ def _evaluation_config(args: argparse.Namespace) -> EvaluationConfig:
     if args.data is None:
         raise ConfigError("give --data (a series) or an exported configurations FILE")
     return EvaluationConfig(
-        source=DataSource(args.data, args.date_column, args.value_column),
+        source=DataSource(
+            args.data, args.date_column, args.value_column, date_format=args.date_format
+        ),
         preparation=Preparation(lag=args.lag, test_size=args.test_size, train_size=args.train_size),
         hyperparameters=Hyperparameters(
             epochs=args.epochs,

@@ -34,9 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_command(
         subcommands,
         "baseline",
-        "Print the persistence forecast's RMSE on the test period.",
+        "Print every baseline's scores on the test period (persistence, seasonal naive, "
+        "AutoETS, AutoARIMA, Theta, their mean).",
         commands.baseline,
         _add_data_options,
+    )
+    _add_command(
+        subcommands,
+        "init",
+        "Write a first study file for a CSV of your own: columns, frequency, season and "
+        "windows read from it, checked as 'tuner create' checks a study.",
+        commands.init,
+        _add_init_options,
     )
     _add_command(
         subcommands,
@@ -145,11 +154,28 @@ def _add_command(
     command.set_defaults(handler=handler)
 
 
+def _add_init_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", help="a CSV file with a header row, a date and a value column")
+    parser.add_argument("-o", "--output", help="study file to write (default: NAME.toml here)")
+    parser.add_argument("--name", help="study name (default: from the CSV's file name)")
+    _add_csv_reading_options(parser)
+
+
+def _add_csv_reading_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """How a CSV is read: which columns, and how its dates are written."""
+    parser.add_argument("--date-column", help="date/period column (default: the first column)")
+    parser.add_argument("--value-column", help="value column (default: the second column)")
+    parser.add_argument(
+        "--date-format",
+        help="how the dates are written, e.g. %%d/%%m/%%Y: needed when day and month could "
+        "be read either way",
+    )
+
+
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--data", help="built-in series (shampoo, airline) or a CSV file path")
-    group.add_argument("--date-column", help="date/period column (default: the first column)")
-    group.add_argument("--value-column", help="value column (default: the second column)")
+    _add_csv_reading_options(group)
     group.add_argument("--lag", type=int, default=1, help="past differences per input row (1)")
     group.add_argument("--test-size", type=int, default=12, help="rows forecast at the end (12)")
     group.add_argument(

@@ -6,18 +6,29 @@ loaded by then.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuner.evaluation.metrics import METRIC_LABELS, OBJECTIVE_LABELS, objective_metric, skill
+from tabulate import tabulate
+
+from tuner.evaluation.metrics import (
+    METRIC_LABELS,
+    METRICS,
+    OBJECTIVE_LABELS,
+    objective_metric,
+    skill,
+)
 from tuner.search.findings import NO_HOLDOUT
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tuner.evaluation.runner import Evaluation
     from tuner.forecasting.refit import Forecast
     from tuner.search.status import StudyStatus
 
-__all__ = ["evaluation_text", "forecast_text", "status_text"]
+__all__ = ["baselines_text", "evaluation_text", "forecast_text", "status_text"]
 
 
 def status_text(status: StudyStatus) -> str:
@@ -82,6 +93,27 @@ def _confirmed_scores(row: dict[str, object], objective: str) -> str:
 
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def baselines_text(table: pd.DataFrame) -> str:
+    """Every baseline's scores, one line each; a baseline without scores says why."""
+    rows = [
+        [
+            row.baseline,
+            *(_number(_finite(getattr(row, metric))) for metric in METRICS),
+            row.reason or "",
+        ]
+        for row in table.itertuples(index=False)
+    ]
+    headers = ["baseline", *(METRIC_LABELS[m] for m in METRICS), "why not scored"]
+    if not any(row[-1] for row in rows):
+        rows, headers = [row[:-1] for row in rows], headers[:-1]
+    return tabulate(rows, headers=headers, disable_numparse=True, colalign=("left",))
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or ``None`` for a table's NaN (a baseline with no score)."""
+    return None if math.isnan(value) else value
 
 
 def forecast_text(result: Forecast, output: Path) -> str:

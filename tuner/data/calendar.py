@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from tuner.data.series import Series, date_label
+from tuner.data.dates import date_label
+from tuner.data.series import Series
 from tuner.exceptions import DataError
 
 __all__ = ["future_dates", "season_of"]
@@ -25,9 +26,10 @@ _MONTHLY, _QUARTERLY, _WEEKLY, _DAILY = 12, 4, 52, 7
 def season_of(series: Any) -> int | None:
     """The season length implied by a series' index frequency.
 
-    Monthly gives 12, quarterly 4, weekly 52 and daily 7, whether the index is a
-    :class:`pandas.PeriodIndex` (``shampoo`` and ``airline`` load as monthly
-    periods) or a :class:`pandas.DatetimeIndex` with a set or inferable frequency.
+    Monthly (month-end business days included) gives 12, quarterly 4, weekly 52
+    and daily 7, whether the index is a :class:`pandas.PeriodIndex` (``shampoo``
+    and ``airline`` load as monthly periods) or a :class:`pandas.DatetimeIndex`
+    with a set or inferable frequency.
     Any other index or frequency (yearly, hourly, every 2 months, irregular) gives
     ``None``.
 
@@ -45,7 +47,8 @@ def season_of(series: Any) -> int | None:
     if offset is None or offset.n != 1:
         return None
     offsets = pd.offsets
-    if isinstance(offset, offsets.MonthEnd | offsets.MonthBegin):
+    monthly = (offsets.MonthEnd, offsets.MonthBegin, offsets.BusinessMonthEnd)
+    if isinstance(offset, (*monthly, offsets.BusinessMonthBegin)):
         return _MONTHLY
     if isinstance(offset, offsets.QuarterEnd | offsets.QuarterBegin):
         return _QUARTERLY
@@ -77,6 +80,9 @@ def future_dates(series: Series, horizon: int) -> list[str]:
     index = series.index
     if isinstance(index, pd.PeriodIndex):
         future = pd.period_range(index[-1] + 1, periods=horizon, freq=index.freq)
+    elif pd.api.types.is_integer_dtype(index) and len(index) >= 2:
+        step = int(index[-1] - index[-2])
+        future = range(int(index[-1]) + step, int(index[-1]) + step * (horizon + 1), step)
     else:
         frequency = index.freq if isinstance(index, pd.DatetimeIndex) else None
         if frequency is None and isinstance(index, pd.DatetimeIndex) and len(index) >= 3:

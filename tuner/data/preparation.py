@@ -29,10 +29,12 @@ from sklearn.metrics import root_mean_squared_error
 from sklearn.preprocessing import MinMaxScaler
 
 from tuner._checks import require_choice, require_int
-from tuner.data.series import Series, date_label
+from tuner.data.dates import date_label
+from tuner.data.series import Series
 from tuner.exceptions import ConfigError, DataError
 
 __all__ = [
+    "MAX_TRAINING_ROWS",
     "TRANSFORMS",
     "Preparation",
     "PreparedData",
@@ -41,11 +43,22 @@ __all__ = [
     "frame",
     "level_before",
     "prepare",
+    "require_trainable",
     "supervised_rows",
 ]
 
 TRANSFORMS = ("none", "log", "boxcox")
 """Value transforms a preparation may apply before differencing."""
+
+
+MAX_TRAINING_ROWS = 10_000
+"""Training rows one fit may pass over (docs/method.md, section 1, step 4).
+
+Every epoch of every repeat walks the training rows in order, so the cost of a
+trial grows with them: a million-row series took 6 s per epoch per repeat. The
+protocol needs a few seasons of history, not every observation a sensor ever
+made; a longer series is refused with the advice to train on its newest rows
+(``train_size``) or to aggregate it, rather than trimmed without a word."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,7 @@ class Preparation:
         require_int("lag", self.lag, 1)
         require_int("test_size", self.test_size, 1)
         if self.train_size is not None:
-            require_int("train_size", self.train_size, 1)
+            require_int("train_size", self.train_size, 1, MAX_TRAINING_ROWS)
         require_choice("transform", self.transform, TRANSFORMS)
         if self.seasonal_difference != 0:
             require_int("seasonal_difference", self.seasonal_difference, 2)
@@ -322,12 +335,14 @@ def prepare(series: Series, preparation: Preparation) -> PreparedData:
 
     Raises:
         DataError: The series is too short for the lag, the seasonal difference,
-            the test size and one training row, or a transform does not fit it.
+            the test size and one training row, longer than ``MAX_TRAINING_ROWS``
+            training rows without a ``train_size``, or a transform does not fit it.
         ConfigError: ``train_size`` asks for more training rows than exist.
     """
     _require_length(series, preparation)
     test_size = preparation.test_size
     n_train = row_count(len(series), preparation) - test_size
+    require_trainable(series.name, n_train, preparation.train_size)
     first = _trimmed_start(n_train, preparation.train_size)
     rows, transform = frame(series, preparation, first, n_train)
     train, test = rows[first:n_train], rows[-test_size:]
@@ -361,6 +376,22 @@ def _require_length(series: Series, preparation: Preparation) -> None:
         f"{series.name}: has {len(series)} values; lag {lag} and test_size {test_size} "
         f"need at least {needed} (lag + test_size + 1 training row + 1 lost to "
         f"differencing{seasonal}); {advice}"
+    )
+
+
+def require_trainable(name: str, rows: int, train_size: int | None) -> None:
+    """Refuse ``rows`` training rows past ``MAX_TRAINING_ROWS`` unless ``train_size`` trims them.
+
+    Raises:
+        DataError: The rule is broken; the message says how to keep the newest rows.
+    """
+    if train_size is not None or rows <= MAX_TRAINING_ROWS:
+        return
+    raise DataError(
+        f"{name}: has {rows:,} training rows, more than the {MAX_TRAINING_ROWS:,} a fit "
+        f"may pass over (every epoch of every repeat walks them all); set train_size "
+        f"(at most {MAX_TRAINING_ROWS:,}) to train on the newest rows, or aggregate the "
+        "series to a coarser frequency"
     )
 
 

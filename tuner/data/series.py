@@ -1,8 +1,8 @@
 """Loading a univariate series: a built-in name or a CSV file (docs/method.md, section 1, step 1).
 
-The series' values are what is forecast; its dates only label them, so they are
-parsed leniently (monthly ``Y-M`` periods such as shampoo's ``1-01``, or anything
-pandas reads as a date) while the values must all be finite numbers.
+The series' values are what is forecast, and must all be finite numbers; its
+dates label them and give the season, so they must form one regular frequency
+(read by :mod:`tuner.data.dates`).
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tuner.data.dates import read_dates
 from tuner.exceptions import DataError
 
-__all__ = ["BUILTIN_SERIES", "Series", "date_label", "load_series"]
+__all__ = ["BUILTIN_SERIES", "Series", "load_series"]
 
 BUILTIN_SERIES: dict[str, str] = {
     "shampoo": "shampoo-sales.csv",
     "airline": "airline-passengers.csv",
 }
 
-_YEAR_MONTH = re.compile(r"^\s*(\d{1,4})-(\d{1,2})\s*$")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 """A number with comma thousands separators (``1,200.5``), in a comma- or tab-separated file."""
 
@@ -53,7 +53,10 @@ class Series:
 
 
 def load_series(
-    source: str | Path, date_column: str | None = None, value_column: str | None = None
+    source: str | Path,
+    date_column: str | None = None,
+    value_column: str | None = None,
+    date_format: str | None = None,
 ) -> Series:
     """Load a built-in series by name, or a CSV file by path.
 
@@ -62,10 +65,15 @@ def load_series(
         date_column: Column holding dates or periods; the first column by default.
         value_column: Column holding the observations; the second column by default.
             A column may also be given by its 0-based position.
+        date_format: How the dates are written (``strftime``, for example
+            ``%d/%m/%Y``); needed only when the dates leave the order of day and
+            month open (see :mod:`tuner.data.dates`).
 
     Raises:
         DataError: The file is missing or unreadable, a column is unknown, a date
-            does not parse, or a value is empty, not a number or not finite.
+            does not parse or its day/month order is open, the dates repeat, go
+            back, skip a period or are unevenly spaced, or a value is empty, not a
+            number or not finite.
     """
     name = str(source)
     frame, delimiter = _read_csv(_resolve(name), name)
@@ -74,21 +82,8 @@ def load_series(
     if date_col == value_col:
         raise DataError(f"{name}: date_column and value_column are both {date_col!r}")
     values = _parse_values(frame[value_col], value_col, name, delimiter)
-    index = _parse_dates(frame[date_col], date_col, name)
-    _check_increasing(index, date_col, name)
+    index = read_dates(frame[date_col], date_col, name, date_format)
     return Series(name=name, values=values, index=index, value_column=value_col)
-
-
-def date_label(value: object) -> str:
-    """One label of a series' index as text, the same under pandas 2 and 3.
-
-    A monthly period is written ``YYYY-MM`` with the year padded to four digits
-    (``0001-01``; pandas 2 itself writes ``1-01``, pandas 3 ``0001-01``); anything
-    else as ``str`` writes it (a timestamp as ``2020-01-05 00:00:00``).
-    """
-    if isinstance(value, pd.Period) and value.freqstr == "M":
-        return f"{value.year:04d}-{value.month:02d}"
-    return str(value)
 
 
 def _resolve(source: str) -> Path:
@@ -210,60 +205,3 @@ def _parse_values(column: pd.Series, label: str, name: str, delimiter: str) -> n
         what = "is empty" if raw == "" else f"is {raw!r}, not a finite number"
         raise DataError(f"{name}: column {label!r}, data row {position + 1} {what}")
     return numbers.to_numpy(dtype=np.float64)
-
-
-def _parse_dates(column: pd.Series, label: str, name: str) -> pd.Index:
-    text = column.str.strip()
-    year_month = text.str.extract(_YEAR_MONTH)
-    is_year_month = year_month.notna().all(axis=1).to_numpy()
-    if is_year_month.all():
-        return _monthly_periods(year_month, label, name)
-    dates = pd.to_datetime(text, errors="coerce", format="mixed")
-    # The row to blame is the first that is neither a year-month period nor a date:
-    # pandas 2 does not read a period such as '1-01' as a date (pandas 3 does), so
-    # blaming the first unparsed row would blame a valid period before the bad row.
-    neither = dates.isna().to_numpy() & ~is_year_month
-    if neither.any():
-        position = int(np.flatnonzero(neither)[0])
-        raise DataError(
-            f"{name}: column {label!r}, data row {position + 1} is {text.iloc[position]!r}, "
-            "not a date (expected YYYY-MM, Y-MM or a date pandas can parse)"
-        )
-    if is_year_month.any():
-        # Refused under every pandas version, rather than read differently by each.
-        period = int(np.flatnonzero(is_year_month)[0])
-        date = int(np.flatnonzero(~is_year_month)[0])
-        raise DataError(
-            f"{name}: column {label!r}, data row {period + 1} is {text.iloc[period]!r}, a "
-            f"year-month period, but data row {date + 1} is {text.iloc[date]!r}, a date; "
-            "write the whole column in one form"
-        )
-    return pd.DatetimeIndex(dates, name=label)
-
-
-def _check_increasing(index: pd.Index, label: str, name: str) -> None:
-    """Refuse dates out of order or repeated: sorting silently could hide a broken file."""
-    for position in range(1, len(index)):
-        if index[position] == index[position - 1]:
-            raise DataError(
-                f"{name}: column {label!r}, data row {position + 1} repeats the date of data "
-                f"row {position} ({date_label(index[position])}); each date must appear once"
-            )
-        if index[position] < index[position - 1]:
-            raise DataError(
-                f"{name}: column {label!r}, dates must increase: data row {position + 1} "
-                f"({date_label(index[position])}) comes before data row {position} "
-                f"({date_label(index[position - 1])}); sort the file by date"
-            )
-
-
-def _monthly_periods(year_month: pd.DataFrame, label: str, name: str) -> pd.PeriodIndex:
-    periods = []
-    for position, (year, month) in enumerate(year_month.itertuples(index=False)):
-        if not 1 <= int(month) <= 12:
-            raise DataError(
-                f"{name}: column {label!r}, data row {position + 1} has month {month}; "
-                "months run from 1 to 12"
-            )
-        periods.append(pd.Period(year=int(year), month=int(month), freq="M"))
-    return pd.PeriodIndex(periods, name=label)

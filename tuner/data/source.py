@@ -21,19 +21,22 @@ class DataSource:
         value_column: Column of values (default: the second).
         withheld: Observations at the end left out of the loaded series: a study's
             holdout, which nothing in its search may see (README, "Three windows").
+        date_format: How the dates are written (``%d/%m/%Y``...), where they leave
+            the order of day and month open (default: read from the dates).
     """
 
     data: str
     date_column: str | None = None
     value_column: str | None = None
     withheld: int = 0
+    date_format: str | None = None
 
     def __post_init__(self) -> None:
         require_int("withheld", self.withheld, 0)
 
     def load(self) -> Series:
         """Load the series (see :func:`tuner.data.series.load_series`), less the withheld end."""
-        series = load_series(self.data, self.date_column, self.value_column)
+        series = load_series(self.data, self.date_column, self.value_column, self.date_format)
         return without_end(series, self.withheld)
 
 

@@ -48,6 +48,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.data.series import Series
+from tuner.distributed.compile_cache import use_compile_cache
 from tuner.evaluation.runner import Evaluation
 from tuner.exceptions import StorageError, TunerError
 from tuner.outputs.artifacts import open_artifact_store, save_trial_artifacts
@@ -92,7 +93,11 @@ class _Claim(enum.Enum):
 
 
 def run_worker(
-    name: str, url: DatabaseURL, artifacts: Path | None, worker_index: int | None = None
+    name: str,
+    url: DatabaseURL,
+    artifacts: Path | None,
+    worker_index: int | None = None,
+    compile_cache: Path | None = None,
 ) -> int:
     """Run trials of study ``name`` until its budget is met or its timeout passes.
 
@@ -104,6 +109,9 @@ def run_worker(
         worker_index: Seeds this worker's sampler together with the study seed;
             workers sharing a study need different ones, or they would propose the
             same configurations. ``None``: a random seed.
+        compile_cache: Where compiled graphs are kept for later workers (see
+            :mod:`tuner.distributed.compile_cache`); made only once the study is
+            found, so a mistyped name leaves nothing behind. ``None``: no cache.
 
     Returns:
         The number of trials this worker finished with its own result.
@@ -117,6 +125,7 @@ def run_worker(
     url = DatabaseURL.of(url)
     config, first = load_study_config(name, url)
     release_connections(first)  # the worker's storage needs the study's heartbeat settings
+    use_compile_cache(compile_cache)
     data = StudyData.load(config)  # the series, loaded and prepared once for every trial
     objective = Objective(data, _plots_saver(artifacts, data.search_series, data.config.objective))
     storage = open_storage(url, _heartbeat(config))

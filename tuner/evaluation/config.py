@@ -83,6 +83,8 @@ class EvaluationConfig:
         source = asdict(self.source)
         if not source["withheld"]:  # the default: a configuration scored on its whole series
             del source["withheld"]
+        if source["date_format"] is None:  # the default, left out as before it existed
+            del source["date_format"]
         return {
             **source,
             **self.preparation.settings(),

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.preprocessing import MinMaxScaler
 
-from tuner.data.preparation import ValueTransform, differences, frame, level_before, row_count
+from tuner.data.preparation import (
+    ValueTransform,
+    differences,
+    frame,
+    level_before,
+    require_trainable,
+    row_count,
+)
 from tuner.data.series import Series
 from tuner.engines import EngineResult, EngineTask, GraphShape, Progress, get_engine
 from tuner.evaluation.config import EvaluationConfig
@@ -136,8 +143,9 @@ def training_rows(series: Series, config: EvaluationConfig) -> np.ndarray:
     need not fit the exported batch size).
 
     Raises:
-        DataError: The series has fewer rows than one batch, or the transform
-            does not fit it.
+        DataError: The series has fewer rows than one batch, more than
+            ``MAX_TRAINING_ROWS`` without a ``train_size``, or the transform does
+            not fit it.
     """
     return _training_rows(series, config)[0]
 
@@ -146,6 +154,7 @@ def _training_rows(series: Series, config: EvaluationConfig) -> tuple[np.ndarray
     """:func:`training_rows`, and the transform fitted on exactly their observations."""
     preparation, batch_size = config.preparation, config.hyperparameters.batch_size
     total = row_count(len(series), preparation)
+    require_trainable(series.name, total, preparation.train_size)
     available = total if preparation.train_size is None else min(total, preparation.train_size)
     usable = available // batch_size * batch_size
     if not usable:

@@ -9,11 +9,15 @@ An output directory is someone's work: it is resolved to a real path first, and
 refused when it is the current directory or one of its parents, a symbolic link,
 a file, or a directory holding anything but an earlier forecast's files. The new
 forecast is written beside it and swapped in by renames, so a failure at any
-point leaves the earlier forecast whole and no partial directory.
+point, a crash included, leaves the earlier forecast whole and no partial directory.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
+import glob
 import json
 import logging
 import os
@@ -26,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tuner._checks import require_path
-from tuner.data.series import date_label
+from tuner.data.dates import date_label
 from tuner.engines._tensorflow import import_keras
 from tuner.evaluation.recursive import Refit
 from tuner.exceptions import ConfigError
@@ -79,10 +83,13 @@ def state_inputs(layers: int) -> list[str]:
 def write_forecast(forecast: Forecast, directory: str | Path) -> Path:
     """Write the forecast's files into ``directory``, all or nothing.
 
-    The files are written into a new directory beside it; an earlier forecast
-    there is then renamed aside, the new one renamed into its place, and the
-    earlier one removed. A failure before the swap leaves the earlier forecast as
-    it was; one during it puts the earlier one back.
+    The files are written into a new directory beside it, which then takes the
+    earlier forecast's place in one atomic exchange of the two names (Linux's
+    ``renameat2``), so at every instant, a crash included, ``directory`` holds one
+    whole forecast, the earlier or the new. The earlier one is then removed;
+    what a crash leaves beside it (``.NAME-swap-*``) is removed by the next write.
+    Where the exchange is not available, two renames swap them, and a failure
+    between them puts the earlier forecast back.
 
     Raises:
         ConfigError: ``directory`` is refused (see :func:`check_output`), or it
@@ -91,8 +98,9 @@ def write_forecast(forecast: Forecast, directory: str | Path) -> Path:
     target = check_output(directory)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(target)
         # made with mkdir, not mkdtemp: its 0700 would hide the forecast from others
-        staging = target.parent / f".{target.name}-new-{uuid.uuid4().hex[:8]}"
+        staging = target.parent / f"{_swap_prefix(target)}{uuid.uuid4().hex[:8]}"
         staging.mkdir()
     except OSError as error:
         raise ConfigError(
@@ -101,28 +109,80 @@ def write_forecast(forecast: Forecast, directory: str | Path) -> Path:
     try:
         _write_files(forecast, staging)
         _swap(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # the new files, or after the swap the old
+    if staging.exists():
+        logger.warning("the earlier forecast could not be removed; it is in %s", staging)
     return target
 
 
+def _swap_prefix(target: Path) -> str:
+    """The hidden name prefix of a forecast's staging directories, beside ``target``."""
+    return f".{target.name}-swap-"
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Remove what an interrupted earlier write left beside ``target``.
+
+    A staging directory outlives its write only when the process died: before
+    the exchange it holds a partial new forecast, after it the replaced one, and
+    ``target`` is whole either way, so neither is anyone's work.
+    """
+    for leftover in target.parent.glob(f"{glob.escape(_swap_prefix(target))}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _swap(staging: Path, target: Path) -> None:
-    """Put ``staging`` at ``target``, an earlier forecast there moved aside, then removed."""
-    aside = target.parent / f".{target.name}-old-{uuid.uuid4().hex[:8]}"
-    had_earlier = target.exists()
-    if had_earlier:
-        os.replace(target, aside)
+    """Put ``staging`` at ``target``; an earlier forecast there ends up at ``staging``."""
+    if not target.exists():
+        os.rename(staging, target)
+    elif not _exchange(staging, target):
+        _swap_by_renames(staging, target)
+
+
+def _swap_by_renames(staging: Path, target: Path) -> None:
+    """The swap without an atomic exchange: ``target`` is briefly missing in between."""
+    aside = staging.with_name(f"{staging.name}-old")
+    os.rename(target, aside)
     try:
-        os.replace(staging, target)
+        os.rename(staging, target)
     except BaseException:
-        if had_earlier:
-            os.replace(aside, target)
+        os.rename(aside, target)
         raise
-    if had_earlier:
-        shutil.rmtree(aside, ignore_errors=True)
-        if aside.exists():
-            logger.warning("the earlier forecast could not be removed; it is in %s", aside)
+    os.rename(aside, staging)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Exchange two paths atomically with Linux's ``renameat2(RENAME_EXCHANGE)``.
+
+    Written by hand because neither ``os`` nor any library exposes the call.
+
+    Returns:
+        ``False`` where the call does not exist (not Linux, an old kernel or C
+        library, a file system without it); nothing was changed then.
+
+    Raises:
+        OSError: The exchange failed for another reason.
+    """
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_cwd, rename_exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(second))
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, or ``None`` where there is none to load."""
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def check_output(directory: str | Path) -> Path:

@@ -10,22 +10,29 @@ its origins with. Everything here is defined in docs/method.md, section 12.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from tuner._checks import require_int
 from tuner.data.calendar import future_dates
-from tuner.data.series import Series
+from tuner.data.series import BUILTIN_SERIES, Series
 from tuner.engines import Progress
 from tuner.evaluation.config import EvaluationConfig
 from tuner.evaluation.intervals import DEFAULT_LEVELS, half_widths, interval_columns
 from tuner.evaluation.recursive import Refit, refit, step_forward, training_rows
 from tuner.exceptions import DivergedError
 from tuner.method.limits import MAX_HORIZON
-from tuner.outputs.export import exported_residuals, new_observations, pick_configuration
+from tuner.outputs.export import (
+    exported_residuals,
+    exported_series,
+    new_observations,
+    pick_configuration,
+)
 from tuner.search.memory import check_configuration_fits
 
 __all__ = [
@@ -36,6 +43,8 @@ __all__ = [
     "plan_exported",
     "whole_series_config",
 ]
+
+logger = logging.getLogger(__name__)
 
 QUANTILES = (0.05, 0.95)
 """The spread of the repeats reported beside their mean."""
@@ -205,12 +214,33 @@ def plan_exported(
     )
     for level in levels:
         require_int("level", level, 1, 99)
-    series = config.source.load()
-    added = new_observations(document, series, source)
+    series, added = _series_to_forecast(document, config, source)
     training_rows(series, config)
     future_dates(series, steps)
     residuals = exported_residuals(document, rank)
     return ForecastPlan(series, config, steps, added, residuals, tuple(levels))
+
+
+def _series_to_forecast(
+    document: dict[str, object], config: EvaluationConfig, source: str
+) -> tuple[Series, int]:
+    """The series to refit on, and its observations beyond the exported series.
+
+    The configuration's file when it exists here (it may have grown since the
+    export); otherwise the series the export holds, so an export forecasts
+    wherever it is copied.
+    """
+    data = config.source.data
+    if data in BUILTIN_SERIES or Path(data).exists():
+        series = config.source.load()
+        return series, new_observations(document, series, source)
+    series = exported_series(document, source)
+    logger.warning(
+        "%s is not here; forecasting from the series the export holds (%d observations)",
+        data,
+        len(series),
+    )
+    return series, 0
 
 
 def whole_series_config(config: EvaluationConfig) -> EvaluationConfig:

@@ -42,9 +42,9 @@ __all__ = [
 
 ENVIRONMENT_VARIABLE = "TUNER_ARTIFACTS"
 TRIAL_ARTIFACTS = ("forecast.png", "rmse_boxplot.png")
+"""File names of each COMPLETE trial's artifacts, as the dashboard lists them."""
 STEP_ARTIFACT = "errors_by_step.png"
 """Drawn beside the others when a trial forecasts more than one step ahead."""
-"""File names of each COMPLETE trial's artifacts, as the dashboard lists them."""
 
 logger = logging.getLogger(__name__)
 

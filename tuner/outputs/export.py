@@ -22,18 +22,19 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 import tomli_w
 import yaml
 
 from tuner._checks import require_int
-from tuner.data.series import Series, date_label
+from tuner.data.dates import date_label, read_dates
+from tuner.data.series import Series
 from tuner.evaluation.config import EvaluationConfig
 from tuner.exceptions import ConfigError, DataError, StorageError
 from tuner.outputs.export_schema import KIND, VERSION, check_export, read_export_text, safe_yaml
 from tuner.search import names
-from tuner.search.findings import NO_HOLDOUT, objective_of
-from tuner.search.study import complete_trials
-from tuner.search.studyfile import parse_study_text
+from tuner.search.findings import NO_HOLDOUT, objective_of, trial_skill
+from tuner.search.study import complete_trials, stored_config
 from tuner.search.windows import study_series
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "dump_export",
     "export_best",
     "exported_residuals",
+    "exported_series",
     "load_export",
     "new_observations",
     "pick_configuration",
@@ -77,7 +79,7 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
         "objective": objective_of(attrs),
         "note": None if attrs.get(names.HOLDOUT) else NO_HOLDOUT,
         "configurations": [
-            _record(rank, trial, confirmed.get(trial.number))
+            _record(rank, trial, confirmed.get(trial.number), trial_skill(attrs, trial.value))
             for rank, trial in enumerate(best, start=1)
         ],
         "series": _series_record(study),
@@ -92,7 +94,7 @@ def _series_record(study: optuna.Study) -> dict[str, object] | None:
     left out with a warning: the export still re-evaluates elsewhere, and
     ``tuner forecast`` says it needs an export with its series.
     """
-    config = parse_study_text(study.user_attrs[names.STUDY_FILE], f"study {study.study_name!r}")
+    config = stored_config(study)
     try:
         series = study_series(config)
     except DataError as error:
@@ -104,6 +106,31 @@ def _series_record(study: optuna.Study) -> dict[str, object] | None:
         "values": [float(value) for value in series.values],
     }
     return {**record, "checksum": _checksum(record)}
+
+
+def exported_series(document: dict[str, object], path: str | Path) -> Series:
+    """The series an export holds, rebuilt as loading its file would have read it.
+
+    A forecast uses it where the exported CSV path does not exist (the export was
+    copied to another machine or directory): the export holds the whole series.
+
+    Raises:
+        ConfigError: The export has no series (made by an older lstm-tuner).
+    """
+    record = document.get("series")
+    if not isinstance(record, dict):
+        raise _no_series(path)
+    label = "date"
+    index = read_dates(pd.Series(record["dates"], dtype=str), label, str(path), None)
+    values = np.asarray(record["values"], dtype=np.float64)
+    return Series(name=str(record["name"]), values=values, index=index, value_column="value")
+
+
+def _no_series(path: str | Path) -> ConfigError:
+    return ConfigError(
+        f"{path}: the export has no series to check the data against (it was made by an "
+        f"lstm-tuner before export version {VERSION}); export it again with 'tuner export'"
+    )
 
 
 def new_observations(document: dict[str, object], series: Series, path: str | Path) -> int:
@@ -120,10 +147,7 @@ def new_observations(document: dict[str, object], series: Series, path: str | Pa
     """
     exported = document.get("series")
     if not isinstance(exported, dict):
-        raise ConfigError(
-            f"{path}: the export has no series to check the data against (it was made by an "
-            f"lstm-tuner before export version {VERSION}); export it again with 'tuner export'"
-        )
+        raise _no_series(path)
     dates, values = exported["dates"], exported["values"]
     current = [date_label(label) for label in series.index]
     for position, (date, value) in enumerate(zip(dates, values, strict=False)):
@@ -162,7 +186,10 @@ def _holdout(confirmed: dict[str, object] | None) -> dict[str, object] | None:
 
 
 def _record(
-    rank: int, trial: optuna.trial.FrozenTrial, confirmed: dict[str, object] | None
+    rank: int,
+    trial: optuna.trial.FrozenTrial,
+    confirmed: dict[str, object] | None,
+    skill: float | None,
 ) -> dict[str, object]:
     attrs = trial.user_attrs
     needed = {names.CONFIG, names.DATA_FINGERPRINT, names.RMSES, names.STD, names.SKILL}
@@ -185,7 +212,7 @@ def _record(
         "residuals": attrs.get(names.RESIDUALS),
         "std_rmse": attrs[names.STD],
         "repeats": len(attrs[names.RMSES]),
-        "skill": attrs[names.SKILL],
+        "skill": skill,
         "persistence_rmse": attrs[names.PERSISTENCE_RMSE],
         "engine": attrs[names.ENGINE],
         "versions": attrs[names.VERSIONS],

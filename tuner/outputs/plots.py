@@ -12,9 +12,11 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from tuner.data.series import Series, date_label
+from tuner.data.dates import date_label
+from tuner.data.series import Series
 
 __all__ = [
     "median_repeat",
@@ -41,10 +43,13 @@ def save_forecast_plot(
     path: Path | BinaryIO,
     starts: Sequence[int] | None = None,
 ) -> None:
-    """Actual vs forecast over the test period: the median repeat, all repeats' range shaded.
+    """Actual vs forecast over the validation window: the ensemble, the median repeat, the range.
+
+    The ensemble (the repeats' mean forecast) is what an ``ensemble_*`` objective
+    scores; the median repeat is what one fit gives; the shaded range is all of them.
 
     Args:
-        series: The series the test period ends.
+        series: The series the scored window ends.
         forecasts: Each repeat's test forecasts in series units, ``(repeats, points)``.
         rmses: Each repeat's test RMSE (chooses the median repeat).
         path: Where to write the PNG (a file or a binary stream).
@@ -79,14 +84,21 @@ def save_forecast_plot(
             color="C1",
             label=None if origin else f"median repeat (RMSE {rmses[middle]:.2f})",
         )
+        axes.plot(
+            steps,
+            forecasts[:, columns].mean(axis=0),
+            color="C2",
+            linestyle="--",
+            label=None if origin else "ensemble (mean of the repeats)",
+        )
     axes.axvline(starts[0] - 0.5, color="grey", linestyle=":")
     ticks = positions[:: max(1, len(positions) // 8)]
-    axes.set_xticks(ticks, [str(series.index[i]) for i in ticks], rotation=30, fontsize=8)
-    axes.set_ylabel(series.value_column)
+    axes.set_xticks(ticks, [date_label(series.index[i]) for i in ticks], rotation=30, fontsize=8)
+    _label_axes(axes, series)
     axes.set_title(
-        f"recursive {horizon}-step forecasts from {len(starts)} origin(s)"
+        f"validation: recursive {horizon}-step forecasts from {len(starts)} origin(s)"
         if horizon > 1
-        else "walk-forward forecasts over the test period"
+        else "validation: one-step walk-forward forecasts"
     )
     axes.legend(fontsize=8, loc="upper left")
     figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.2)
@@ -168,8 +180,8 @@ def save_future_plot(
     axes.axvline(past - 0.5, color="grey", linestyle=":")
     ticks = positions[:: max(1, len(positions) // 8)]
     axes.set_xticks(ticks, [labels[i] for i in ticks], rotation=30, fontsize=8)
-    axes.set_ylabel(series.value_column)
-    axes.set_title(f"forecast of the next {steps} steps")
+    _label_axes(axes, series)
+    axes.set_title(f"{Path(series.name).stem}: forecast of the next {steps} steps", fontsize=10)
     axes.legend(fontsize=8, loc="upper left")
     figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.2)
     _save(figure, path)
@@ -183,12 +195,24 @@ def save_box_plot(rmses: pd.DataFrame, path: Path | BinaryIO, title: str) -> Non
     axes.boxplot(columns)
     for position, values in enumerate(columns, start=1):
         axes.plot(np.full(len(values), position), values, ".", color="grey", alpha=0.6)
-    axes.set_xticks(range(1, rmses.shape[1] + 1), [str(column) for column in rmses.columns])
-    axes.set_ylabel("test RMSE")
+    axes.set_xticks(
+        range(1, rmses.shape[1] + 1),
+        [str(column) for column in rmses.columns],
+        rotation=25,
+        ha="right",
+        fontsize=8,
+    )
+    axes.set_ylabel("validation RMSE of each repeat")
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    figure.subplots_adjust(left=0.18, right=0.97, top=0.9, bottom=0.1)
+    figure.subplots_adjust(left=0.18, right=0.97, top=0.9, bottom=0.3)
     _save(figure, path)
+
+
+def _label_axes(axes: Axes, series: Series) -> None:
+    """Name the axes: the date column below, the value column (the series' unit) beside."""
+    axes.set_xlabel(series.index.name or "date", fontsize=8)
+    axes.set_ylabel(series.value_column)
 
 
 def save_bar_chart(values: dict[str, float], path: Path | BinaryIO, label: str) -> None:

@@ -21,7 +21,7 @@ from tuner.evaluation.metrics import OBJECTIVE_LABELS
 from tuner.exceptions import ConfigError, StorageError
 from tuner.outputs.plots import save_bar_chart, save_box_plot, save_validation_holdout_plot
 from tuner.search import names
-from tuner.search.findings import confirmed_table, findings_markdown, objective_of
+from tuner.search.findings import confirmed_table, findings_markdown, objective_of, trial_skill
 from tuner.search.study import complete_trials, open_study
 from tuner.storage.url import DatabaseURL
 
@@ -135,7 +135,7 @@ def _markdown(
                 "validation mean RMSE": t.user_attrs.get(names.MEAN_RMSE, t.value),
                 "validation ensemble RMSE": t.user_attrs.get(names.ENSEMBLE_RMSE),
                 "std": t.user_attrs[names.STD],
-                "skill": t.user_attrs[names.SKILL],
+                "skill": trial_skill(study.user_attrs, t.value),
                 **t.params,
             }
             for rank, t in enumerate(complete[:TABLE_ROWS], start=1)
@@ -157,7 +157,7 @@ def _markdown(
                 f"{persistence:.3f}.",
                 f"## Best trials (top {min(TABLE_ROWS, len(complete))}, ranked by the "
                 f"{OBJECTIVE_LABELS[objective_of(study.user_attrs)]})",
-                table.to_markdown(index=False, floatfmt=".3f"),
+                table.to_markdown(index=False, floatfmt=".4g"),  # a learning rate of 0.00058 too
                 "## Repeat RMSEs of the best configurations",
                 rmses.describe().to_markdown(floatfmt=".3f"),
                 "![box plot](boxplot.png)",

@@ -30,6 +30,8 @@ __all__ = [
     "confirmed_table",
     "findings_markdown",
     "objective_of",
+    "persistence_score",
+    "trial_skill",
 ]
 
 NO_HOLDOUT = (
@@ -49,6 +51,26 @@ def best_baseline_score(attrs: Mapping[str, object], window: str, metric: str) -
     records = {name: BaselineScore.from_dict(record) for name, record in scores.items()}
     best = best_baseline(records, metric)
     return None if best is None else best.score(metric)
+
+
+def persistence_score(attrs: Mapping[str, object], metric: str) -> float | None:
+    """Persistence's validation score by ``metric`` (a study stored before metrics: RMSE only)."""
+    scores = (attrs.get(names.BASELINES) or {}).get("validation") or {}  # type: ignore[union-attr]
+    if "persistence" in scores:
+        return _baseline_score(scores["persistence"], metric)
+    return attrs.get(names.PERSISTENCE_RMSE) if metric == "rmse" else None  # type: ignore[return-value]
+
+
+def trial_skill(attrs: Mapping[str, object], value: float | None) -> float | None:
+    """A trial's skill: ``1 - value / persistence's``, both under the study's objective.
+
+    The one definition that status, exports and reports share: the score that
+    ranked the trial (mean or ensemble, by the objective's metric) against
+    persistence's validation score by that metric.
+    """
+    if value is None:
+        return None
+    return skill(value, persistence_score(attrs, objective_metric(objective_of(attrs))))
 
 
 def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:

@@ -14,6 +14,7 @@ from tuner.search.findings import (
     baseline_table,
     best_baseline_score,
     confirmed_table,
+    persistence_score,
 )
 from tuner.search.study import complete_trials, open_study
 from tuner.storage.slots import SlotCounts
@@ -96,10 +97,7 @@ def study_status(name: str, url: DatabaseURL) -> StudyStatus:
         confirmed=confirmed_table(attrs),
         baselines=baselines,
         best_baseline_validation=best_baseline_score(attrs, "validation", metric),
-        persistence_validation=next(
-            (row[f"validation_{metric}"] for row in baselines if row["baseline"] == "persistence"),
-            attrs[names.PERSISTENCE_RMSE] if metric == "rmse" else None,
-        ),
+        persistence_validation=persistence_score(attrs, metric),
     )
 
 

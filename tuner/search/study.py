@@ -10,24 +10,32 @@ of failing on a missing attribute.
 from __future__ import annotations
 
 import math
+import warnings
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner._checks import require_study_name
 from tuner.evaluation.baselines import score_baselines
+from tuner.evaluation.metrics import OBJECTIVE_LABELS
 from tuner.exceptions import StorageError
 from tuner.search import names
 from tuner.search.memory import check_fits_in_memory
 from tuner.search.note import save_study_note
 from tuner.search.space import TUTORIAL_CONFIGURATION, SearchSpace
-from tuner.search.studyfile import StudyConfig, parse_study_text
+from tuner.search.studyfile import StudyConfig, parse_study_text, with_series
 from tuner.search.windows import StudyData, study_season
 from tuner.storage.database import open_storage
 from tuner.storage.locks import exclusive
 from tuner.storage.url import DatabaseURL
 
-__all__ = ["complete_trials", "create_study", "load_study_config", "open_study"]
+__all__ = [
+    "complete_trials",
+    "create_study",
+    "load_study_config",
+    "open_study",
+    "stored_config",
+]
 
 
 def create_study(
@@ -64,9 +72,7 @@ def create_study(
                     study.set_user_attr(names.BUDGET, budget)
                 return False
         else:
-            study = optuna.create_study(
-                study_name=config.name, storage=storage, direction="minimize"
-            )
+            study = _new_study(config, storage)
         attrs |= {
             names.STUDY_FILE: stored_text,
             names.BUDGET: budget or config.trials,
@@ -81,6 +87,25 @@ def create_study(
             study.enqueue_trial(tutorial, user_attrs={names.WARM_START: "tutorial"})
         study.set_user_attr(names.READY, True)
         return True
+
+
+def _new_study(config: StudyConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Create the Optuna study, its objective named for the dashboard, without Optuna's log line.
+
+    The dashboard calls an unnamed objective "Objective 0". Optuna logs "A new
+    study created in RDB" at INFO through its own handler, which would land in a
+    notebook's or a script's output; the command line says what it created itself.
+    """
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        study = optuna.create_study(study_name=config.name, storage=storage, direction="minimize")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    with warnings.catch_warnings():  # experimental since Optuna 3.2, and stable in use
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([f"validation {OBJECTIVE_LABELS[config.objective]}"])
+    return study
 
 
 def _window_attributes(data: StudyData) -> dict[str, object]:
@@ -147,13 +172,14 @@ def load_study_config(
     """The study file stored with study ``name``, and the opened storage.
 
     Raises:
-        StorageError: No study of that name (the existing ones are listed), or its
-            creation was interrupted.
+        StorageError: No study of that name (the existing ones are listed), no
+            database at ``url`` (nothing is created), or the study's creation was
+            interrupted.
         ConfigError: ``name`` is not a safe study name (names become paths).
     """
     require_study_name("study name", name)
     url = DatabaseURL.of(url)
-    storage = open_storage(url)
+    storage = open_storage(url, create=False)  # reading a study creates no database
     study_names = optuna.get_all_study_names(storage)
     if name not in study_names:
         existing = ", ".join(sorted(study_names)) or "none"
@@ -164,7 +190,19 @@ def load_study_config(
             f"study {name!r} in {url} was not fully created (its creation was "
             "interrupted); run 'tuner create' with its study file again"
         )
-    return parse_study_text(study.user_attrs[names.STUDY_FILE], f"study {name!r}"), storage
+    return stored_config(study), storage
+
+
+def stored_config(study: optuna.Study) -> StudyConfig:
+    """The study file stored with ``study``, its series as resolved at creation.
+
+    A CSV path is stored as written, relative to the study file, and resolved
+    beside it when the study was created
+    (:func:`tuner.search.studyfile.load_study_file`); every worker reads that
+    resolution, wherever it runs from.
+    """
+    config = parse_study_text(study.user_attrs[names.STUDY_FILE], f"study {study.study_name!r}")
+    return with_series(config, study.user_attrs.get(names.SERIES, config.data.series))
 
 
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import tomllib
 import types
 import typing
@@ -137,6 +138,9 @@ class DataSection:
         series: Built-in name (``shampoo``, ``airline``) or a CSV path.
         date_column: Date column (default: the first).
         value_column: Value column (default: the second).
+        date_format: How the dates are written (``%d/%m/%Y``...); needed only
+            where they leave the order of day and month open (docs/method.md,
+            section 1, step 1).
         test_size: Rows of the validation window at horizon 1 (the walk-forward's).
         train_size: Keep only the newest N training rows (default: all).
         holdout: Final observations the search never sees, scored only when the
@@ -154,6 +158,7 @@ class DataSection:
     series: str
     date_column: str | None = None
     value_column: str | None = None
+    date_format: str | None = None
     test_size: int = 12
     train_size: int | None = None
     holdout: int | str = "auto"
@@ -346,6 +351,10 @@ class StudyConfig:
 def load_study_file(path: str | Path) -> tuple[StudyConfig, str]:
     """Read and validate a study file; return the config and the file's text.
 
+    A CSV path in ``[data] series`` is relative to the study file, not to the
+    directory the command runs in, so a study file and its data move together;
+    the config holds it resolved (the text is returned as written).
+
     Raises:
         ConfigError: The file is missing, is not valid TOML, or breaks a rule.
     """
@@ -354,7 +363,22 @@ def load_study_file(path: str | Path) -> tuple[StudyConfig, str]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read study file {str(path)!r}: {error.strerror}") from None
-    return parse_study_text(text, str(path)), text
+    config = parse_study_text(text, str(path))
+    return with_series(config, _beside(Path(path), config.data.series)), text
+
+
+def with_series(config: StudyConfig, series: str) -> StudyConfig:
+    """``config`` reading its series from ``series`` (a built-in name or a CSV path)."""
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, series=series))
+
+
+def _beside(study_file: Path, series: str) -> str:
+    """A relative CSV path as seen from the study file's directory; anything else as it is."""
+    from tuner.data.series import BUILTIN_SERIES  # pandas: not for --help
+
+    if series in BUILTIN_SERIES or Path(series).is_absolute():
+        return series
+    return os.path.normpath(study_file.absolute().parent / series)
 
 
 def parse_study_text(text: str, source: str = "study file") -> StudyConfig:
@@ -460,7 +484,8 @@ def _join(path: str, key: str) -> str:
 
 def _validate(config: StudyConfig) -> None:
     """Rules beyond types: sizes, ranges, names and sampler compatibility."""
-    from tuner.data.preparation import TRANSFORMS  # imports scikit-learn: not for --help
+    # imports scikit-learn: not for --help
+    from tuner.data.preparation import MAX_TRAINING_ROWS, TRANSFORMS
 
     require_study_name("name", config.name)
     require_int("trials", config.trials, 1)
@@ -473,7 +498,7 @@ def _validate(config: StudyConfig) -> None:
     data, search = config.data, config.search
     require_int("data.test_size", data.test_size, 1)
     if data.train_size is not None:
-        require_int("data.train_size", data.train_size, 1)
+        require_int("data.train_size", data.train_size, 1, MAX_TRAINING_ROWS)
     if data.holdout != "auto":
         if isinstance(data.holdout, str):
             raise ConfigError(

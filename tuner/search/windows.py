@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tuner.data.calendar import season_of
+from tuner.data.dates import date_label
 from tuner.data.preparation import Preparation, PreparedData
-from tuner.data.series import Series, date_label
+from tuner.data.series import Series
 from tuner.data.source import DataSource, without_end
 from tuner.exceptions import ConfigError
 from tuner.method.scoring import Scoring
@@ -112,7 +113,7 @@ class Windows:
 
 def study_source(data: DataSection, withheld: int = 0) -> DataSource:
     """Where the study's series comes from, less ``withheld`` observations at its end."""
-    return DataSource(data.series, data.date_column, data.value_column, withheld)
+    return DataSource(data.series, data.date_column, data.value_column, withheld, data.date_format)
 
 
 def study_series(config: StudyConfig) -> Series:

@@ -28,7 +28,7 @@ SQLITE_TIMEOUT_SECONDS = 120
 
 
 def open_storage(
-    url: str | DatabaseURL, heartbeat: Heartbeat | None = None
+    url: str | DatabaseURL, heartbeat: Heartbeat | None = None, *, create: bool = True
 ) -> optuna.storages.BaseStorage:
     """Open (creating tables, and a SQLite file's directory, if needed) the study database.
 
@@ -36,6 +36,9 @@ def open_storage(
         url: SQLite or PostgreSQL URL, or the ``grpc://HOST:PORT`` of a ``tuner proxy``.
         heartbeat: With it, a trial whose worker stops beating is failed after
             the grace period and retried.
+        create: ``False`` for a command that only reads a study: a database that
+            does not exist, or holds no study tables, is refused and left as it was
+            (no file, directory or table is created).
 
     Returns:
         An Optuna ``RDBStorage``, or for a proxy a
@@ -43,11 +46,14 @@ def open_storage(
 
     Raises:
         StorageError: The URL is malformed or unsupported, or the database (or the
-            proxy) cannot be reached (host and port named, password masked).
+            proxy) cannot be reached (host and port named, password masked); with
+            ``create=False``, the database holds no studies.
     """
     url = DatabaseURL.of(url)
     if url.is_proxy:
         return connect(url.host, url.port, heartbeat)
+    if not create:
+        _require_study_tables(url)
     beats: dict[str, object] = {}
     if heartbeat is not None:
         beats = {
@@ -57,14 +63,36 @@ def open_storage(
                 max_retry=heartbeat.max_retry
             ),
         }
-    if url.path is not None:
+    if url.path is not None and create:
         url.path.parent.mkdir(parents=True, exist_ok=True)
     if url.driver == "sqlite":
         _journal_sqlite_ahead()
     try:
-        return _Storage(url, **beats)
+        return _Storage(url, skip_table_creation=not create, **beats)
     except sqlalchemy.exc.SQLAlchemyError as error:
         raise unreachable(url, error) from None
+
+
+def _require_study_tables(url: DatabaseURL) -> None:
+    """Refuse a database that does not exist or holds no study tables, creating nothing.
+
+    SQLite creates a file it is asked to open, so a missing file is refused
+    before any connection; a server's database is looked into with a throwaway
+    engine, since Optuna's storage would create its tables on opening.
+    """
+    advice = "create a study first with 'tuner create STUDY_FILE' (or 'tuner run')"
+    if url.path is not None and not url.path.is_file():
+        raise StorageError(f"no study database at {url}: the file does not exist; {advice}")
+    engine = sqlalchemy.create_engine(url.text, **_engine_kwargs(url))
+    try:
+        with engine.connect() as connection:
+            holds_studies = sqlalchemy.inspect(connection).has_table("studies")
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise unreachable(url, error) from None
+    finally:
+        engine.dispose()
+    if not holds_studies:
+        raise StorageError(f"no study database at {url}: it holds no studies; {advice}")
 
 
 def release_connections(storage: optuna.storages.BaseStorage) -> None:

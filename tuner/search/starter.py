@@ -1,0 +1,160 @@
+"""A first study file for a user's own data: ``tuner init DATA.csv``.
+
+A newcomer should go from a CSV to a running study without learning the study
+file's keys first. The series is read as ``tuner run`` will read it (columns,
+dates, frequency, season: every refusal comes now, in one line), a study file is
+drafted with a comment on each choice, and it is checked as ``tuner create``
+checks one (windows, preparations, batch sizes) before a byte is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuner._checks import STUDY_NAME_PATTERN, require_path
+from tuner.data.calendar import season_of
+from tuner.data.dates import date_label
+from tuner.data.series import BUILTIN_SERIES, Series
+from tuner.data.source import DataSource
+from tuner.exceptions import ConfigError
+from tuner.search.space import SearchSpace
+from tuner.search.studyfile import parse_study_text, with_series
+from tuner.search.windows import StudyData
+
+__all__ = ["StarterStudy", "draft_study"]
+
+DEFAULT_TEST_SIZE = 12
+"""The validation window of a series without a season; one season where it has one."""
+
+
+@dataclass(frozen=True)
+class StarterStudy:
+    """A drafted study file and what it was drafted from.
+
+    Attributes:
+        text: The study file, comments included.
+        series: The series as loaded.
+        data: The study's windows, checked as ``tuner create`` checks them.
+    """
+
+    text: str
+    series: Series
+    data: StudyData
+
+    def summary(self) -> str:
+        """One line: the series, its frequency and season, the windows chosen."""
+        series, data = self.series, self.data
+        season = season_of(series)
+        holdout = f"holdout {data.holdout}" if data.holdout else "no holdout (too short)"
+        return (
+            f"{len(series)} observations from {date_label(series.index[0])} to "
+            f"{date_label(series.index[-1])}, "
+            f"{'season ' + str(season) if season else 'no season'}; validation "
+            f"{data.config.data.test_size}, {holdout}"
+        )
+
+
+def draft_study(
+    data: str | Path,
+    study_file: str | Path,
+    name: str | None = None,
+    date_column: str | None = None,
+    value_column: str | None = None,
+    date_format: str | None = None,
+) -> StarterStudy:
+    """Draft and check a study file for the CSV ``data``, to be written at ``study_file``.
+
+    Raises:
+        ConfigError: ``study_file`` exists, the name is not a study name, or the
+            series is too short for a validation window.
+        DataError: The series cannot be read faithfully (see
+            :func:`tuner.data.series.load_series`).
+    """
+    require_path("data", data)
+    require_path("study file", study_file)
+    target = Path(study_file)
+    if target.exists():
+        raise ConfigError(f"{target} exists; give another path with -o, or remove it")
+    data = str(data)
+    series = DataSource(data, date_column, value_column, date_format=date_format).load()
+    study_name = name if name is not None else _name_from(data)
+    text = _study_text(series, study_name, _relative_to(target, data), date_format)
+    config = with_series(parse_study_text(text, str(target)), series.name)
+    checked = StudyData.load(config)
+    SearchSpace.build(checked)
+    return StarterStudy(text, series, checked)
+
+
+def _name_from(data: str) -> str:
+    """A study name from the file's stem: letters, digits, '-', '_' and '.' kept."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(data).stem).strip("-.") or "study"
+    return stem[:100] if STUDY_NAME_PATTERN.fullmatch(stem[:100]) else "study"
+
+
+def _relative_to(study_file: Path, data: str) -> str:
+    """``data`` as the study file will read it: relative to the study file's directory."""
+    if data in BUILTIN_SERIES:
+        return data
+    base = study_file.absolute().parent
+    return Path(os.path.relpath(Path(data).absolute(), base)).as_posix()
+
+
+def _test_size(series: Series) -> int:
+    """One season (else 12 observations), at most a fifth of the series."""
+    wanted = season_of(series) or DEFAULT_TEST_SIZE
+    return max(1, min(wanted, len(series) // 5))
+
+
+def _study_text(series: Series, name: str, data: str, date_format: str | None) -> str:
+    season = season_of(series)
+    test_size = _test_size(series)
+    max_lag = 3 if season is None else min(season, 3)
+    lines = [
+        f"# A study of {Path(series.name).name}, drafted by 'tuner init': every key is",
+        "# explained in the README's study-file table. Run it with 'tuner run' and this file.",
+        f"name = {_quoted(name)}",
+        "trials = 40          # global budget of finished trials, shared by all workers",
+        "repeats = 5          # fits per trial; a trial's value is their mean validation score",
+        "seed = 0",
+        "",
+        "[data]",
+        f"series = {_quoted(data)}"
+        + ("" if data in BUILTIN_SERIES else "   # relative to this file"),
+        f"date_column = {_quoted(str(series.index.name))}",
+        f"value_column = {_quoted(series.value_column)}",
+    ]
+    if date_format is not None:
+        lines.append(f"date_format = {_quoted(date_format)}")
+    lines += [
+        f"test_size = {test_size}"
+        + (
+            f"        # the validation window: one season of {season}"
+            if season == test_size
+            else "        # the validation window"
+        ),
+        '# holdout = "auto" (the default): the last observations are kept from the search',
+        "# and score only the best configurations, once, when the search ends.",
+        "# horizon = 1: one step ahead. To score the H-step forecasts you will make, set",
+        "# horizon = H and origins = 3 (or more).",
+        "",
+        "[search]",
+        "epochs = { low = 50, high = 1000, log = true }",
+        "neurons = { low = 1, high = 8 }",
+        'regimes = ["reset_epoch", "seeded", "never_reset", "stateless"]',
+        f"lag = {{ low = 1, high = {max_lag} }}",
+        "# batch_size: left out, every common divisor of the training and validation sizes",
+        "",
+        "[pruner]",
+        "enabled = true",
+        "checkpoints = 2      # report after half the repeats; prune if worse than the median",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a TOML basic string."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
