@@ -62,14 +62,13 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
     from tuner.distributed.compile_cache import resolve_compile_cache, use_compile_cache
     from tuner.engines import _tensorflow
 
-    use_compile_cache(resolve_compile_cache(url))  # as `tuner worker` does, before TensorFlow
+    use_compile_cache(resolve_compile_cache())  # as `tuner worker` does, before TensorFlow
 
     _tensorflow.import_tensorflow()
     spent["import"] = time.perf_counter() - wall
 
-    from tuner import artifacts
     from tuner.cli import main
-    from tuner.cli.commands import worker
+    from tuner.distributed import worker
     from tuner.engines import FastEngine
 
     def timed(function, key):
@@ -82,7 +81,7 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
 
         return run
 
-    engine_run, confirm = FastEngine.run_many, worker._confirm
+    engine_run, confirm = FastEngine.run_many, worker.confirm_study
     confirming = []
 
     def run_engine(self, tasks, progress=None):
@@ -92,13 +91,13 @@ def instrumented_worker(name: str, url: str, index: int, report: str) -> None:
         spent["compile"] += sum(result.compile_seconds for result in results)
         return results
 
-    def confirm_timed(*args):
+    def confirm_timed(*args, **kwargs):
         confirming.append(True)
-        timed(confirm, "confirm")(*args)
+        return timed(confirm, "confirm")(*args, **kwargs)
 
     FastEngine.run_many = run_engine
-    artifacts.save_trial_artifacts = timed(artifacts.save_trial_artifacts, "plots")
-    worker._confirm = confirm_timed
+    worker.save_trial_artifacts = timed(worker.save_trial_artifacts, "plots")
+    worker.confirm_study = confirm_timed
     database = time_database_work()
     status = main(["worker", name, "--storage", url, "--worker-index", str(index), "--quiet"])
     spent["db"] = database["seconds"]

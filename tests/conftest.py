@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -15,6 +16,15 @@ from tuner.cli import main
 from tuner.data.preparation import Preparation, prepare
 from tuner.data.series import load_series
 from tuner.engines import FastEngine, KerasEngine
+
+
+def pytest_configure(config):
+    """Keep the suite's compile cache out of the user's: one per test process, shared by its tests.
+
+    Workers keep compiled graphs in the user's cache directory by default; a test
+    run must neither read what an earlier run (of other code) left there nor fill it.
+    """
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="tuner-test-cache-")
 
 
 @pytest.fixture(scope="session")

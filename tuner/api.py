@@ -358,7 +358,7 @@ def run_worker(
     """
     url = resolve_url(storage)
     directory = resolve_artifact_dir(artifacts) if save_artifacts else None
-    cache = resolve_compile_cache(url)
+    cache = resolve_compile_cache()
     return run_trials(name, url, directory, worker_index=worker_index, compile_cache=cache)
 
 

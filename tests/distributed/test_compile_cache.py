@@ -24,7 +24,6 @@ from tuner.distributed.compile_cache import (
     resolve_compile_cache,
     use_compile_cache,
 )
-from tuner.storage.url import DatabaseURL
 
 ONE_TRIAL = """
 import json, sys
@@ -48,21 +47,25 @@ def no_setting(monkeypatch):
         monkeypatch.delenv(name)
 
 
-def test_the_cache_sits_beside_a_sqlite_database_and_in_storage_otherwise(
+def test_the_cache_is_the_users_whatever_directory_a_study_runs_in(
     no_setting, tmp_path, monkeypatch
 ):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
-    beside = resolve_compile_cache(DatabaseURL.parse(f"sqlite:///{tmp_path}/db/tuner.db"))
-    assert beside.parent == tmp_path / "db" / "xla-cache"
-    elsewhere = resolve_compile_cache(DatabaseURL.parse("postgresql+psycopg://u:secret@db:5432/s"))
-    assert elsewhere.parent == tmp_path / "storage" / "xla-cache"
-    assert "secret" not in str(elsewhere)
+    here = resolve_compile_cache()
+    assert here.parent == tmp_path / "xdg" / "lstm-tuner" / "xla-cache"
+    monkeypatch.chdir(tmp_path.parent)
+    assert resolve_compile_cache() == here  # a fresh directory starts warm
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    default = resolve_compile_cache()
+    assert default.parent == tmp_path / "home" / ".cache" / "lstm-tuner" / "xla-cache"
     # one subdirectory per TensorFlow version and processor: native code is for both
-    assert beside.name == elsewhere.name and beside.name.startswith("tensorflow-")
+    assert here.name == default.name and here.name.startswith("tensorflow-")
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, str(tmp_path / "mine"))
-    assert resolve_compile_cache(DatabaseURL.parse("sqlite:///x.db")).parent == tmp_path / "mine"
+    assert resolve_compile_cache().parent == tmp_path / "mine"
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, "OFF")
-    assert resolve_compile_cache(DatabaseURL.parse("sqlite:///x.db")) is None
+    assert resolve_compile_cache() is None
 
 
 def test_the_cache_is_handed_to_tensorflow_unless_it_has_one_or_cannot_be_written(
@@ -107,7 +110,7 @@ def test_a_second_process_loads_the_first_ones_graph_and_forecasts_the_same(tmp_
 
 
 @pytest.mark.slow
-def test_tuner_worker_keeps_its_graph_beside_the_study_unless_told_not_to(
+def test_tuner_worker_keeps_its_graph_in_the_users_cache_unless_told_not_to(
     no_setting, tmp_path, monkeypatch
 ):
     study = tmp_path / "tiny.toml"
@@ -116,9 +119,11 @@ def test_tuner_worker_keeps_its_graph_beside_the_study_unless_told_not_to(
     for name, setting in (("kept", ""), ("none", "off")):
         url = f"sqlite:///{tmp_path / name / 'tuner.db'}"
         (tmp_path / name).mkdir()
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / name / "cache"))
         monkeypatch.setenv(ENVIRONMENT_VARIABLE, setting)
         assert run_tuner("create", str(study), "--storage", url).returncode == 0
         ran = run_tuner("worker", "tiny", "--storage", url, "--no-artifacts", timeout=300)
         assert ran.returncode == 0, ran.stderr
-    assert list((tmp_path / "kept" / "xla-cache").glob("tensorflow-*/*.pb"))
-    assert not (tmp_path / "none" / "xla-cache").exists()
+    kept = tmp_path / "kept" / "cache" / "lstm-tuner" / "xla-cache"
+    assert list(kept.glob("tensorflow-*/*.pb"))
+    assert not (tmp_path / "none" / "cache" / "lstm-tuner").exists()  # matplotlib uses it too

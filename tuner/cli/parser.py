@@ -76,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         subcommands,
         "worker",
         "Run trials of a study until its trial budget is met. Compiled graphs are kept "
-        "for the next worker in $TUNER_COMPILE_CACHE (default: xla-cache beside a SQLite "
-        "database, else storage/xla-cache; 'off' keeps none).",
+        "for the next worker in $TUNER_COMPILE_CACHE (default: ~/.cache/lstm-tuner/xla-cache, "
+        "or under $XDG_CACHE_HOME; 'off' keeps none).",
         commands.worker,
         _add_study_name_options,
         _add_worker_options,

@@ -9,9 +9,11 @@ the next study of the same shape. TensorFlow writes each entry to a temporary fi
 and renames it, so workers sharing a directory never read half an entry.
 
 The directory is resolved here: ``TUNER_COMPILE_CACHE`` (a directory, or ``off``),
-else ``xla-cache`` beside a SQLite database, else ``storage/xla-cache`` under the
-current directory. Entries go into a subdirectory named for the TensorFlow version
-and the processor (its architecture and instruction-set flags), because a
+else this user's cache directory (``$XDG_CACHE_HOME/lstm-tuner/xla-cache``, by
+default ``~/.cache/lstm-tuner/xla-cache``), so a study in a fresh directory
+starts from the programs every earlier study compiled. Entries go into a
+subdirectory named for the TensorFlow version and the processor (its
+architecture and instruction-set flags), because a
 compiled program is native code for both: a directory shared between machines
 never hands one a program built for another.
 """
@@ -25,8 +27,6 @@ import os
 import platform
 from pathlib import Path
 
-from tuner.storage.url import DatabaseURL
-
 __all__ = ["ENVIRONMENT_VARIABLE", "TF_FLAG", "resolve_compile_cache", "use_compile_cache"]
 
 logger = logging.getLogger(__name__)
@@ -36,18 +36,19 @@ OFF = "off"
 TF_FLAG = "--tf_xla_persistent_cache_directory"
 
 
-def resolve_compile_cache(url: DatabaseURL) -> Path | None:
-    """The cache directory for workers of the study at ``url``; ``None`` if turned off."""
+def resolve_compile_cache() -> Path | None:
+    """The cache directory for this user's workers; ``None`` if turned off."""
     chosen = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
     if chosen.lower() == OFF:
         return None
-    if chosen:
-        base = Path(chosen)
-    elif url.path is not None:
-        base = url.path.parent / "xla-cache"
-    else:
-        base = Path("storage") / "xla-cache"
+    base = Path(chosen) if chosen else _user_cache() / "lstm-tuner" / "xla-cache"
     return base.absolute() / f"tensorflow-{_tensorflow_version()}-{_processor()}"
+
+
+def _user_cache() -> Path:
+    """``$XDG_CACHE_HOME``, else ``~/.cache``: where a user's caches live (XDG base directories)."""
+    chosen = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return Path(chosen) if chosen else Path.home() / ".cache"
 
 
 def use_compile_cache(directory: Path | None) -> Path | None:
