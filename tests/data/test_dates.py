@@ -174,3 +174,11 @@ def test_baseline_says_why_a_seasonal_baseline_is_absent(cli, tmp_path):
     assert status == 0, err
     seasonal = next(line for line in out.splitlines() if line.startswith("seasonal_naive"))
     assert seasonal.split()[1:5] == ["n/a"] * 4 and "no season" in seasonal
+
+
+def test_dates_written_as_whole_numbers_are_pointed_to_date_format(tmp_path):
+    days = pd.date_range("2017-01-20", periods=30)
+    path = _csv(tmp_path / "compact.csv", days.strftime("%Y%m%d"))
+    with pytest.raises(DataError, match=r"\(20170131, 20170201\) are 70 apart.*date_format %Y%m%d"):
+        load_series(path)
+    assert list(load_series(path, date_format="%Y%m%d").index) == list(days)

@@ -324,11 +324,14 @@ def _check_even_steps(index: pd.Index, label: str, name: str) -> None:
     if (steps == steps[0]).all():
         return
     position = int(np.flatnonzero(steps != steps[0])[0]) + 1
-    size = pd.Timedelta if isinstance(index, pd.DatetimeIndex) else int
+    dated = isinstance(index, pd.DatetimeIndex)
+    size = pd.Timedelta if dated else int
+    # Whole numbers such as 20170131 are dates written without separators.
+    hint = "" if dated else "; whole numbers that are dates (20170131) need date_format %Y%m%d"
     raise DataError(
         f"{name}: column {label!r}: the dates are not evenly spaced: data rows 1 and 2 are "
         f"{size(steps[0])} apart, data rows {position} and {position + 1} "
         f"({date_label(index[position - 1])}, {date_label(index[position])}) are "
         f"{size(steps[position - 1])} apart; a series needs one observation per period "
-        "(annual, quarterly, monthly, weekly, daily, hourly or finer)"
+        f"(annual, quarterly, monthly, weekly, daily, hourly or finer){hint}"
     )
