@@ -35,7 +35,7 @@ from tuner.engines import Progress
 from tuner.evaluation.baselines import score_baselines
 from tuner.evaluation.config import EvaluationConfig, load_and_prepare
 from tuner.evaluation.intervals import DEFAULT_LEVELS
-from tuner.evaluation.metrics import METRICS
+from tuner.evaluation.metrics import METRICS, skill
 from tuner.evaluation.runner import Evaluation, evaluate, planned_epochs
 from tuner.exceptions import ConfigError
 from tuner.forecasting.files import check_output, write_forecast
@@ -45,7 +45,7 @@ from tuner.outputs.export import dump_export, export_best, load_export, pick_con
 from tuner.outputs.report import write_report
 from tuner.search import names
 from tuner.search.confirmation import confirm_study
-from tuner.search.findings import confirmed_table, trial_skill
+from tuner.search.findings import confirmed_table, skill_reference
 from tuner.search.memory import check_configuration_fits
 from tuner.search.starter import StarterStudy, draft_study
 from tuner.search.status import StudyStatus, study_status
@@ -124,6 +124,7 @@ class TunedStudy:
 
         rows = []
         study = self.optuna_study()
+        reference = skill_reference(study.user_attrs)
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs
             statistics = (names.STD, names.MIN, names.MEDIAN, names.MAX)
@@ -136,7 +137,7 @@ class TunedStudy:
                     "ensemble_rmse": attrs.get(names.ENSEMBLE_RMSE),
                     "repeats": len(attrs[names.RMSES]) if names.RMSES in attrs else None,
                     **{key: attrs.get(key) for key in statistics},
-                    "skill": trial_skill(study.user_attrs, trial.value)
+                    "skill": skill(trial.value, reference)
                     if trial.state == optuna.trial.TrialState.COMPLETE
                     else None,
                     "seconds": attrs.get(names.SECONDS),

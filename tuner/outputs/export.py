@@ -30,10 +30,11 @@ from tuner._checks import require_int
 from tuner.data.dates import date_label, read_dates
 from tuner.data.series import Series
 from tuner.evaluation.config import EvaluationConfig
+from tuner.evaluation.metrics import skill
 from tuner.exceptions import ConfigError, DataError, StorageError
 from tuner.outputs.export_schema import KIND, VERSION, check_export, read_export_text, safe_yaml
 from tuner.search import names
-from tuner.search.findings import NO_HOLDOUT, objective_of, trial_skill
+from tuner.search.findings import NO_HOLDOUT, objective_of, skill_reference
 from tuner.search.study import complete_trials, stored_config
 from tuner.search.windows import study_series
 
@@ -67,6 +68,7 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
     if not best:
         raise StorageError(f"study {study.study_name!r} has no complete trial to export yet")
     attrs = study.user_attrs
+    reference = skill_reference(attrs)
     confirmed = {
         record["trial"]: record
         for record in (attrs.get(names.CONFIRMATION) or {}).get("configurations", [])
@@ -79,7 +81,7 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
         "objective": objective_of(attrs),
         "note": None if attrs.get(names.HOLDOUT) else NO_HOLDOUT,
         "configurations": [
-            _record(rank, trial, confirmed.get(trial.number), trial_skill(attrs, trial.value))
+            _record(rank, trial, confirmed.get(trial.number), skill(trial.value, reference))
             for rank, trial in enumerate(best, start=1)
         ],
         "series": _series_record(study),
@@ -189,7 +191,7 @@ def _record(
     rank: int,
     trial: optuna.trial.FrozenTrial,
     confirmed: dict[str, object] | None,
-    skill: float | None,
+    skill_score: float | None,
 ) -> dict[str, object]:
     attrs = trial.user_attrs
     needed = {names.CONFIG, names.DATA_FINGERPRINT, names.RMSES, names.STD, names.SKILL}
@@ -212,7 +214,7 @@ def _record(
         "residuals": attrs.get(names.RESIDUALS),
         "std_rmse": attrs[names.STD],
         "repeats": len(attrs[names.RMSES]),
-        "skill": skill,
+        "skill": skill_score,
         "persistence_rmse": attrs[names.PERSISTENCE_RMSE],
         "engine": attrs[names.ENGINE],
         "versions": attrs[names.VERSIONS],

@@ -17,11 +17,16 @@ import pandas as pd
 from optuna.trial import FrozenTrial
 from scipy.stats import mannwhitneyu
 
-from tuner.evaluation.metrics import OBJECTIVE_LABELS
+from tuner.evaluation.metrics import OBJECTIVE_LABELS, skill
 from tuner.exceptions import ConfigError, StorageError
 from tuner.outputs.plots import save_bar_chart, save_box_plot, save_validation_holdout_plot
 from tuner.search import names
-from tuner.search.findings import confirmed_table, findings_markdown, objective_of, trial_skill
+from tuner.search.findings import (
+    confirmed_table,
+    findings_markdown,
+    objective_of,
+    skill_reference,
+)
 from tuner.search.study import complete_trials, open_study
 from tuner.storage.url import DatabaseURL
 
@@ -127,6 +132,7 @@ def _markdown(
     importances: dict[str, float] | str,
 ) -> str:
     persistence = study.user_attrs[names.PERSISTENCE_RMSE]
+    reference = skill_reference(study.user_attrs)
     table = pd.DataFrame(
         [
             {
@@ -135,7 +141,7 @@ def _markdown(
                 "validation mean RMSE": t.user_attrs.get(names.MEAN_RMSE, t.value),
                 "validation ensemble RMSE": t.user_attrs.get(names.ENSEMBLE_RMSE),
                 "std": t.user_attrs[names.STD],
-                "skill": trial_skill(study.user_attrs, t.value),
+                "skill": skill(t.value, reference),
                 **t.params,
             }
             for rank, t in enumerate(complete[:TABLE_ROWS], start=1)

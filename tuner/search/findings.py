@@ -31,7 +31,7 @@ __all__ = [
     "findings_markdown",
     "objective_of",
     "persistence_score",
-    "trial_skill",
+    "skill_reference",
 ]
 
 NO_HOLDOUT = (
@@ -61,16 +61,16 @@ def persistence_score(attrs: Mapping[str, object], metric: str) -> float | None:
     return attrs.get(names.PERSISTENCE_RMSE) if metric == "rmse" else None  # type: ignore[return-value]
 
 
-def trial_skill(attrs: Mapping[str, object], value: float | None) -> float | None:
-    """A trial's skill: ``1 - value / persistence's``, both under the study's objective.
+def skill_reference(attrs: Mapping[str, object]) -> float | None:
+    """What a trial's skill is measured against: persistence's score by the objective's metric.
 
-    The one definition that status, exports and reports share: the score that
-    ranked the trial (mean or ensemble, by the objective's metric) against
-    persistence's validation score by that metric.
+    The one definition that status, exports, reports and ``study.trials()`` share:
+    a trial's skill is ``skill(trial.value, skill_reference(attrs))``, the score
+    that ranked it (mean or ensemble, by the objective's metric) against
+    persistence's validation score by that metric. Read once per study, since
+    the objective comes from parsing the stored study file.
     """
-    if value is None:
-        return None
-    return skill(value, persistence_score(attrs, objective_metric(objective_of(attrs))))
+    return persistence_score(attrs, objective_metric(objective_of(attrs)))
 
 
 def confirmed_table(attrs: Mapping[str, object]) -> list[dict[str, object]]:
