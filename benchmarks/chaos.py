@@ -3,9 +3,11 @@
 Runs the chaos harness (tests/helpers/chaos.py, which tells the chaos steps and
 what is counted) at full size: a study of ``--trials`` short trials (default 200)
 with ``--workers`` ``tuner worker`` processes (default 4) on a private PostgreSQL
-cluster, ``--kills`` SIGKILLs of workers (default 20) one every ``--kill-every``
-seconds, a SIGSTOP of a worker, a PostgreSQL stop and a SIGTERMed ``tuner run``.
-It prints the counts; every count but the budget and the kills must be 0, and
+cluster, ``--kills`` SIGKILLs of workers (default 20) and ``--terms`` SIGTERMs
+of workers, each replaced as a rollout would (default 10), one every
+``--kill-every`` seconds, a SIGSTOP of a worker, a PostgreSQL stop and a
+SIGTERMed ``tuner run``. It prints the counts; every count but the budget, the
+kills and the SIGTERMs must be 0 (a SIGTERMed worker must exit 130), and
 the exit status is 1 when one is not (the logs' error lines are then printed,
 and the logs kept), or when a chaos step could not happen because the study
 finished first.
@@ -15,7 +17,7 @@ test runs beside this one), a live worker's heartbeat thread can miss it and
 its trial is failed and retried without any chaos. ``--grace`` raises it.
 
 Usage: .venv/bin/python benchmarks/chaos.py [--trials 200] [--workers 4] [--kills 20]
-       [--kill-every 5] [--seconds 900] [--repeats 1] [--engine keras] [--grace 3]
+       [--terms 10] [--kill-every 5] [--seconds 900] [--repeats 1] [--engine keras] [--grace 3]
        [--stall 120] [--seed N] [--keep]
 """
 
@@ -39,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=200, help="the study's budget (200)")
     parser.add_argument("--workers", type=int, default=4, help="worker processes (4)")
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of workers (20)")
+    parser.add_argument("--terms", type=int, default=10, help="SIGTERMs of workers (10)")
     parser.add_argument("--kill-every", type=float, default=5.0, help="seconds between steps (5)")
     parser.add_argument("--seconds", type=float, default=900.0, help="limit of the run (900)")
     parser.add_argument("--repeats", type=int, default=1, choices=(1, 2), help="fits per trial")
@@ -50,12 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="seeds the choice of victims (random)")
     parser.add_argument("--keep", action="store_true", help="keep the logs even when all is 0")
     args = parser.parse_args(argv)
-    if args.trials < 1 or args.workers < 1 or args.kills < 0:
-        parser.error("--trials and --workers must be at least 1, --kills at least 0")
+    if args.trials < 1 or args.workers < 1 or args.kills < 0 or args.terms < 0:
+        parser.error("--trials and --workers must be at least 1, --kills and --terms at least 0")
     result = run_chaos(
         args.trials,
         args.workers,
         kills=args.kills,
+        terms=args.terms,
         kill_every=args.kill_every,
         seconds=args.seconds,
         repeats=args.repeats,

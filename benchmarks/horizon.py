@@ -1,6 +1,6 @@
 """Benchmark: scoring at a horizon, what origins cost, and what a 12-step study finds.
 
-Three parts, each printing its figures (README, "Horizons, metrics and intervals"):
+Three parts, each printing its figures (docs/guide.md, "Horizons, metrics and intervals"):
 
 * ``cost``: warm (already compiled) seconds per trial of one airline configuration
   scored by 12-step forecasts from 1, 5 and 19 origins, each origin a member of the
@@ -37,6 +37,7 @@ from tuner.method.protocol import Hyperparameters
 from tuner.method.scoring import Scoring
 from tuner.search import names
 from tuner.search.confirmation import confirmation_seed
+from tuner.search.records import study_attrs
 from tuner.search.study import complete_trials
 from tuner.search.studyfile import load_study_file
 from tuner.search.windows import StudyData
@@ -82,7 +83,7 @@ def study(storage: str) -> None:
     if status:
         raise SystemExit(f"the study's workers exited with status {status}")
     print(f"study {tuned.name}: {time.perf_counter() - started:.0f} s, confirmation included")
-    attrs = tuned.optuna_study().user_attrs
+    attrs = study_attrs(tuned.optuna_study())
     holdout = attrs[names.BASELINES]["holdout"]
     confirmed = attrs[names.CONFIRMATION]["configurations"]
     best = confirmed[0]

@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 
 from tests.helpers import ROOT
-from tests.helpers.commands import readme_block
+from tests.helpers.commands import doc_block
+from tuner.data.dates import date_label
 
 
 def test_the_api_forecast_matches_the_command(exported, tmp_path, cli):
     import tuner
 
-    table = tuner.forecast(exported, horizon=3, repeats=2)
+    frame = tuner.forecast(exported, horizon=3, repeats=2)
     assert (
         cli(
             "forecast", str(exported), "--horizon", "3", "--repeats", "2", "-o", str(tmp_path / "o")
@@ -22,8 +23,11 @@ def test_the_api_forecast_matches_the_command(exported, tmp_path, cli):
         == 0
     )
     written = pd.read_csv(tmp_path / "o" / "forecast.csv", dtype={"date": str})
-    assert table["date"].tolist() == written["date"].tolist()
-    assert np.allclose(table["mean"], written["mean"])
+    assert frame["unique_id"].unique().tolist() == ["small"]
+    assert [date_label(ds) for ds in frame["ds"]] == written["date"].tolist()  # shampoo's
+    # years 1 to 3 stay periods: pandas' timestamps start in 1677
+    assert np.allclose(frame["lstm"], written["mean"])
+    assert np.allclose(frame["lstm-hi-80"], written["hi-80"], equal_nan=True)
 
 
 def test_an_opened_study_shows_its_trials_and_best_configurations(small_study):
@@ -38,9 +42,12 @@ def test_an_opened_study_shows_its_trials_and_best_configurations(small_study):
         assert row["mean_rmse"] == trial.value
         assert row["std"] == trial.user_attrs["std"] and row["repeats"] == 3
         assert row["epochs"] == trial.params["epochs"]
-    (best,) = study.best(1)
+    (best,) = study.configurations(1)
     winner = min(complete, key=lambda t: t.value)
     assert best.hyperparameters.epochs == winner.params["epochs"]
+    assert study.best()["epochs"] == winner.params["epochs"]
+    with pytest.raises(tuner.TunerError, match="has 4 complete trial"):
+        study.best(5)
     assert study.confirmed().empty  # no holdout: nothing to confirm
     with pytest.raises(tuner.TunerError, match="no study 'nope'"):
         tuner.open_study("nope", storage=small_study["url"])
@@ -53,13 +60,19 @@ def test_a_study_handle_never_shows_the_password():
     assert "hunter2" not in repr(study) and "user:***@host" in repr(study)
 
 
+def test_the_api_page_shows_the_readme_notebook_example_as_it_runs():
+    # The README's copy is the one run below; the API page's must be the same code.
+    marker = "<!-- notebook-example -->"
+    assert doc_block("docs/api.md", marker) == doc_block("README.md", marker)
+
+
 @pytest.mark.slow
 def test_the_readme_notebook_example_runs_as_written(tmp_path):
-    import shutil
 
-    (tmp_path / "studies").mkdir()
-    shutil.copy(ROOT / "studies" / "shampoo.toml", tmp_path / "studies" / "shampoo.toml")
-    code = readme_block("<!-- notebook-example -->")
+    csv = "tuner/data/datasets/airline-passengers.csv"  # relative to the repository's root
+    code = doc_block("README.md", "<!-- notebook-example -->")
+    assert code.count(csv) == 1
+    code = code.replace(csv, str(ROOT / csv))  # run in a scratch directory, as written
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -69,10 +82,11 @@ def test_the_readme_notebook_example_runs_as_written(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "re-evaluated: mean RMSE" in result.stdout
+    assert "lstm-lo-80" in result.stdout and "'seasonal_difference':" in result.stdout
     table = pd.read_csv(tmp_path / "notebook-forecast" / "forecast.csv")
-    assert len(table) == 6 and np.isfinite(table["mean"]).all()
-    assert (tmp_path / "notebook.db").exists()
+    assert len(table) == 12 and np.isfinite(table["mean"]).all()
+    assert (tmp_path / "nb.db").exists()
+    assert (tmp_path / "storage" / "studies" / "airline.toml").exists()
 
 
 @pytest.mark.parametrize(

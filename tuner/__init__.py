@@ -1,7 +1,7 @@
 """lstm-tuner: find good LSTM configurations for time-series forecasting.
 
 The public API is re-exported here. Behind it, subpackages by job, each
-depending only on those listed before it (README, "Layout"):
+depending only on those listed before it (docs/development.md, "Layout"):
 
 - :mod:`tuner.data`: loading a series, its calendar, preparing it;
 - :mod:`tuner.method`: regimes, shuffling, the network, the schedule, limits;
@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "run_worker": "tuner.api",
     "serve_dashboard": "tuner.api",
     "start_proxy": "tuner.api",
+    "tune": "tuner.notebook",
     "BUILTIN_SERIES": "tuner.data.series",
     "Series": "tuner.data.series",
     "load_series": "tuner.data.series",

@@ -4,7 +4,7 @@ Each function is the same code path as its command (the command line calls these
 functions and prints what they return), so the two cannot drift apart: creating
 and running a study from a study file, running a worker, opening a stored study
 with its trials, status, confirmation, export and report, re-evaluating a
-configuration, the persistence baseline, and forecasting (README, "Python API").
+configuration, the persistence baseline, and forecasting (docs/api.md).
 
 ``import tuner`` stays instant all the same: the package loads this module on
 the first use of one of its names, and TensorFlow loads on the first fit.
@@ -12,8 +12,10 @@ the first use of one of its names, and TensorFlow loads on the first fit.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from tuner.data.source import DataSource
 from tuner.distributed import DEFAULT_PROXY_PORT
 from tuner.distributed.compile_cache import resolve_compile_cache
 from tuner.distributed.pool import run_local_workers
+from tuner.distributed.proxy import ProxySecurity
 from tuner.distributed.proxy import start_proxy as start
 from tuner.distributed.worker import run_worker as run_trials
 from tuner.engines import Progress
@@ -37,7 +40,7 @@ from tuner.evaluation.config import EvaluationConfig, load_and_prepare
 from tuner.evaluation.intervals import DEFAULT_LEVELS
 from tuner.evaluation.metrics import METRICS, skill
 from tuner.evaluation.runner import Evaluation, evaluate, planned_epochs
-from tuner.exceptions import ConfigError
+from tuner.exceptions import ConfigError, StorageError
 from tuner.forecasting.files import check_output, write_forecast
 from tuner.forecasting.refit import Forecast, ForecastPlan, plan_exported
 from tuner.outputs.artifacts import resolve_artifact_dir
@@ -47,12 +50,14 @@ from tuner.search import names
 from tuner.search.confirmation import confirm_study
 from tuner.search.findings import confirmed_table, skill_reference
 from tuner.search.memory import check_configuration_fits
+from tuner.search.records import study_attrs
 from tuner.search.starter import StarterStudy, draft_study
 from tuner.search.status import StudyStatus, study_status
 from tuner.search.study import create_study as create_stored
-from tuner.search.study import load_study_config
+from tuner.search.study import load_study_config, store_baselines
 from tuner.search.study import open_study as open_stored
 from tuner.search.studyfile import load_study_file
+from tuner.search.windows import StudyData
 from tuner.storage.database import open_storage
 from tuner.storage.url import DatabaseURL, resolve_url
 
@@ -124,7 +129,7 @@ class TunedStudy:
 
         rows = []
         study = self.optuna_study()
-        reference = skill_reference(study.user_attrs)
+        reference = skill_reference(study_attrs(study))
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs
             statistics = (names.STD, names.MIN, names.MEDIAN, names.MAX)
@@ -146,14 +151,34 @@ class TunedStudy:
             )
         return pd.DataFrame(rows)
 
-    def best(self, top: int = 1) -> list[EvaluationConfig]:
+    def best(self, rank: int = 1) -> dict[str, object]:
+        """The configuration of rank ``rank`` (1: the best), as one flat dict of settings.
+
+        Every setting that reproduces the trial: the series, its preparation (lag,
+        transform, seasonal difference, windows), the network's hyperparameters,
+        the scoring, repeats, seed and engine.
+        ``plan_evaluation(EvaluationConfig.from_dict(study.best()))`` fits it again.
+
+        Raises:
+            ConfigError: ``rank`` is not a positive integer.
+            StorageError: The study has fewer complete trials than ``rank``.
+        """
+        config = self.configurations(rank)[rank - 1]
+        return config.to_dict() | dataclasses.asdict(config.preparation)  # defaults named too
+
+    def configurations(self, top: int = 1) -> list[EvaluationConfig]:
         """The configurations of the ``top`` best complete trials, best first.
 
         Raises:
             ConfigError: ``top`` is not a positive integer.
-            StorageError: The study has no complete trial.
+            StorageError: The study has no complete trial, or fewer than ``top``.
         """
         document = self.export(top)
+        if len(document["configurations"]) < top:
+            raise StorageError(
+                f"study {self.name!r} has {len(document['configurations'])} complete "
+                f"trial(s); asked for {top}"
+            )
         return [
             pick_configuration(document, record["rank"], None)[0]
             for record in document["configurations"]
@@ -167,7 +192,7 @@ class TunedStudy:
         """The confirmed configurations: holdout RMSE, validation RMSE beside it, skills."""
         import pandas as pd
 
-        return pd.DataFrame(confirmed_table(self.optuna_study().user_attrs))
+        return pd.DataFrame(confirmed_table(study_attrs(self.optuna_study())))
 
     def confirm(self, on_progress: OnProgress | None = None) -> dict[str, object] | None:
         """Score the best configurations on the holdout, once (``tuner confirm``).
@@ -222,7 +247,7 @@ class TunedStudy:
         plan = plan_forecast(
             self.export(rank), f"study {self.name!r}", rank, horizon, repeats, output, levels
         )
-        return run_forecast(plan, output, progress).table()
+        return run_forecast(plan, output, progress).frame(self.name)
 
 
 def init_study(
@@ -285,12 +310,25 @@ def create_study(
         StorageError: The database cannot be used, or holds a different study of that name.
         DataError: The series cannot be loaded.
     """
+    return _create(study_file, trials, storage, baselines=True)
+
+
+def _create(
+    study_file: str | Path, trials: int | None, storage: Storage, baselines: bool
+) -> tuple[TunedStudy, bool]:
+    """:func:`create_study`; the baselines now, or left to :func:`_store_baselines`."""
     if trials is not None:
         require_int("trials", trials, 1)
     config, text = load_study_file(study_file)
     url = resolve_url(storage, config.storage_url)
-    created = create_stored(config, text, url, budget=trials)
+    created = create_stored(config, text, url, budget=trials, baselines=baselines)
     return TunedStudy(config.name, url), created
+
+
+def _store_baselines(study: TunedStudy) -> None:
+    """Score and store the study's baselines, unless they are stored (see ``store_baselines``)."""
+    stored, config = open_stored(study.name, study.url)
+    store_baselines(stored, StudyData.load(config))
 
 
 def run_study(
@@ -307,6 +345,7 @@ def run_study(
 
     Returns when every worker has exited, with the study and their combined exit
     status (0: all met the budget, and the best configurations were confirmed).
+    The baselines are scored here while the workers start, since no trial needs them.
 
     Args:
         study_file: A study file.
@@ -325,8 +364,11 @@ def run_study(
     """
     require_int("workers", workers, 1)
     directory = resolve_artifact_dir(artifacts) if save_artifacts else None
-    study, _ = create_study(study_file, trials, storage)
-    status = run_local_workers(study.name, study.url, directory, workers, on_trials or _quiet)
+    study, _ = _create(study_file, trials, storage, baselines=False)
+    with ThreadPoolExecutor(max_workers=1) as scoring:
+        baselines = scoring.submit(_store_baselines, study)
+        status = run_local_workers(study.name, study.url, directory, workers, on_trials or _quiet)
+        baselines.result()
     if status == 0:
         study.confirm(on_confirmation)
     return study, status
@@ -489,8 +531,8 @@ def baselines(
 ) -> pd.DataFrame:
     """Every baseline's one-step forecasts of the last ``test_size`` observations, scored.
 
-    The same baselines and metrics a study stores for its windows (README, "Three
-    windows"), so a series can be judged before any tuning.
+    The same baselines and metrics a study stores for its windows (docs/guide.md,
+    "Three windows"), so a series can be judged before any tuning.
 
     Args:
         data: A built-in series or a CSV path.
@@ -550,16 +592,20 @@ def forecast(
         levels: Prediction intervals' levels in percent (docs/method.md, section 14).
 
     Returns:
-        One row per step: ``date``, ``repeat_0`` ..., ``mean``, ``lo-80``, ``hi-80``,
-        ``lo-95``, ``hi-95`` (one pair per level), ``q05``, ``q95``.
+        One row per step in statsforecast's long form: ``unique_id`` (the study's
+        name), ``ds`` (a timestamp, or a whole number for a series indexed so),
+        ``lstm`` (the repeats' mean) and ``lstm-lo-80``, ``lstm-hi-80``,
+        ``lstm-lo-95``, ``lstm-hi-95`` (one pair per level). ``forecast.csv`` adds
+        every repeat and their spread.
 
     Raises:
         ConfigError: The export is invalid or has no such rank, a setting is not a
             positive integer, or ``output`` cannot be written.
         DataError: The series' past changed since the export, or it is unusable.
     """
-    plan = plan_export_forecast(path, rank, horizon, repeats, output, levels)
-    return run_forecast(plan, output, progress).table()
+    document = load_export(path)
+    plan = plan_forecast(document, str(path), rank, horizon, repeats, output, levels)
+    return run_forecast(plan, output, progress).frame(document["study"])
 
 
 def plan_export_forecast(
@@ -651,16 +697,23 @@ def serve_dashboard(
 
 
 def start_proxy(
-    storage: Storage = None, host: str = "127.0.0.1", port: int = DEFAULT_PROXY_PORT
+    storage: Storage = None,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PROXY_PORT,
+    security: ProxySecurity | None = None,
 ) -> grpc.Server:
     """Start ``tuner proxy``: serve the study database to workers at ``grpc://host:port``.
+
+    ``security`` gives the TLS files (and ``insecure``); the token comes from
+    ``TUNER_PROXY_TOKEN`` or ``TUNER_PROXY_TOKEN_FILE`` (docs/kubernetes.md).
 
     Returns:
         The running server; ``wait_for_termination`` serves until interrupted.
 
     Raises:
-        ConfigError: ``port`` is out of range, ``host:port`` cannot be bound, or the
-            storage is itself a proxy.
+        ConfigError: ``port`` is out of range, ``host:port`` cannot be bound, the
+            storage is itself a proxy, TLS files or the token cannot be read, or
+            ``host`` is beyond loopback without TLS and a token (nor ``insecure``).
         StorageError: The database cannot be reached.
     """
     _require_port(port)
@@ -670,7 +723,7 @@ def start_proxy(
             f"the proxy serves a database, not another proxy; got storage {url.masked!r}, "
             "expected sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:port/db"
         )
-    return start(url, host, port)
+    return start(url, host, port, security)
 
 
 def _require_port(port: int) -> None:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuner.data.calendar import future_dates, season_of
+from tuner.data.calendar import future_index, season_of
+from tuner.data.dates import date_label
 from tuner.data.preparation import Preparation
 from tuner.data.series import load_series
 from tuner.data.source import DataSource
@@ -131,7 +132,7 @@ def test_a_regular_frequency_gives_the_season_and_the_dates_that_continue_it(
 ):
     series = load_series(_csv(tmp_path / "ok.csv", dates))
     assert season_of(series) == season
-    assert future_dates(series, 2)[0] == next_label
+    assert date_label(future_index(series, 2)[0]) == next_label
 
 
 def test_a_bad_date_format_and_a_date_it_does_not_read_are_named(tmp_path):

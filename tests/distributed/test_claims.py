@@ -30,17 +30,20 @@ def create(url: str, text: str) -> optuna.Study:
 
 
 def fill(study: optuna.Study, finished: int) -> None:
-    """Add ``finished`` trials as workers would leave them: mostly complete, some failed."""
+    """Add ``finished`` trials as workers would leave them: mostly complete, some failed
+    by themselves (with their reason: a failure without one was failed by heartbeat, and
+    a claim would queue its retry)."""
     epochs = CategoricalDistribution([2, 3])
     for number in range(finished):
         state = TrialState.FAIL if number % 7 == 3 else TrialState.COMPLETE
+        reason = {"fail_reason": "the fit diverged"} if state == TrialState.FAIL else {}
         study.add_trial(
             optuna.trial.create_trial(
                 state=state,
                 value=None if state == TrialState.FAIL else 1.0 + number,
                 params={"epochs": 2 + number % 2},
                 distributions={"epochs": epochs},
-                user_attrs={"rmses": [1.0, 2.0], "reserved": True},
+                user_attrs={"rmses": [1.0, 2.0], "reserved": True, **reason},
             )
         )
 

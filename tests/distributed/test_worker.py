@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from tests.helpers.studies import trials_of, unit_study_toml
 from tuner.distributed import worker as worker_module
+from tuner.distributed.stopping import StopRequest
 from tuner.distributed.worker import run_worker
 from tuner.search import objective as objective_module
 from tuner.search.objective import Objective
@@ -220,7 +221,7 @@ def test_a_worker_loads_its_series_once_however_many_trials_it_runs(tmp_path, mo
     loads = []
     real = source.load_series
     monkeypatch.setattr(source, "load_series", lambda *a, **k: loads.append(a) or real(*a, **k))
-    monkeypatch.setattr(worker_module, "_confirm", lambda name, url: None)
+    monkeypatch.setattr(worker_module, "_confirm", lambda name, url, stop: None)
     assert run_worker("unit", url, None, worker_index=0) == 3
     assert len(loads) == 1, loads  # the search's series and the holdout's, from one load
 
@@ -235,23 +236,36 @@ def test_a_worker_gives_up_on_a_database_lost_for_too_long(monkeypatch):
         "SELECT 1", {}, Exception("server closed the connection")
     )
     url = DatabaseURL.parse("postgresql+psycopg://user:s3cret@db.example:5432/tuner")
+    stop = StopRequest()
     monkeypatch.setattr(worker, "RECONNECT_PAUSE_SECONDS", 0)
-    worker._wait_for_the_database(url, lost, time.monotonic())  # within the limit: waits
+    worker._wait_for_the_database(url, lost, time.monotonic(), stop)  # within the limit: waits
     with pytest.raises(StorageError) as error:
-        worker._wait_for_the_database(url, lost, time.monotonic() - worker.RECONNECT_SECONDS - 1)
+        worker._wait_for_the_database(
+            url, lost, time.monotonic() - worker.RECONNECT_SECONDS - 1, stop
+        )
     assert str(error.value) == (
         "lost the database at postgresql+psycopg://user:***@db.example:5432/tuner "
         "for over 300 s; giving up"
     )
     with pytest.raises(ValueError):  # anything but a lost connection is not waited out
-        worker._wait_for_the_database(url, ValueError("bug"), time.monotonic())
+        worker._wait_for_the_database(url, ValueError("bug"), time.monotonic(), stop)
 
 
-def test_a_signal_during_a_held_step_is_handled_when_the_step_ends():
-    """Asking a pack's trials and starting their heartbeats are never split by a signal."""
-    steps = []
-    with pytest.raises(KeyboardInterrupt), worker_module._signals_held():
-        signal.raise_signal(signal.SIGINT)
-        steps.append("after the signal")  # the step went on to its end
-    assert steps == ["after the signal"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+def test_trials_taken_over_before_they_stored_their_configuration_are_no_failures(
+    study, monkeypatch
+):
+    """A pack whose trial was taken over (a late heartbeat) is queued again, not failed."""
+    url = study(3)
+    real_prepare = Objective._prepare
+    taken: list[int] = []
+
+    def prepare(self, trial):
+        if len(taken) < 3:  # more in a row than max_consecutive_failures (2)
+            taken.append(take_over_the_running_trial(url))
+        return real_prepare(self, trial)
+
+    monkeypatch.setattr(Objective, "_prepare", prepare)
+    assert run_worker("unit", url, None, worker_index=0) == 3
+    counts = SlotCounts.of(trials_of(url))
+    assert counts.finished == counts.complete == 3
+    assert counts.retried == 3 and counts.unretried == () and counts.waiting == 0

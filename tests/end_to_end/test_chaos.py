@@ -1,5 +1,5 @@
-"""The chaos harness, small: a study under SIGKILL, SIGSTOP, a PostgreSQL stop and a
-SIGTERMed ``tuner run`` loses, double-counts and leaves behind no trial.
+"""The chaos harness, small: a study under SIGKILL, SIGTERM, SIGSTOP, a PostgreSQL stop
+and a SIGTERMed ``tuner run`` loses, double-counts and leaves behind no trial.
 
 benchmarks/chaos.py runs the same harness (tests/helpers/chaos.py) at full size.
 """
@@ -56,6 +56,16 @@ def test_two_counting_trials_in_one_slot_are_double_counted():
     assert len(counted.details) == 2
 
 
+def test_an_interrupted_trial_never_queued_again_is_found():
+    trials = [
+        _trial(0, TrialState.FAIL, fail_reason="interrupted"),
+        _trial(1, TrialState.COMPLETE),
+    ]
+    trials[0].system_attrs = {"requeue": True}
+    counted = account(trials, budget=2)
+    assert counted.failed_unretried == 1 and counted.finished == 2
+
+
 def test_unfinished_slots_and_unretried_failures_are_found():
     trials = [
         _trial(0, TrialState.COMPLETE),
@@ -75,6 +85,7 @@ def test_a_study_under_chaos_loses_and_double_counts_nothing(tmp_path):
         30,
         3,
         kills=1,
+        terms=1,
         kill_every=2,
         seconds=420,
         repeats=2,
@@ -83,6 +94,6 @@ def test_a_study_under_chaos_loses_and_double_counts_nothing(tmp_path):
     )
     print(result.report())  # shown when the test fails
     assert not result.skipped, "a chaos step could not happen before the study finished"
-    assert result.kills == 1
+    assert result.kills == 1 and result.terms == 1
     assert result.trials.finished == 30
     assert result.counts() == dict.fromkeys(result.counts(), 0)

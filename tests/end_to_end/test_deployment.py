@@ -152,7 +152,8 @@ def test_no_port_is_published_beyond_localhost():
 
 def test_no_password_is_written_outside_the_example_env_file():
     password = example_env()["POSTGRES_PASSWORD"]
-    for path in (COMPOSE, DOCKERFILE, ROOT / "README.md"):
+    docs = sorted((ROOT / "docs").glob("*.md"))
+    for path in (COMPOSE, DOCKERFILE, ROOT / "README.md", *docs):
         assert password not in path.read_text(), path
     raw = yaml.safe_load(COMPOSE.read_text())["services"]
     assert raw["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
@@ -258,7 +259,7 @@ def test_what_compose_runs_works_against_postgresql(postgres_url, tmp_path):
             assert set(files) == set(TRIAL_ARTIFACTS)
             for content in files.values():
                 Image.open(io.BytesIO(content)).verify()
-        assert connections <= 4 * 3 + 5, connections  # README: at most 3 per worker
+        assert connections <= 4 * 3 + 5, connections  # docs/deployment.md: at most 3 per worker
     finally:
         dashboard.terminate()
         dashboard.wait(timeout=10)

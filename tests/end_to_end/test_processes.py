@@ -156,11 +156,35 @@ def test_sigterm_fails_the_running_trial_and_queues_it_again(tmp_path, study_fil
     worker.send_signal(signal.SIGTERM)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 130
-    assert err.strip().endswith("tuner worker: interrupted")
+    assert err.strip().endswith("tuner worker: interrupted") and "Traceback" not in err
     trials = _trials(url)
     assert trials[stopped.number].state == TrialState.FAIL
     (again,) = [t for t in trials if t.system_attrs.get("failed_trial") == stopped.number]
     assert again.state == TrialState.WAITING
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether process ``pid`` has a SIGTERM handler (the CLI's, once its command is read)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+
+
+@pytest.mark.slow
+def test_a_worker_sigtermed_in_its_start_up_exits_130_having_taken_nothing(tmp_path, study_file):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    assert run_tuner("create", study_file(4), "--storage", url).returncode == 0
+    (worker,) = _workers(url, 1)
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    while not _catches_sigterm(worker.pid):
+        assert time.monotonic() < deadline, "the worker never caught SIGTERM"
+        time.sleep(0.01)
+    worker.send_signal(signal.SIGTERM)  # it is reading the study, loading the series
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 130, err
+    assert err.strip().endswith("tuner worker: interrupted") and "Traceback" not in err
+    counts = SlotCounts.of(_trials(url))
+    assert counts.running == 0 and counts.unretried == () and counts.finished == 0
 
 
 @pytest.mark.slow

@@ -49,17 +49,22 @@ PINNED = {
 }
 """Each repeat's RMSE and the ensemble RMSE of a few configurations of every regime, as the
 code before horizons existed (commit 046feec) computed them: horizon 1 must give them to
-the bit."""
+float32's rounding. Pinned on one processor: another one's vector width sums float32 in
+another order (about 1e-9 relative, seen here), while a change of what horizon 1 computes
+moves them by whole units."""
+PINNED_RELATIVE = 1e-7
+"""float32's epsilon: the most two processors' summation orders part these RMSEs by."""
 
 
 @pytest.mark.parametrize("key", sorted(PINNED))
-def test_horizon_one_gives_the_numbers_from_before_horizons_to_the_bit(key):
+def test_horizon_one_gives_the_numbers_from_before_horizons(key):
     regime, kind = key.split("/")
     batch_size, update_epochs = (2, 2) if kind == "updates" else (4, 0)
     hp = Hyperparameters(15, batch_size, 2, regime, update_epochs=update_epochs)
     config = EvaluationConfig(DataSource("shampoo"), Preparation(lag=2, train_size=20), hp, 2, 7)
     evaluation = evaluate(load_and_prepare(config), config)
-    assert [*map(float, evaluation.rmses), evaluation.ensemble_rmse] == PINNED[key]
+    scores = [*map(float, evaluation.rmses), evaluation.ensemble_rmse]
+    assert scores == pytest.approx(PINNED[key], rel=PINNED_RELATIVE, abs=0)
     assert evaluation.metrics["mean_rmse"] == evaluation.mean
     assert set(PINNED) == {f"{r}/{k}" for r in REGIME_NAMES for k in ("plain", "updates")}
 

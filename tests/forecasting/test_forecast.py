@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers.commands import readme_block, run_tuner
+from tests.helpers.commands import doc_block, run_tuner
 from tests.helpers.training import engine_task
-from tuner.data.calendar import future_dates
+from tuner.data.calendar import future_index
+from tuner.data.dates import date_label
 from tuner.data.preparation import Preparation, prepare
 from tuner.data.series import load_series
 from tuner.data.source import DataSource
@@ -70,7 +71,7 @@ def test_shampoo_forecast_from_an_export(cli, exported, small_study, tmp_path):
     assert preparation["forecast_dates"] == list(table["date"])
     _reproduce_first_step_in_a_fresh_process(out, values[0])
     readme = subprocess.run(
-        [sys.executable, "-c", readme_block("<!-- keras-example -->")],
+        [sys.executable, "-c", doc_block("docs/guide.md", "<!-- keras-example -->")],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -196,7 +197,10 @@ def test_refit_rows_are_the_newest_whole_batches(shampoo):
 def test_dates_continue_a_daily_series(write_csv):
     days = pd.date_range("2024-01-01", periods=30, freq="D")
     path = write_csv("day,value\n" + "".join(f"{d.date()},{i}\n" for i, d in enumerate(days)))
-    assert future_dates(load_series(path), 2) == ["2024-01-31 00:00:00", "2024-02-01 00:00:00"]
+    assert list(map(date_label, future_index(load_series(path), 2))) == [
+        "2024-01-31 00:00:00",
+        "2024-02-01 00:00:00",
+    ]
 
 
 def test_a_forecast_of_a_constant_series_stays_constant(write_csv):

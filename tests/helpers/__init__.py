@@ -8,4 +8,4 @@ test module or a benchmark (the benchmarks may import from here).
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-"""The repository: tests read its studies/, README.md, Dockerfile and datasets."""
+"""The repository: tests read its studies/, README.md, docs/, Dockerfile and datasets."""

@@ -7,11 +7,15 @@ epochs, batch 4, one unit, two regimes, pruning off; ``[workers]`` heartbeat eve
 touched). Every process gets the database URL from ``TUNER_STORAGE``, never on its
 command line, and keeps its stderr and stdout in a log file. The Keras engine
 makes a trial last about a second (2-3 on a busy 2-core machine); the fast
-engine's tenth of a second would end the study before the chaos does.
+engine's tenth of a second would end the study before the chaos does. Workers
+train packs of ``PACK`` trials.
 
 While the study runs, one step every ``kill_every`` seconds:
 
 - SIGKILL a random worker and start a replacement, ``kills`` times;
+- SIGTERM a random worker and start a replacement, as a rollout does, ``terms``
+  times (any worker that catches SIGTERM: in its start-up, a claim, a trial, a
+  tell); each must exit 130;
 - once, SIGSTOP a worker that is running a trial, keep it frozen until another
   worker has failed that trial by heartbeat (longer than the grace period),
   then SIGCONT it;
@@ -30,13 +34,14 @@ count; every other finished trial does), and the :class:`ChaosResult` holds:
 - trials double-counted: finished trials above the budget, or two counting
   trials in one slot (an original and its retry, or two retries of one trial);
 - trials left RUNNING or WAITING;
-- FAIL trials never retried that did not fail by themselves (no ``fail_reason``);
+- FAIL trials never retried that did not fail by themselves (no ``fail_reason``,
+  or marked ``requeue`` by an interrupted worker);
 - tracebacks in the processes' logs;
 - unexpected exit statuses (a worker not 0, the interrupted run not 130, the
   rerun not 0, or a process still running at the end);
-- kills survived.
+- kills and SIGTERMs survived.
 
-Every count but the budget and the kills must be 0, and every chaos step must
+Every count but the budget, the kills and the SIGTERMs must be 0, and every chaos step must
 have happened before the study finished (:attr:`ChaosResult.ok`). Besides each
 process's ``NAME.err`` and ``NAME.out``, the log directory holds ``trials.txt``
 (every trial's state, retry links and times) and ``postgresql.log``.
@@ -75,11 +80,18 @@ STUDY_NAME = "chaos"
 HEARTBEAT_INTERVAL = 1
 GRACE_PERIOD = 3
 MAX_RETRY = 10
+PACK = 4
+"""Trials per pack: packs are exercised, and a kill loses a few trials' work. The width
+the study would choose (a tenth of the budget: 20) makes a Keras pack last minutes on
+a busy 2-core machine, so that a kill every 5 s ends nearly every pack before it
+finishes and the study stalls."""
 POLL = 0.2
 STALE_AFTER = 2 * HEARTBEAT_INTERVAL + 0.5
 """A running trial whose last beat is older than this has a frozen worker."""
 MAX_UNEXPECTED_REPLACEMENTS = 10
 EXPECTED_EXIT = {"create": 0, "worker": 0, "interrupted run": 130, "rerun": 0}
+EXIT_TERMINATED = 130
+"""A SIGTERMed worker's exit status: its trials queued again, whatever it was doing."""
 
 T = TypeVar("T")
 
@@ -143,7 +155,7 @@ def account(trials: Sequence[FrozenTrial], budget: int) -> Accounting:
         for t in trials
         if t.state == TrialState.FAIL
         and t.number not in retried
-        and "fail_reason" not in t.user_attrs
+        and ("fail_reason" not in t.user_attrs or "requeue" in t.system_attrs)
     ]
     if unretried:
         details.append(f"failed, never retried: trials {describe(unretried)}")
@@ -177,6 +189,7 @@ class ChaosResult:
     tracebacks: int
     unexpected_exits: int
     kills: int
+    terms: int
     done: tuple[str, ...]
     skipped: tuple[str, ...]
     exits: tuple[str, ...]
@@ -210,6 +223,7 @@ class ChaosResult:
             f" in {self.seconds:.0f} s; {trials.retries} retries",
             *(f"{label:<32}{value}" for label, value in self.counts().items()),
             f"{'kills survived':<32}{self.kills}",
+            f"{'SIGTERMs survived':<32}{self.terms}",
             "chaos done:",
             *(f"  {step}" for step in self.done),
         ]
@@ -238,6 +252,7 @@ class _Process:
     popen: subprocess.Popen
     logs: tuple[Path, Path]
     killed: bool = False
+    terminated: bool = False
     reaped: bool = False
 
     @property
@@ -338,6 +353,7 @@ class _Chaos:
         self.pending_replacements = 0
         self.unexpected_replacements = 0
         self.kills = 0
+        self.terms = 0
         self.done: list[str] = []
         self.skipped: list[str] = []
         self.unexpected: list[str] = []
@@ -392,7 +408,7 @@ class _Chaos:
             status = process.popen.returncode
             if process.killed:
                 continue
-            expected = EXPECTED_EXIT[process.role]
+            expected = EXIT_TERMINATED if process.terminated else EXPECTED_EXIT[process.role]
             if status != expected:
                 what = f"{process.name}: exit status {status} (expected {expected})"
                 self.unexpected.append(what)
@@ -545,6 +561,25 @@ class _Chaos:
         replacement = self.start_worker()
         self.say(f"SIGKILL {victim.name}; started {replacement.name}")
 
+    def terminate(self) -> None:
+        """SIGTERM a random worker that catches it, as a rollout does, and start a replacement.
+
+        A worker catches SIGTERM once the command line is read (before that, in
+        its first moments, it has touched nothing and the signal ends it); from
+        then on it must exit 130 wherever the signal lands.
+        """
+        catching = [w for w in self.workers() if _handles_sigterm(w.popen.pid)]
+        if not catching:
+            return
+        victim = self.rng.choice(catching)
+        victim.terminated = True
+        victim.popen.send_signal(signal.SIGTERM)
+        self.terms += 1
+        replacement = self.start_worker()
+        exited = self.wait_for(lambda: not victim.alive, 60)
+        status = victim.popen.poll() if exited else "still running 60 s later"
+        self.say(f"SIGTERM {victim.name}: exit status {status}; started {replacement.name}")
+
     def freeze(self) -> None:
         """SIGSTOP a worker in a trial until that trial is failed by heartbeat, then SIGCONT.
 
@@ -632,27 +667,32 @@ class _Chaos:
         self.say(step)
         self.done.append(step)
 
-    def chaos(self, kills: int, kill_every: float, until: float) -> None:
+    def chaos(self, kills: int, terms: int, kill_every: float, until: float) -> None:
         specials = [
             ("SIGSTOP of a worker", self.freeze),
             ("PostgreSQL stop", self.stop_postgres),
             ("SIGTERM of tuner run", self.interrupt_run),
         ]
         steps: list[tuple[str, Callable[[], None]]] = []
-        for index in range(max(kills, len(specials))):
+        for index in range(max(kills, terms, len(specials))):
             if index < kills:
                 steps.append((f"SIGKILL #{index + 1}", self.kill))
+            if index < terms:
+                steps.append((f"SIGTERM #{index + 1}", self.terminate))
             if index < len(specials):
                 steps.append(specials[index])
         for position, (name, step) in enumerate(steps):
             self.pause(kill_every)
             if self.finished() or time.monotonic() > until:
-                self.skipped += [name for name, _ in steps[position:] if "SIGKILL" not in name]
+                self.skipped += [name for name, _ in steps[position:] if "#" not in name]
                 break
             step()
         self.done.insert(0, f"{self.kills} SIGKILLs of workers, each replaced")
+        self.done.insert(1, f"{self.terms} SIGTERMs of workers (a rollout), each replaced")
         if kills > self.kills:
             self.skipped.append(f"{kills - self.kills} of {kills} SIGKILLs")
+        if terms > self.terms:
+            self.skipped.append(f"{terms - self.terms} of {terms} SIGTERMs")
 
     def rerun(self) -> None:
         argv = ["run", str(self.study_file), "--workers", "2", "--no-artifacts", "--no-progress"]
@@ -783,6 +823,7 @@ def _study(trials: int, repeats: int, engine: str, grace: int) -> str:
             "heartbeat_interval": HEARTBEAT_INTERVAL,
             "grace_period": grace,
             "max_retry": MAX_RETRY,
+            "trials_per_graph": PACK,
         },
     )
 
@@ -808,6 +849,7 @@ def run_chaos(
     workers: int = 4,
     *,
     kills: int = 20,
+    terms: int = 10,
     kill_every: float = 5.0,
     seconds: float = 900.0,
     repeats: int = 1,
@@ -825,6 +867,7 @@ def run_chaos(
         trials: The study's budget.
         workers: Worker processes kept running (killed ones are replaced).
         kills: SIGKILLs of workers.
+        terms: SIGTERMs of workers, each replaced (a rollout).
         kill_every: Seconds between chaos steps.
         seconds: Limit of the whole run; chaos stops at two thirds of it.
         repeats: Fits per trial (1 or 2 keep trials short).
@@ -847,7 +890,8 @@ def run_chaos(
     deadline = started + seconds
     with PrivateCluster() as cluster, _scratch(workdir, keep) as (scratch, keeping):
         out(
-            f"chaos: {trials} trials, {workers} workers, {kills} kills every {kill_every:g} s, "
+            f"chaos: {trials} trials, {workers} workers, {kills} kills and {terms} SIGTERMs "
+            f"every {kill_every:g} s, "
             f"{engine} engine, {repeats} repeat(s), grace {grace} s, seed {seed}; "
             f"PostgreSQL {cluster.version} "
             f"(private) on 127.0.0.1:{cluster.port}; logs in {scratch / 'logs'}"
@@ -861,7 +905,7 @@ def run_chaos(
             for _ in range(workers):
                 chaos.start_worker()
             chaos.wait_until_running()
-            chaos.chaos(kills, kill_every, until=started + seconds * 2 / 3)
+            chaos.chaos(kills, terms, kill_every, until=started + seconds * 2 / 3)
             chaos.rerun()
             chaos.wait_for_workers()
         finally:
@@ -877,6 +921,7 @@ def run_chaos(
             tracebacks=_tracebacks(logs),
             unexpected_exits=len(chaos.unexpected),
             kills=chaos.kills,
+            terms=chaos.terms,
             done=tuple(chaos.done),
             skipped=tuple(chaos.skipped),
             exits=tuple(chaos.unexpected),

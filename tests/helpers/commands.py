@@ -96,8 +96,9 @@ def p_value_cells(report: str) -> list[float]:
     return [float(cell) for row in rows for cell in row.split("|")[2:-1]]
 
 
-def readme_block(marker: str) -> str:
-    """The fenced Python block that follows ``marker`` in the README: tests run it as written."""
-    readme = (ROOT / "README.md").read_text()
-    after = readme.split(marker, 1)[1]
+def doc_block(page: str, marker: str) -> str:
+    """The fenced Python block after ``marker`` in a page (README.md, docs/...): run as written."""
+    text = (ROOT / page).read_text()
+    assert text.count(marker) == 1, f"{page} should hold {marker} once"
+    after = text.split(marker, 1)[1]
     return after.split("```python\n", 1)[1].split("```", 1)[0]

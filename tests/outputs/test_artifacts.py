@@ -10,7 +10,13 @@ from PIL import Image
 
 from tests.helpers.studies import small_study_toml
 from tuner.distributed.worker import run_worker
-from tuner.outputs.artifacts import TRIAL_ARTIFACTS, resolve_artifact_dir
+from tuner.outputs.artifacts import (
+    STUDY_ARTIFACTS,
+    TRIAL_ARTIFACTS,
+    open_artifact_store,
+    resolve_artifact_dir,
+    save_study_artifacts,
+)
 from tuner.outputs.plots import median_repeat, save_forecast_plot
 from tuner.search.names import ARTIFACT_SECONDS
 from tuner.search.study import create_study
@@ -59,6 +65,11 @@ def test_every_complete_trial_gets_both_plots_with_content(tmp_path):
         for meta in metas:
             content = (tmp_path / "artifacts" / meta.artifact_id).read_bytes()
             assert content.startswith(b"\x89PNG\r\n\x1a\n") and len(content) > 5000
+    (plot,) = optuna.artifacts.get_all_artifact_meta(study)  # no holdout, one step: one plot
+    assert plot.filename == STUDY_ARTIFACTS[0]
+    assert (tmp_path / "artifacts" / plot.artifact_id).read_bytes().startswith(b"\x89PNG")
+    store = open_artifact_store(tmp_path / "artifacts")
+    assert save_study_artifacts(store, study) == []  # a later worker draws nothing again
 
 
 def test_a_full_disk_loses_the_plots_but_not_the_trials(tmp_path, monkeypatch, caplog):
@@ -74,8 +85,11 @@ def test_a_full_disk_loses_the_plots_but_not_the_trials(tmp_path, monkeypatch, c
     assert all(np.isfinite(t.value) for t in study.trials)
     messages = [r.getMessage() for r in caplog.records if r.name == "tuner.outputs.artifacts"]
     assert messages == [
-        f"trial {n}: artifacts not saved (No space left on device); the trial itself is stored"
-        for n in (0, 1)
+        *(
+            f"trial {n}: artifacts not saved (No space left on device); the trial itself is stored"
+            for n in (0, 1)
+        ),
+        "study plots not saved (No space left on device)",
     ]
 
 

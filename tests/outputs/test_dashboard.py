@@ -50,6 +50,14 @@ def test_the_dashboard_serves_the_study_and_its_trials(dashboard):
     assert {trial["state"] for trial in detail["trials"]} == {"Complete"}
 
 
+def test_the_study_attribute_table_holds_short_lines(dashboard):
+    detail = study_detail(dashboard, "small")
+    shown = {row["key"]: row["value"] for row in detail["user_attrs"]}
+    assert max(map(len, shown.values())) < 200, shown
+    assert shown["baselines_validation"].startswith("validation RMSE: persistence 136.8, ")
+    assert detail["objective_names"] == ["validation mean RMSE"]
+
+
 def test_every_complete_trial_has_its_plots_downloadable_as_png(dashboard):
     served = served_artifacts(dashboard, "small")
     assert sorted(served) == [0, 1, 2, 3]
@@ -73,13 +81,33 @@ def test_the_study_note_gives_the_data_the_baseline_and_the_study_file(dashboard
 
 @pytest.mark.slow
 def test_the_dashboard_page_renders_the_study_in_a_real_browser(dashboard, tmp_path):
+    study_id = study_detail(dashboard, "small")["trials"][0]["study_id"]
+    text = _rendered(f"{dashboard}/dashboard/studies/{study_id}/trials", tmp_path)
+    assert "4 Trials" in text, text[-3000:]
+    assert " ".join(TRIAL_ARTIFACTS) in text
+
+
+@pytest.mark.slow
+def test_the_study_page_names_the_objective_and_reads_in_short_lines(dashboard, tmp_path):
+    study_id = study_detail(dashboard, "small")["trials"][0]["study_id"]
+    text = _rendered(f"{dashboard}/dashboard/studies/{study_id}", tmp_path)
+    assert "History y Axis validation mean RMSE" in text, text[:3000]
+    assert "Objective 0" not in text
+    assert "Study Artifacts best_and_baselines.png" in text  # drawn when the search ended
+    assert "Study User Attributes holdout 0 windows" in text.replace(
+        "Key sorted ascending Value sorted ascending ", ""
+    )
+    assert '"forecasts"' not in text and "[search]" not in text  # long records out of sight
+
+
+def _rendered(url: str, tmp_path) -> str:
+    """The page's text as headless Chromium renders it (skipped where it is missing)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         reason = "Debian's chromium is not installed (apt-get install chromium)"
         if os.environ.get("TUNER_TEST_REQUIRE_BROWSER"):
             pytest.fail(f"{reason}, but TUNER_TEST_REQUIRE_BROWSER is set")
         pytest.skip(reason)
-    study_id = study_detail(dashboard, "small")["trials"][0]["study_id"]
     page = subprocess.run(
         [
             browser,
@@ -87,7 +115,7 @@ def test_the_dashboard_page_renders_the_study_in_a_real_browser(dashboard, tmp_p
             f"--user-data-dir={tmp_path / 'profile'}",
             "--virtual-time-budget=15000",
             "--dump-dom",
-            f"{dashboard}/dashboard/studies/{study_id}/trials",
+            url,
         ],
         capture_output=True,
         text=True,
@@ -95,9 +123,7 @@ def test_the_dashboard_page_renders_the_study_in_a_real_browser(dashboard, tmp_p
         check=False,
     )
     assert page.returncode == 0, page.stderr[-2000:]
-    text = " ".join(re.sub(r"<style.*?</style>|<[^>]+>", " ", page.stdout, flags=re.S).split())
-    assert "4 Trials" in text, text[-3000:]
-    assert " ".join(TRIAL_ARTIFACTS) in text
+    return " ".join(re.sub(r"<style.*?</style>|<[^>]+>", " ", page.stdout, flags=re.S).split())
 
 
 def test_a_bad_port_is_refused():

@@ -16,6 +16,7 @@ from tests.helpers.studies import study_toml
 from tuner.distributed.worker import run_worker
 from tuner.exceptions import ConfigError
 from tuner.search.confirmation import confirm_study
+from tuner.search.records import set_study_attr, study_attrs
 from tuner.search.study import create_study
 from tuner.search.studyfile import DataSection, parse_study_text
 from tuner.search.windows import Windows, resolve_holdout
@@ -114,9 +115,14 @@ def test_the_search_never_reads_a_holdout_observation(tmp_path):
             (t.params, t.value, t.user_attrs["data_fingerprint"], t.user_attrs["rmses"])
             for t in study.get_trials()
         ]
-        results.append((trials, study.user_attrs["baselines"]["validation"]))
-        confirmation = study.user_attrs["confirmation"]
+        results.append((trials, study_attrs(study)["baselines"]["validation"]))
+        confirmation = study_attrs(study)["confirmation"]
         results[-1] += (confirmation["configurations"][0]["holdout_rmse"],)
+        plots = optuna.artifacts.get_all_artifact_meta(study)  # the study's own, once searched
+        assert sorted(meta.filename for meta in plots) == [
+            "best_and_baselines.png",
+            "validation_holdout.png",
+        ]
     assert results[0][0] == results[1][0]  # values, fingerprints, every repeat's RMSE
     assert results[0][1] == results[1][1]  # baselines on the validation window
     assert results[0][2] != results[1][2]  # only the confirmation saw the holdout
@@ -126,8 +132,15 @@ def test_the_worker_that_meets_the_budget_confirms_the_best_on_the_holdout(tmp_p
     url = make_study(tmp_path)
     run_worker("air", url, None, worker_index=0)
     study = optuna.load_study(study_name="air", storage=url)
-    confirmation = study.user_attrs["confirmation"]
+    confirmation = study_attrs(study)["confirmation"]
     assert confirmation["holdout"] == 12 and confirmation["repeats"] == 3
+    first = confirmation["configurations"][0]
+    shown = study.user_attrs["holdout_confirmed"]  # the dashboard's short line in its place
+    assert shown.startswith(
+        f"trial {first['trial']} holdout mean RMSE {first['holdout_rmse']:.4g} "
+        f"(validation {first['validation_rmse']:.4g})"
+    )
+    assert "confirmation" not in study.user_attrs
     records = confirmation["configurations"]
     best = sorted((t for t in study.get_trials() if t.value is not None), key=lambda t: t.value)[:2]
     assert [r["trial"] for r in records] == [t.number for t in best]
@@ -160,13 +173,13 @@ def test_confirmation_happens_once_however_many_ask_at_once(tmp_path, monkeypatc
     url = make_study(tmp_path)
     run_worker("air", url, None, worker_index=0)
     study = optuna.load_study(study_name="air", storage=url)
-    stored = study.user_attrs["confirmation"]
+    stored = study_attrs(study)["confirmation"]
     from tuner.search import confirmation
 
     runs: list[int] = []
     real = confirmation._confirm
     monkeypatch.setattr(confirmation, "_confirm", lambda *a: runs.append(1) or real(*a))
-    study.set_user_attr("confirmation", None)  # as if nobody had confirmed yet
+    set_study_attr(study, "confirmation", None)  # as if nobody had confirmed yet
     answers: list[dict] = []
     threads = [
         threading.Thread(target=lambda: answers.append(confirm_study("air", url))) for _ in range(3)
@@ -214,7 +227,7 @@ def test_confirming_a_study_without_a_complete_trial_is_one_line(tmp_path, cli, 
         "tuner confirm: error: study 'air' has no complete trial to confirm yet; "
         "run its workers first\n"
     )
-    assert "confirmation" not in optuna.load_study(study_name="air", storage=url).user_attrs
+    assert "confirmation" not in study_attrs(optuna.load_study(study_name="air", storage=url))
 
 
 def test_a_study_without_holdout_says_its_best_score_selected_it(small_study, cli, tmp_path):

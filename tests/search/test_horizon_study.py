@@ -20,6 +20,7 @@ from tuner.outputs.artifacts import STEP_ARTIFACT, TRIAL_ARTIFACTS
 from tuner.search import names
 from tuner.search.confirmation import confirm_study
 from tuner.search.objective import Objective
+from tuner.search.records import study_attrs
 from tuner.search.study import complete_trials, create_study
 from tuner.search.studyfile import parse_study_text
 from tuner.search.windows import StudyData
@@ -45,7 +46,7 @@ def test_a_horizon_study_scores_origins_stores_every_metric_and_confirms_alike(t
     text = horizon_study_toml()
     create_study(parse_study_text(text), text, url)
     study = optuna.load_study(study_name="h", storage=url)
-    attrs = study.user_attrs
+    attrs = study_attrs(study)
     # the validation window is the origins' span, 12 months; "auto" holds out one horizon
     assert attrs[names.HOLDOUT] == 6
     assert attrs[names.WINDOWS]["validation"] == {"first": "1959-07", "last": "1960-06"}

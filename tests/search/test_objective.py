@@ -60,7 +60,7 @@ def test_without_pruning_no_intermediate_values_are_reported():
 
 
 def test_a_diverged_fit_fails_the_trial_with_its_reason(monkeypatch):
-    def diverge(items, **kwargs):  # each item ends as evaluate_many ends a diverged one
+    def diverge(items, progress, **kwargs):  # each ends as evaluate_many ends a diverged one
         return [DivergedError("the fit diverged: repeat(s) 0 forecast NaN or infinity")] * len(
             items
         )

@@ -17,6 +17,7 @@ from tuner.data.source import DataSource
 from tuner.distributed.worker import run_worker
 from tuner.evaluation.runner import EvaluationConfig
 from tuner.method.protocol import Hyperparameters
+from tuner.search.records import study_attrs
 from tuner.search.study import create_study
 from tuner.search.studyfile import parse_study_text
 from tuner.search.windows import StudyData
@@ -65,7 +66,7 @@ def test_a_study_samples_every_transform_and_seasonal_difference_and_confirms_th
         assert math.isfinite(trial.value)
     persistence = {t.user_attrs["persistence_rmse"] for t in trials}
     assert len(persistence) == 1  # scored on the raw series, whatever the preparation
-    records = study.user_attrs["confirmation"]["configurations"]
+    records = study_attrs(study)["confirmation"]["configurations"]
     assert len(records) == 6
     assert all(r["holdout_rmse"] is not None and math.isfinite(r["holdout_rmse"]) for r in records)
     assert {r["holdout_config"].get("transform", "none") for r in records} == {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import optuna
@@ -10,7 +11,8 @@ import pytest
 
 from tests.helpers.studies import study_toml
 from tuner.exceptions import ConfigError, StorageError
-from tuner.search import memory
+from tuner.search import memory, names
+from tuner.search.records import study_attrs
 from tuner.search.space import TUTORIAL_CONFIGURATION
 from tuner.search.status import study_status
 from tuner.search.study import create_study
@@ -67,7 +69,8 @@ def test_the_stored_study_file_and_note_never_hold_the_password(tmp_path):
     stored = repr(study.user_attrs) + repr(system)
     assert "db.example" in stored
     assert "s3cret-pw" not in stored
-    assert "postgresql+psycopg://tuner:***@db.example:5432/tuner" in study.user_attrs["study_file"]
+    masked = "postgresql+psycopg://tuner:***@db.example:5432/tuner"
+    assert masked in study_attrs(study)["study_file"]
     assert create_study(parse_study_text(STUDY), STUDY, url) is False  # still the same file
 
 
@@ -157,3 +160,47 @@ def test_a_pack_that_cannot_fit_is_refused_though_one_trial_would(tmp_path, monk
     assert status == 2
     assert "at repeats=1000 (x8 trials per graph), neurons=128" in err
     assert err.count("\n") == 1
+
+
+def test_the_dashboards_attribute_table_holds_short_lines_and_the_records_stay_whole(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    create_study(parse_study_text(STUDY), STUDY, url)
+    study = optuna.load_study(study_name="unit", storage=url)
+    shown = {key: json.dumps(value) for key, value in study.user_attrs.items()}
+    assert max(len(text) for text in shown.values()) < 200, shown
+    records = study_attrs(study)
+    validation = records[names.BASELINES]["validation"]
+    line = study.user_attrs[names.BASELINES_IN_SIGHT]
+    assert line.startswith("validation RMSE: persistence ")
+    assert all(f"{name} {score['rmse']:.4g}" in line for name, score in validation.items())
+    assert len(validation["persistence"]["forecasts"]) > 0  # the whole record, out of sight
+    assert parse_study_text(records[names.STUDY_FILE]).name == "unit"
+
+
+def test_a_study_stored_with_its_long_records_in_sight_reads_the_same(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    create_study(parse_study_text(STUDY), STUDY, url)
+    study = optuna.load_study(study_name="unit", storage=url)
+    records = study_attrs(study)
+    older = optuna.create_study(study_name="older", storage=url)
+    for key, value in records.items():
+        older.set_user_attr(key, value)  # as studies were stored before the split
+    assert study_attrs(older) == records
+
+
+def test_baselines_left_for_later_are_stored_by_the_next_create_as_a_whole_create_would(
+    tmp_path,
+):
+    config = parse_study_text(STUDY)
+    deferred, whole = (f"sqlite:///{tmp_path / name}.db" for name in ("deferred", "whole"))
+    assert create_study(config, STUDY, deferred, baselines=False) is True
+    early = study_attrs(optuna.load_study(study_name="unit", storage=deferred))
+    assert names.BASELINES not in early and names.BASELINES_IN_SIGHT not in early
+    assert study_status("unit", deferred).baselines == []  # shown as absent, not an error
+    create_study(config, STUDY, whole)
+    complete = study_attrs(optuna.load_study(study_name="unit", storage=whole))
+    persistence = complete[names.BASELINES]["validation"]["persistence"]["rmse"]
+    assert early[names.PERSISTENCE_RMSE] == pytest.approx(persistence, rel=1e-12)
+    assert create_study(config, STUDY, deferred) is False  # an interrupted `tuner run`, rerun
+    late = study_attrs(optuna.load_study(study_name="unit", storage=deferred))
+    assert late[names.BASELINES] == complete[names.BASELINES]

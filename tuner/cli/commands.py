@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuner._checks import require_int
+from tuner.cli.signals import sigterm_interrupts
 from tuner.exceptions import ConfigError
 from tuner.method.limits import MAX_HORIZON
 
@@ -162,13 +163,12 @@ def create(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """``tuner worker``: run trials of a study until its budget is met."""
-    from tuner import api  # every layer loads here, not at `tuner --help`
-    from tuner.distributed.pool import sigterm_interrupts
+    with sigterm_interrupts():  # from the first instant: imports take seconds
+        from tuner import api  # every layer loads here, not at `tuner --help`
 
-    _optuna_verbosity(quiet=args.quiet)
-    url = _storage_url(args)
-    _check_artifact_options(args)
-    with sigterm_interrupts():
+        _optuna_verbosity(quiet=args.quiet)
+        url = _storage_url(args)
+        _check_artifact_options(args)
         ran = api.run_worker(
             args.name,
             url,
@@ -183,6 +183,11 @@ def worker(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """``tuner run``: create a study, run local workers to its budget, confirm it, show it."""
+    with sigterm_interrupts():  # from the first instant: imports take seconds
+        return _run_study(args)
+
+
+def _run_study(args: argparse.Namespace) -> int:
     from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.cli.progress import STARTING_WORKERS, deferred_progress_bar
     from tuner.cli.render import status_text
@@ -287,10 +292,12 @@ def proxy(args: argparse.Namespace) -> int:
 
     url = _storage_url(args)
     _optuna_verbosity(quiet=True)
-    server = api.start_proxy(url, args.host, args.port)
+    security = api.ProxySecurity(args.tls_cert, args.tls_key, args.tls_client_ca, args.insecure)
+    server = api.start_proxy(url, args.host, args.port, security)
+    tls = "TLS" if args.tls_cert else "plaintext"
     print(
-        f"tuner proxy for {url} at grpc://{args.host}:{args.port} "
-        "(workers: --storage grpc://HOST:PORT; Ctrl-C stops it)",
+        f"tuner proxy for {url} at grpc://{args.host}:{args.port} ({tls}; "
+        "workers: --storage grpc://HOST:PORT; Ctrl-C stops it)",
         flush=True,
     )
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from tuner import __version__
@@ -327,6 +328,19 @@ def _add_proxy_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PROXY_PORT, help=f"port ({DEFAULT_PROXY_PORT})"
+    )
+    parser.add_argument("--tls-cert", type=Path, help="the proxy's certificate (PEM), for TLS")
+    parser.add_argument("--tls-key", type=Path, help="its private key (PEM, unencrypted)")
+    parser.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        help="ask workers for certificates signed by this authority (PEM)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve a --host beyond loopback without TLS or a token (a network only "
+        "workers reach); the token comes from $TUNER_PROXY_TOKEN or $TUNER_PROXY_TOKEN_FILE",
     )
 
 

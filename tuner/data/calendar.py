@@ -18,7 +18,7 @@ from tuner.data.dates import date_label
 from tuner.data.series import Series
 from tuner.exceptions import DataError
 
-__all__ = ["future_dates", "season_of"]
+__all__ = ["future_index", "season_of"]
 
 _MONTHLY, _QUARTERLY, _WEEKLY, _DAILY = 12, 4, 52, 7
 
@@ -71,27 +71,25 @@ def _inferred_offset(index: Any) -> Any:
     return None if inferred is None else to_offset(inferred)
 
 
-def future_dates(series: Series, horizon: int) -> list[str]:
-    """Labels of the ``horizon`` steps after the last observation, at the series' frequency.
+def future_index(series: Series, horizon: int) -> pd.Index:
+    """The ``horizon`` steps after the last observation, of the same kind as the series' index.
 
     Raises:
         DataError: The dates are neither periods nor regular enough to infer a frequency.
     """
     index = series.index
     if isinstance(index, pd.PeriodIndex):
-        future = pd.period_range(index[-1] + 1, periods=horizon, freq=index.freq)
-    elif pd.api.types.is_integer_dtype(index) and len(index) >= 2:
+        return pd.period_range(index[-1] + 1, periods=horizon, freq=index.freq)
+    if pd.api.types.is_integer_dtype(index) and len(index) >= 2:
         step = int(index[-1] - index[-2])
-        future = range(int(index[-1]) + step, int(index[-1]) + step * (horizon + 1), step)
-    else:
-        frequency = index.freq if isinstance(index, pd.DatetimeIndex) else None
-        if frequency is None and isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
-            frequency = pd.infer_freq(index)
-        if frequency is None:
-            raise DataError(
-                f"{series.name}: the dates have no regular frequency to continue (for example "
-                f"{date_label(index[-2])} then {date_label(index[-1])}); a forecast needs "
-                "evenly spaced dates"
-            )
-        future = pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]
-    return [date_label(label) for label in future]
+        return pd.Index(range(int(index[-1]) + step, int(index[-1]) + step * (horizon + 1), step))
+    frequency = index.freq if isinstance(index, pd.DatetimeIndex) else None
+    if frequency is None and isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
+        frequency = pd.infer_freq(index)
+    if frequency is None:
+        raise DataError(
+            f"{series.name}: the dates have no regular frequency to continue (for example "
+            f"{date_label(index[-2])} then {date_label(index[-1])}); a forecast needs "
+            "evenly spaced dates"
+        )
+    return pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]

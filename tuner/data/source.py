@@ -20,7 +20,7 @@ class DataSource:
         date_column: Column of dates (default: the first).
         value_column: Column of values (default: the second).
         withheld: Observations at the end left out of the loaded series: a study's
-            holdout, which nothing in its search may see (README, "Three windows").
+            holdout, which nothing in its search may see (docs/guide.md, "Three windows").
         date_format: How the dates are written (``%d/%m/%Y``...), where they leave
             the order of day and month open (default: read from the dates).
     """

@@ -7,18 +7,17 @@ command line, where ``ps`` would show its password to every user of the machine.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 
+from tuner.distributed.stopping import StopRequest
 from tuner.search import names
 from tuner.storage.database import open_storage
 from tuner.storage.failures import connection_lost
@@ -30,7 +29,6 @@ __all__ = [
     "THREAD_VARIABLES",
     "exit_status",
     "run_local_workers",
-    "sigterm_interrupts",
     "threads_per_worker",
 ]
 
@@ -39,44 +37,6 @@ SIGNAL_EXIT_BASE = 128
 """A process killed by signal N exits 128 + N, as shells report it."""
 
 logger = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt, as Ctrl-C does.
-
-    A worker stopped either way then fails its running trial and queues it again
-    instead of vanishing with it. The previous handler is restored on exit.
-    """
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def _stop_requests() -> Iterator[threading.Event]:
-    """Within the block, SIGINT and SIGTERM set the event instead of raising.
-
-    The pool's loop reads the database; an exception raised in the middle of a
-    query can leave the connection unusable and turn into a database error that
-    hides the interruption. So the loop checks the event between polls instead.
-    """
-    stop = threading.Event()
-    previous = {
-        number: signal.signal(number, lambda signum, frame: stop.set())
-        for number in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield stop
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def exit_status(returncodes: list[int]) -> int:
@@ -100,7 +60,7 @@ def threads_per_worker(workers: int) -> dict[str, str]:
     TensorFlow sizes its thread pools to every core of the machine in every process;
     N workers on one machine then run N times the threads there are cores, and
     switching between them costs more than the small graphs of a trial gain from
-    threads (README, "Study throughput"). What the user set is kept.
+    threads (docs/benchmarks.md, "Study throughput"). What the user set is kept.
     """
     share = str(max(1, (os.cpu_count() or 1) // workers))
     return {name: os.environ.get(name, share) for name in THREAD_VARIABLES}
@@ -131,20 +91,21 @@ def run_local_workers(
     command = [sys.executable, "-m", "tuner", "worker", name, "--quiet"]
     command += ["--no-artifacts"] if artifacts is None else ["--artifacts", str(artifacts)]
     environment = {**os.environ, **threads_per_worker(workers), ENVIRONMENT_VARIABLE: url.text}
-    # The flag handlers go in before any worker starts: a signal that arrived while
-    # the study was still loading would otherwise raise past workers never stopped.
-    with _stop_requests() as stop:
+    # The recording handlers go in before any worker starts, and stay while the
+    # workers are stopped: a signal raised in the middle of the loop's database
+    # reads, or while the workers end, would leave workers never stopped or waited for.
+    with StopRequest().handling() as stop:
         processes = [
             subprocess.Popen([*command, "--worker-index", str(index)], env=environment)
             for index in range(workers)
         ]
         study = optuna.load_study(study_name=name, storage=open_storage(url))
-        while any(process.poll() is None for process in processes) and not stop.is_set():
+        while any(process.poll() is None for process in processes) and not stop.requested:
             _report_progress(study, url, on_progress)
-            stop.wait(POLL_SECONDS)
-    if stop.is_set():
-        _stop(processes)
-        raise KeyboardInterrupt
+            stop.pause(POLL_SECONDS)
+        if stop.requested:
+            _stop(processes)
+            stop.check()
     _report_progress(study, url, on_progress)
     for index, process in enumerate(processes):
         _log_failure(index, process.returncode)

@@ -10,7 +10,11 @@ result is handled so that its slot is neither lost nor counted twice:
   queued again under the lock, so no other worker counts the failed trials in
   between; then the worker stops.
 - **Its worker died** (SIGKILL, out of memory): the trials stop beating; a later
-  claim fails them and Optuna's retry callback queues them again.
+  claim fails them and Optuna's retry callback queues them again. A worker that
+  dies between failing trials and queuing their retries (two steps in Optuna's
+  ``fail_stale_trials``, and in an interruption) leaves failed trials without a
+  retry; every claim queues those first, exactly once, under the same lock
+  (:attr:`tuner.storage.slots.SlotCounts.unretried`).
 - **Taken over** (the worker was frozen, or cut off from the database, for longer
   than the grace period): another worker failed and retried it. When the
   original worker comes back, its result is dropped with a warning and it goes on.
@@ -23,24 +27,27 @@ result is handled so that its slot is neither lost nor counted twice:
 
 A pruned or diverged trial ends alone; the rest of its pack goes on.
 
-Signals are the caller's business: :func:`run_worker` keeps the caller's
-handlers (the CLI turns SIGTERM into KeyboardInterrupt, see
-:mod:`tuner.distributed.pool`), and only holds a signal back, for the moment it
-takes to ask a pack's trials or start their heartbeats, so that an interrupt
-finds them queued again rather than half claimed.
+What a signal means is the caller's business: a signal the caller handles in
+Python (Ctrl-C; SIGTERM, which the CLI turns into KeyboardInterrupt, see
+:func:`tuner.cli.signals.sigterm_interrupts`) stops the worker, one it
+leaves to the operating system is left alone. When is the worker's: for its
+whole run the signal is only recorded (:class:`tuner.distributed.stopping.StopRequest`),
+and the worker stops between two steps (before a claim, after its trials are
+asked, at each epoch of a trial, between the confirmation's configurations, in
+its waits), never in the middle of a database call, whose connection an
+exception would leave unusable. Its running trials are then failed and queued
+again, and it raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import enum
 import logging
 import math
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +56,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.data.series import Series
 from tuner.distributed.compile_cache import use_compile_cache
+from tuner.distributed.stopping import StopRequest
 from tuner.evaluation.runner import Evaluation
 from tuner.exceptions import StorageError, TunerError
-from tuner.outputs.artifacts import open_artifact_store, save_trial_artifacts
+from tuner.outputs.artifacts import (
+    open_artifact_store,
+    save_study_artifacts,
+    save_trial_artifacts,
+)
 from tuner.search import names
 from tuner.search.confirmation import confirm_study
 from tuner.search.objective import EvaluationCallback, Objective
@@ -60,7 +72,7 @@ from tuner.search.study import load_study_config
 from tuner.search.studyfile import StudyConfig
 from tuner.search.windows import StudyData
 from tuner.storage.database import open_storage, release_connections
-from tuner.storage.failures import connection_lost, database_failure
+from tuner.storage.failures import connection_lost, database_failure, in_chain
 from tuner.storage.heartbeat import Heartbeat
 from tuner.storage.locks import exclusive
 from tuner.storage.optuna_internals import (
@@ -69,7 +81,7 @@ from tuner.storage.optuna_internals import (
     study_id_of,
     trial_id_of,
 )
-from tuner.storage.slots import count_slots
+from tuner.storage.slots import FAIL_REASON, REQUEUE, SlotCounts, count_slots
 from tuner.storage.url import DatabaseURL
 
 __all__ = ["RECONNECT_SECONDS", "run_worker"]
@@ -120,14 +132,30 @@ def run_worker(
         StorageError: Unknown study, unreachable database (or lost for too long), or
             unusable artifact directory.
         TunerError: ``workers.max_consecutive_failures`` trials in a row raised.
-        KeyboardInterrupt: The worker was interrupted; its trial was queued again.
+        KeyboardInterrupt: The worker was interrupted (a signal the caller handles
+            in Python); its trials were queued again.
     """
-    url = DatabaseURL.of(url)
+    with StopRequest().handling(only_caught=True) as stop:
+        return _run(name, DatabaseURL.of(url), artifacts, worker_index, compile_cache, stop)
+
+
+def _run(
+    name: str,
+    url: DatabaseURL,
+    artifacts: Path | None,
+    worker_index: int | None,
+    compile_cache: Path | None,
+    stop: StopRequest,
+) -> int:
+    """:func:`run_worker`, with its signals recorded in ``stop`` and acted on between steps."""
     config, first = load_study_config(name, url)
     release_connections(first)  # the worker's storage needs the study's heartbeat settings
+    stop.check()
     use_compile_cache(compile_cache)
     data = StudyData.load(config)  # the series, loaded and prepared once for every trial
-    objective = Objective(data, _plots_saver(artifacts, data.search_series, data.config.objective))
+    stop.check()
+    saver = _plots_saver(artifacts, data.search_series, data.config.objective)
+    objective = Objective(data, saver, on_progress=lambda epochs: stop.check())
     storage = open_storage(url, _heartbeat(config))
     study = optuna.load_study(
         study_name=name,
@@ -135,16 +163,17 @@ def run_worker(
         sampler=_sampler(config, objective.space, worker_index),
         pruner=_pruner(config),
     )
-    slots = _Slots(study, storage, url, config, objective)
+    slots = _Slots(study, storage, url, config, objective, stop)
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
     ran = failures_in_a_row = 0
     lost_since: float | None = None
     while deadline is None or time.monotonic() < deadline:
+        stop.check()
         try:
             claims = slots.run_one()
         except Exception as error:  # whatever wraps it, a lost connection is waited out
             lost_since = lost_since or time.monotonic()
-            _wait_for_the_database(url, error, lost_since)
+            _wait_for_the_database(url, error, lost_since, stop)
             continue
         lost_since = None
         ran += claims.count(_Claim.RAN)
@@ -158,19 +187,32 @@ def run_worker(
         (claim, *_) = claims
         if claim == _Claim.DONE:
             release_connections(storage)  # the confirmation needs none of them
-            _confirm(name, url)
+            _confirm(name, url, stop)
+            stop.check()
+            _save_study_plots(artifacts, study, url)
             break
         if claim == _Claim.WAIT:
-            time.sleep(POLL_SECONDS)
+            stop.pause(POLL_SECONDS)
     return ran
 
 
-def _confirm(name: str, url: DatabaseURL) -> None:
-    """The budget is met: confirm the best configurations on the holdout (once per study)."""
+def _confirm(name: str, url: DatabaseURL, stop: StopRequest) -> None:
+    """The budget is met: confirm the best configurations on the holdout (once per study).
+
+    A stop requested meanwhile ends it between two configurations, before
+    anything is stored: the next worker to meet the budget confirms the study.
+    """
     try:
-        confirm_study(name, url)
+        confirm_study(name, url, lambda done, total: stop.check())
     except StorageError as error:  # no complete trial: nothing to confirm, the search is done
         logger.warning("the study is finished but not confirmed: %s", error)
+
+
+def _save_study_plots(artifacts: Path | None, study: optuna.Study, url: DatabaseURL) -> None:
+    """The search is over: upload the study's plots, once, whichever worker gets here first."""
+    if artifacts is not None:
+        with exclusive(url, f"study-plots:{study.study_name}"):
+            save_study_artifacts(open_artifact_store(artifacts), study)
 
 
 def _plots_saver(
@@ -192,7 +234,9 @@ def _heartbeat(config: StudyConfig) -> Heartbeat:
     return Heartbeat(workers.heartbeat_interval, workers.grace_period, workers.max_retry)
 
 
-def _wait_for_the_database(url: DatabaseURL, error: Exception, lost_since: float) -> None:
+def _wait_for_the_database(
+    url: DatabaseURL, error: Exception, lost_since: float, stop: StopRequest
+) -> None:
     """Pause before reconnecting after a lost PostgreSQL connection; re-raise anything else.
 
     Optuna and SQLAlchemy wrap a dropped connection in various exceptions, so the
@@ -213,7 +257,7 @@ def _wait_for_the_database(url: DatabaseURL, error: Exception, lost_since: float
         database_failure(error),
         RECONNECT_PAUSE_SECONDS,
     )
-    time.sleep(RECONNECT_PAUSE_SECONDS)
+    stop.pause(RECONNECT_PAUSE_SECONDS)
 
 
 class _Slots:
@@ -226,6 +270,7 @@ class _Slots:
         url: DatabaseURL,
         config: StudyConfig,
         objective: Objective,
+        stop: StopRequest | None = None,
     ) -> None:
         self.study = study
         self.storage = storage
@@ -235,6 +280,9 @@ class _Slots:
         self.max_retry = config.workers.max_retry
         self.pack = objective.trials_per_graph
         self.last_failure: str | None = None
+        self.stop = stop or StopRequest()  # none: never asked to stop (tests, benchmarks)
+        self.past_retrying: set[int] = set()
+        """Failed trials this worker found unretried and queued, or found past ``max_retry``."""
 
     def run_one(self) -> list[_Claim]:
         """Claim up to a pack of slots and run a trial in each; how each claim came out.
@@ -242,20 +290,19 @@ class _Slots:
         The trials are asked under the budget lock and trained together
         (:meth:`Objective.run_pack`); each is told its own result. A pack that
         raises fails every trial in it, and an interrupted or disconnected one
-        queues every trial again. A signal that arrives while the trials are asked
-        waits until they all are, so none is left RUNNING unqueued.
+        queues every trial again. A stop requested while the trials are asked takes
+        effect once they all are and beat, and within a trial at its next epoch
+        (the engine's progress callback), so none is left RUNNING unqueued.
         """
         trials: list[optuna.Trial] = []
         try:
-            with exclusive(self.url, f"budget:{self.study.study_name}"):
-                claim, slots = self._claim()
-                if claim != _Claim.RAN:
-                    return [claim]
-                with _signals_held(), warnings.catch_warnings():
-                    # Optuna's advice to use optimize: a pack beats by itself
-                    warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-                    trials = [self.study.ask() for _ in range(slots)]
-            with _heartbeats(self.storage, trials):
+            with contextlib.ExitStack() as beating:
+                with exclusive(self.url, f"budget:{self.study.study_name}"):
+                    claim, slots = self._claim()
+                    if claim != _Claim.RAN:
+                        return [claim]
+                    self._ask(slots, trials, beating)
+                self.stop.check()
                 outcomes = self.objective.run_pack(trials)
         except KeyboardInterrupt:
             if trials:
@@ -267,12 +314,38 @@ class _Slots:
             return self._pack_failed(trials, error)
         return [self._tell(trial, outcome) for trial, outcome in zip(trials, outcomes, strict=True)]
 
+    def _ask(self, slots: int, trials: list[optuna.Trial], beating: contextlib.ExitStack) -> None:
+        """Ask ``slots`` trials into ``trials``, each beating from its ``ask`` on.
+
+        ``study.optimize`` starts Optuna's heartbeat thread for its one trial; a
+        pack is asked and told directly, so it starts one per trial itself, as
+        soon as the trial is asked: the asks of a large pack on a busy machine
+        can take longer than the grace period, and a trial that waited for the
+        last ask to beat would be failed as stale by the next worker to claim.
+        """
+        with warnings.catch_warnings():
+            # Optuna's advice to use optimize: a pack beats by itself
+            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+            for _ in range(slots):
+                trial = self.study.ask()
+                trials.append(trial)
+                beating.enter_context(get_heartbeat_thread(trial_id_of(trial), self.storage))
+
     def _pack_failed(self, trials: list[optuna.Trial], error: Exception) -> list[_Claim]:
-        """A pack raised: its trials fail, or, if the database was lost, are queued again."""
+        """A pack raised: its trials fail, or are queued again if it was not their fault.
+
+        A lost database, or a trial of the pack taken over by another worker (its
+        heartbeat late on a busy machine: storing the trial's configuration then
+        fails), is not the trials' fault: the pack's trials still RUNNING are
+        queued again, and none counts toward ``max_consecutive_failures``.
+        """
         failure = database_failure(error)
         if failure is not None:  # the database was lost mid-pack: not the trials' fault
             self._fail_and_requeue(trials, failure)
             return [_Claim.RAN] * len(trials)
+        if in_chain(error, optuna.exceptions.UpdateFinishedTrialError) is not None:
+            self._fail_and_requeue(trials, "a trial of its pack was taken over by another worker")
+            return [_Claim.TAKEN_OVER] * len(trials)
         self.last_failure = _one_line(error)
         for trial in trials:
             logger.warning("trial %d failed: %s", trial.number, self.last_failure)
@@ -316,13 +389,26 @@ class _Slots:
 
         Holding the lock means no worker counts the failed trials before their
         retries are queued; a trial another worker took over meanwhile was queued
-        again by that worker, and is left alone.
+        again by that worker, and is left alone. Each trial is marked
+        :data:`~tuner.storage.slots.REQUEUE` before it is failed, so that should
+        this worker die before the retry is queued, the next claim queues it.
         """
         with exclusive(self.url, f"budget:{self.study.study_name}"):
             for trial in trials:
+                if not self._marked_for_a_retry(trial):
+                    continue
                 _store_fail_reason(trial, reason)
                 if self._told(trial, state=TrialState.FAIL) == _Claim.RAN:
                     self._requeue(trial.number)
+
+    def _marked_for_a_retry(self, trial: optuna.Trial) -> bool:
+        """Mark a running trial :data:`~tuner.storage.slots.REQUEUE`; False if it is not ours."""
+        try:
+            self.storage.set_trial_system_attr(trial_id_of(trial), REQUEUE, True)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self._dropped(trial.number)
+            return False
+        return True
 
     def _claim(self) -> tuple[_Claim, int]:
         """Under the lock: fail stale trials, then say whether trials may run, and how many.
@@ -341,7 +427,7 @@ class _Slots:
         """
         study = self.study
         optuna.storages.fail_stale_trials(study)
-        counts = count_slots(self.storage, study_id_of(study))
+        counts = self._queue_missing_retries(count_slots(self.storage, study_id_of(study)))
         attrs = study.user_attrs
         budget = attrs[names.BUDGET]
         if self.grid is not None:
@@ -359,6 +445,29 @@ class _Slots:
             attrs = study.user_attrs  # the grid cursor moved on
         self._beat_for_the_next_asks(slots)
         return _Claim.RAN, slots
+
+    def _queue_missing_retries(self, counts: SlotCounts) -> SlotCounts:
+        """Queue the retries that the workers which failed trials died before queuing.
+
+        Optuna's ``fail_stale_trials`` fails every stale trial, then runs the retry
+        callback for each; a worker killed in between leaves failed trials that
+        nothing retries, and their slots spent on nothing. Under the budget lock,
+        before anything is counted, each such trial gets its one retry here; a
+        trial that got one is no longer unretried, so none gets two. The counts
+        are taken again when any was queued.
+        """
+        missing = [number for number in counts.unretried if number not in self.past_retrying]
+        for number in missing:
+            logger.warning(
+                "trial %d was failed but its retry never queued (its worker died in "
+                "between); queued now",
+                number,
+            )
+            self._requeue(number)
+            self.past_retrying.add(number)  # queued now, or past max_retry: never again here
+        if not missing:
+            return counts
+        return count_slots(self.storage, study_id_of(self.study))
 
     def _next_grid_point(self, cursor: dict[str, object] | None) -> dict[str, object]:
         """The first grid configuration that no trial has taken, moving the study's cursor on.
@@ -401,12 +510,20 @@ class _Slots:
         return self.storage.get_trial(trial_id)
 
     def _requeue(self, number: int) -> None:
-        """Queue a trial that ended FAIL through no fault of its own, as a retry would."""
-        trial = self._trial(number)
-        if trial.state == TrialState.FAIL:
-            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)(
-                self.study, trial
-            )
+        """Queue a trial that ended FAIL through no fault of its own, as a retry would.
+
+        Optuna's retry callback copies the failed trial's attributes into its
+        retry; the retry starts without the failure's reason and
+        :data:`~tuner.storage.slots.REQUEUE` mark, which are the failed trial's.
+        """
+        trial = copy.deepcopy(self._trial(number))  # the storage's cache may hold it
+        if trial.state != TrialState.FAIL:
+            return
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != FAIL_REASON}
+        trial.system_attrs = {k: v for k, v in trial.system_attrs.items() if k != REQUEUE}
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)(
+            self.study, trial
+        )
 
 
 def _store_fail_reason(trial: optuna.Trial, reason: str | None) -> None:
@@ -441,55 +558,6 @@ def _free_index(cursor: dict[str, object]) -> int:
     while index in skip:
         index += 1
     return index
-
-
-@contextlib.contextmanager
-def _heartbeats(storage: optuna.storages.BaseStorage, trials: list[optuna.Trial]) -> Iterator[None]:
-    """Beat for every trial of a pack while it runs, with Optuna's own heartbeat threads.
-
-    ``study.optimize`` starts such a thread for its one trial; a pack is asked and
-    told directly (several trials at once), so it starts one per trial itself. A
-    signal waits until every thread is registered to be stopped: a thread started
-    but not registered would keep the interrupted worker from exiting.
-    """
-    with contextlib.ExitStack() as beating:
-        with _signals_held():
-            for trial in trials:
-                beating.enter_context(get_heartbeat_thread(trial_id_of(trial), storage))
-        yield
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM are noted; at its end the first is handled.
-
-    Python runs a signal's handler between any two bytecodes, so an interrupt can
-    split steps that must go together (asking a pack's trials, starting their
-    heartbeats). Blocking the signal in the operating system does not help: it
-    is then delivered to another thread, and Python still runs the handler in the
-    main one. Outside the main thread, where no handler runs, nothing is held.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    noted: list[int] = []
-    numbers = (signal.SIGINT, signal.SIGTERM)
-    previous = {n: signal.signal(n, lambda number, _: noted.append(number)) for n in numbers}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        if noted:
-            _handle_late(noted[0], previous[noted[0]])
-
-
-def _handle_late(number: int, handler: object) -> None:
-    """Handle signal ``number`` as ``handler`` would have when it arrived."""
-    if callable(handler):
-        handler(number, None)
-    elif handler == signal.SIG_DFL:
-        signal.raise_signal(number)
 
 
 def _sampler(

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from tuner._checks import require_int
-from tuner.data.calendar import future_dates
+from tuner.data.calendar import future_index
+from tuner.data.dates import date_label
+from tuner.data.frames import DATE, ID, timestamps
 from tuner.data.series import BUILTIN_SERIES, Series
 from tuner.engines import Progress
 from tuner.evaluation.config import EvaluationConfig
@@ -56,7 +58,7 @@ class Forecast:
 
     Attributes:
         refit: The fitted models the forecast came from.
-        dates: The label of each step, continuing the series' frequency.
+        steps: Each step's date, continuing the series' index (periods, dates or numbers).
         values: Each repeat's forecasts in series units, ``(repeats, horizon)``.
         new_observations: Observations the series gained since the export.
         intervals: Each level's half-width at each step, from the configuration's
@@ -67,11 +69,31 @@ class Forecast:
     """
 
     refit: Refit
-    dates: list[str]
+    steps: pd.Index
     values: np.ndarray
     new_observations: int = 0
     intervals: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
     calibration_origins: int = 0
+
+    @property
+    def dates(self) -> list[str]:
+        """Each step's date as text, as ``forecast.csv`` writes it."""
+        return [date_label(step) for step in self.steps]
+
+    def frame(self, unique_id: str, model: str = "lstm") -> pd.DataFrame:
+        """The forecast in the long form of statsforecast: one row per step, one column per model.
+
+        Columns ``unique_id``, ``ds`` (a timestamp: a period's first instant; whole
+        numbers stay numbers), ``model`` (the repeats' mean) and, per level, the
+        prediction interval ``model-lo-80``, ``model-hi-80``..., so that
+        utilsforecast's ``evaluate`` and ``plot_series`` take it as it is.
+        """
+        mean = self.values.mean(axis=0)
+        frame = pd.DataFrame({ID: unique_id, DATE: timestamps(self.steps), model: mean})
+        for level, width in sorted(self.intervals.items()):
+            low, high = interval_columns(level)
+            frame[f"{model}-{low}"], frame[f"{model}-{high}"] = mean - width, mean + width
+        return frame
 
     def table(self) -> pd.DataFrame:
         """One row per step: its date, every repeat, their mean, intervals, spread.
@@ -119,7 +141,7 @@ def forecast(
         DivergedError: A repeat's forecasts are not finite.
     """
     require_int("horizon", horizon, 1)
-    dates = future_dates(series, horizon)
+    steps = future_index(series, horizon)
     fitted = refit(series, config, progress)
     values = step_forward(fitted, horizon)
     diverged = np.flatnonzero(~np.isfinite(values).all(axis=1))
@@ -128,7 +150,7 @@ def forecast(
         raise DivergedError(f"the refit diverged: repeat(s) {repeats} forecast NaN or infinity")
     intervals = {} if residuals is None else _intervals(residuals, levels, horizon)
     origins = 0 if residuals is None else len(residuals)
-    return Forecast(fitted, dates, values, new_observations, intervals, origins)
+    return Forecast(fitted, steps, values, new_observations, intervals, origins)
 
 
 def _intervals(residuals: np.ndarray, levels: Sequence[int], horizon: int) -> dict:
@@ -216,7 +238,7 @@ def plan_exported(
         require_int("level", level, 1, 99)
     series, added = _series_to_forecast(document, config, source)
     training_rows(series, config)
-    future_dates(series, steps)
+    future_index(series, steps)
     residuals = exported_residuals(document, rank)
     return ForecastPlan(series, config, steps, added, residuals, tuple(levels))
 

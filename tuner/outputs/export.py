@@ -8,8 +8,8 @@ rather than re-run as something it no longer describes.
 
 An export also records its whole series (dates and values, with a checksum of
 their own), so that a forecast from it can accept the series grown since and
-refuse one whose past changed, naming the first date that differs (README,
-"Forecasting").
+refuse one whose past changed, naming the first date that differs
+(docs/guide.md, "Forecasting").
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from tuner.exceptions import ConfigError, DataError, StorageError
 from tuner.outputs.export_schema import KIND, VERSION, check_export, read_export_text, safe_yaml
 from tuner.search import names
 from tuner.search.findings import NO_HOLDOUT, objective_of, skill_reference
+from tuner.search.records import study_attrs
 from tuner.search.study import complete_trials, stored_config
 from tuner.search.windows import study_series
 
@@ -67,7 +68,7 @@ def export_best(study: optuna.Study, top: int) -> dict[str, object]:
     best = complete_trials(study)[:top]
     if not best:
         raise StorageError(f"study {study.study_name!r} has no complete trial to export yet")
-    attrs = study.user_attrs
+    attrs = study_attrs(study)
     reference = skill_reference(attrs)
     confirmed = {
         record["trial"]: record

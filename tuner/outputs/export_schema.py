@@ -3,7 +3,7 @@
 A record's checksum is a plain SHA-256 of its content: it catches accidents, not
 edits, since anyone can recompute it. So each field a command reads is checked
 here against what an export may hold, and the first that breaks a rule is named
-in one line with the file, the rule and the value (README, "Forecasting"). YAML
+in one line with the file, the rule and the value (docs/guide.md, "Forecasting"). YAML
 is read without aliases (a few hundred bytes of nested aliases expand to
 gigabytes), and no export file is read past :data:`MAX_EXPORT_BYTES`.
 """

@@ -216,7 +216,7 @@ def _label_axes(axes: Axes, series: Series) -> None:
 
 
 def save_bar_chart(values: dict[str, float], path: Path | BinaryIO, label: str) -> None:
-    """Horizontal bars, the largest at the top (parameter importances)."""
+    """Horizontal bars in the order given, the first at the top (importances, scores best first)."""
     figure = Figure(figsize=(5, 3))
     axes = figure.subplots()
     axes.barh(list(values)[::-1], list(values.values())[::-1])

@@ -27,6 +27,7 @@ from tuner.search.findings import (
     objective_of,
     skill_reference,
 )
+from tuner.search.records import study_attrs
 from tuner.search.study import complete_trials, open_study
 from tuner.storage.url import DatabaseURL
 
@@ -54,12 +55,13 @@ def write_report(name: str, url: DatabaseURL, directory: Path, top: int) -> Path
         directory.mkdir(parents=True, exist_ok=True)
         save_box_plot(rmses, directory / "boxplot.png", "repeat RMSEs of the best configurations")
         importances = _importances(study, directory / "importances.png")
-        confirmed = confirmed_table(study.user_attrs)
+        attrs = study_attrs(study)
+        confirmed = confirmed_table(attrs)
         if confirmed:
-            label = OBJECTIVE_LABELS[objective_of(study.user_attrs)]
+            label = OBJECTIVE_LABELS[objective_of(attrs)]
             save_validation_holdout_plot(confirmed, directory / "validation_holdout.png", label)
         path = directory / "report.md"
-        path.write_text(_markdown(study, complete, rmses, importances), encoding="utf-8")
+        path.write_text(_markdown(study, attrs, complete, rmses, importances), encoding="utf-8")
     except OSError as error:
         raise ConfigError(
             f"cannot write the report to {str(directory)!r}: {error.strerror}"
@@ -127,12 +129,13 @@ def _scatter_section(attrs: dict[str, object]) -> list[str]:
 
 def _markdown(
     study: optuna.Study,
+    attrs: dict[str, object],
     complete: list[FrozenTrial],
     rmses: pd.DataFrame,
     importances: dict[str, float] | str,
 ) -> str:
-    persistence = study.user_attrs[names.PERSISTENCE_RMSE]
-    reference = skill_reference(study.user_attrs)
+    persistence = attrs[names.PERSISTENCE_RMSE]
+    reference = skill_reference(attrs)
     table = pd.DataFrame(
         [
             {
@@ -157,12 +160,12 @@ def _markdown(
         "\n\n".join(
             [
                 f"# Study {study.study_name!r}",
-                findings_markdown(study.user_attrs, complete[0].value),
-                *_scatter_section(study.user_attrs),
+                findings_markdown(attrs, complete[0].value),
+                *_scatter_section(attrs),
                 f"{len(complete)} complete trials; validation RMSE of persistence "
                 f"{persistence:.3f}.",
                 f"## Best trials (top {min(TABLE_ROWS, len(complete))}, ranked by the "
-                f"{OBJECTIVE_LABELS[objective_of(study.user_attrs)]})",
+                f"{OBJECTIVE_LABELS[objective_of(attrs)]})",
                 table.to_markdown(index=False, floatfmt=".4g"),  # a learning rate of 0.00058 too
                 "## Repeat RMSEs of the best configurations",
                 rmses.describe().to_markdown(floatfmt=".3f"),

@@ -4,7 +4,7 @@ The search chose its best configurations on the validation window, so their
 validation scores are optimistic. Confirmation reruns the top ``confirm.top``
 complete configurations with fresh seeds and ``confirm.repeats`` fits each,
 trained on every observation before the holdout and walked forward over it
-(README, "Three windows"), with the search's horizon and spacing. Each is scored
+(docs/guide.md, "Three windows"), with the search's horizon and spacing. Each is scored
 by the study's objective, as the search ranked it, with every other metric
 beside it. It runs once per study, under
 the study's lock: the worker that finds the budget met, ``tuner run`` and
@@ -28,6 +28,7 @@ from tuner.evaluation.runner import Evaluation, evaluate
 from tuner.exceptions import DivergedError, StorageError
 from tuner.search import names
 from tuner.search.note import save_study_note
+from tuner.search.records import set_study_attr, study_attrs
 from tuner.search.study import complete_trials, open_study
 from tuner.search.windows import StudyData
 from tuner.storage.locks import exclusive
@@ -44,7 +45,7 @@ def confirmation_seed(study_seed: int, trial_number: int) -> int:
 
 def stored_confirmation(study: optuna.Study) -> dict[str, object] | None:
     """The study's confirmation, or ``None`` before it ran (or with no holdout)."""
-    return study.user_attrs.get(names.CONFIRMATION)
+    return study_attrs(study).get(names.CONFIRMATION)
 
 
 def confirm_study(
@@ -89,7 +90,7 @@ def confirm_study(
             "repeats": config.confirm.repeats,
             "configurations": records,
         }
-        study.set_user_attr(names.CONFIRMATION, confirmation)
+        set_study_attr(study, names.CONFIRMATION, confirmation)
         save_study_note(study, data)  # the dashboard's note now leads with the holdout
         return confirmation
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 __all__ = [
     "ARTIFACT_SECONDS",
     "BASELINES",
+    "BASELINES_IN_SIGHT",
     "BUDGET",
     "BY_STEP",
     "COMPILE_SECONDS",
     "CONFIG",
     "CONFIRMATION",
+    "CONFIRMATION_IN_SIGHT",
     "DATA_FINGERPRINT",
     "ENGINE",
     "ENSEMBLE_RMSE",
@@ -48,7 +50,7 @@ __all__ = [
 
 STUDY_FILE = "study_file"
 """The study file's text, any password in its ``storage`` key masked: a worker needs only
-the study's name to run it."""
+the study's name to run it. Kept out of the dashboard's sight (tuner.search.records)."""
 BUDGET = "budget"
 """The global budget of finished trials (``trials``, or ``--trials``)."""
 READY = "ready"
@@ -65,10 +67,16 @@ WINDOWS = "windows"
 HOLDOUT_PERSISTENCE_RMSE = "holdout_persistence_rmse"
 """Persistence's RMSE on the holdout, or None without one."""
 BASELINES = "baselines"
-"""The season and every baseline's score on each window (tuner.evaluation.baselines)."""
+"""The season and every baseline's score on each window (tuner.evaluation.baselines).
+Kept out of the dashboard's sight, :data:`BASELINES_IN_SIGHT` in its place."""
+BASELINES_IN_SIGHT = "baselines_validation"
+"""One line for the dashboard: each baseline's validation RMSE."""
 CONFIRMATION = "confirmation"
 """Set once by the confirmation: the best configurations' holdout scores
-(tuner.search.confirmation)."""
+(tuner.search.confirmation). Kept out of the dashboard's sight, :data:`CONFIRMATION_IN_SIGHT`
+in its place."""
+CONFIRMATION_IN_SIGHT = "holdout_confirmed"
+"""One line for the dashboard: each confirmed configuration's holdout and validation scores."""
 GRID_CURSOR = "grid_cursor"
 """A grid study's next configuration and the later ones already taken (tuner.distributed.worker)."""
 

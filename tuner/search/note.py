@@ -13,6 +13,7 @@ import pandas as pd
 
 from tuner.search import names
 from tuner.search.findings import findings_markdown
+from tuner.search.records import study_attrs
 from tuner.search.windows import StudyData
 
 __all__ = ["save_study_note", "study_note"]
@@ -71,5 +72,5 @@ def save_study_note(study: optuna.Study, data: StudyData) -> None:
     """Write the study's note from what it stores now (its file and attributes)."""
     from optuna_dashboard import save_note  # here, not at the top: it loads its web server
 
-    attrs = study.user_attrs
+    attrs = study_attrs(study)
     save_note(study, study_note(data, attrs[names.STUDY_FILE], attrs))

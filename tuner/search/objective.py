@@ -22,7 +22,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
 from tuner.data.preparation import PreparedData
-from tuner.engines import GraphShape
+from tuner.engines import GraphShape, Progress
 from tuner.evaluation.config import EvaluationConfig
 from tuner.evaluation.metrics import OBJECTIVE_LABELS
 from tuner.evaluation.runner import Evaluation, evaluate_many
@@ -55,10 +55,19 @@ class Objective:
             (:class:`tuner.search.windows.StudyData`).
         on_evaluation: Called with each complete trial and its evaluation (whose
             forecasts are too large for the database), before the value is returned.
+        on_progress: The engine's progress callback, called with epochs done as
+            they are; whatever it raises ends the pack (a worker asked to stop
+            stops there, between two epochs, never inside a database call).
     """
 
-    def __init__(self, data: StudyData, on_evaluation: EvaluationCallback | None = None) -> None:
+    def __init__(
+        self,
+        data: StudyData,
+        on_evaluation: EvaluationCallback | None = None,
+        on_progress: Progress | None = None,
+    ) -> None:
         self.data = data
+        self.on_progress = on_progress
         config = self.config = data.config
         prepared = data.search
         self.space = SearchSpace.build(data)
@@ -123,6 +132,7 @@ class Objective:
         items = [self._prepare(trial) for trial in trials]
         outcomes = evaluate_many(
             items,
+            self.on_progress,
             chunks=self.chunks,
             after_chunk=lambda index, so_far: _report(trials[index], so_far, self.config.objective),
             # the pack's width is the study's, however many trials are left: one graph

@@ -12,7 +12,7 @@ sweep at fixed epochs and batch size (the tutorials' sweeps) runs several times
 faster in packs. It does not pay for trials sampled from wide ranges of epochs
 and batch sizes, as the shipped studies' are: a pack of four such trials runs
 about as long as its slowest trial alone, so it saves nothing
-(``benchmarks/packing.py``; README, "Study throughput").
+(``benchmarks/packing.py``; docs/benchmarks.md, "Study throughput").
 
 The rule: estimate, from the study's own configurations, the time per trial of
 packs of 1, 2, 4, 8 and 16, with the cost model above, and take the fastest if it

@@ -20,11 +20,12 @@ from tuner.data.dates import date_label
 from tuner.data.series import BUILTIN_SERIES, Series
 from tuner.data.source import DataSource
 from tuner.exceptions import ConfigError
+from tuner.search.memory import check_fits_in_memory
 from tuner.search.space import SearchSpace
 from tuner.search.studyfile import parse_study_text, with_series
 from tuner.search.windows import StudyData
 
-__all__ = ["StarterStudy", "draft_study"]
+__all__ = ["StarterStudy", "check_study", "draft", "draft_study", "study_name_from"]
 
 DEFAULT_TEST_SIZE = 12
 """The validation window of a series without a season; one season where it has one."""
@@ -78,20 +79,43 @@ def draft_study(
     target = Path(study_file)
     if target.exists():
         raise ConfigError(f"{target} exists; give another path with -o, or remove it")
-    data = str(data)
-    series = DataSource(data, date_column, value_column, date_format=date_format).load()
-    study_name = name if name is not None else _name_from(data)
-    text = _study_text(series, study_name, _relative_to(target, data), date_format)
-    config = with_series(parse_study_text(text, str(target)), series.name)
+    return draft(
+        DataSource(str(data), date_column, value_column, date_format=date_format), target, name
+    )
+
+
+def draft(source: DataSource, study_file: Path, name: str | None = None) -> StarterStudy:
+    """Draft and check a study file for ``source``, as :func:`draft_study`, whatever is there.
+
+    Raises:
+        ConfigError, DataError: As :func:`draft_study`, but for an existing file.
+    """
+    data, date_format = source.data, source.date_format
+    series = source.load()
+    study_name = name if name is not None else study_name_from(Path(data).stem)
+    text = _study_text(series, study_name, _relative_to(study_file, data), date_format)
+    return StarterStudy(text, series, check_study(text, study_file, series.name))
+
+
+def check_study(text: str, study_file: Path, series: str) -> StudyData:
+    """Check a study file as ``tuner create`` will, its series at ``series``; return its data.
+
+    Raises:
+        ConfigError: A key breaks its rule, the windows or preparations do not fit
+            the series, or a trial would not fit in memory.
+        DataError: The series cannot be loaded.
+    """
+    config = with_series(parse_study_text(text, str(study_file)), series)
     checked = StudyData.load(config)
-    SearchSpace.build(checked)
-    return StarterStudy(text, series, checked)
+    space = SearchSpace.build(checked)
+    check_fits_in_memory(config, checked.search, space.batch_sizes)
+    return checked
 
 
-def _name_from(data: str) -> str:
-    """A study name from the file's stem: letters, digits, '-', '_' and '.' kept."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(data).stem).strip("-.") or "study"
-    return stem[:100] if STUDY_NAME_PATTERN.fullmatch(stem[:100]) else "study"
+def study_name_from(text: str) -> str:
+    """A study name from a file's stem or a series' id: letters, digits, '-', '_' and '.' kept."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "study"
+    return name[:100] if STUDY_NAME_PATTERN.fullmatch(name[:100]) else "study"
 
 
 def _relative_to(study_file: Path, data: str) -> str:
@@ -114,7 +138,7 @@ def _study_text(series: Series, name: str, data: str, date_format: str | None) -
     max_lag = 3 if season is None else min(season, 3)
     lines = [
         f"# A study of {Path(series.name).name}, drafted by 'tuner init': every key is",
-        "# explained in the README's study-file table. Run it with 'tuner run' and this file.",
+        "# explained in docs/study-file.md. Run it with 'tuner run' and this file.",
         f"name = {_quoted(name)}",
         "trials = 40          # global budget of finished trials, shared by all workers",
         "repeats = 5          # fits per trial; a trial's value is their mean validation score",

@@ -16,6 +16,7 @@ from tuner.search.findings import (
     confirmed_table,
     persistence_score,
 )
+from tuner.search.records import study_attrs
 from tuner.search.study import complete_trials, open_study
 from tuner.storage.slots import SlotCounts
 from tuner.storage.url import DatabaseURL
@@ -80,7 +81,7 @@ def study_status(name: str, url: DatabaseURL) -> StudyStatus:
     trials = study.get_trials(deepcopy=False)
     complete = complete_trials(study)
     best = complete[0] if complete else None
-    attrs = study.user_attrs
+    attrs = study_attrs(study)
     metric = objective_metric(config.objective)
     baselines = baseline_table(attrs)
     return StudyStatus(

@@ -16,12 +16,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner._checks import require_study_name
-from tuner.evaluation.baselines import score_baselines
+from tuner.evaluation.baselines import persistence_rmse, score_baselines
 from tuner.evaluation.metrics import OBJECTIVE_LABELS
 from tuner.exceptions import StorageError
+from tuner.method.scoring import Scoring
 from tuner.search import names
 from tuner.search.memory import check_fits_in_memory
 from tuner.search.note import save_study_note
+from tuner.search.records import set_study_attr, study_attrs
 from tuner.search.space import TUTORIAL_CONFIGURATION, SearchSpace
 from tuner.search.studyfile import StudyConfig, parse_study_text, with_series
 from tuner.search.windows import StudyData, study_season
@@ -34,12 +36,18 @@ __all__ = [
     "create_study",
     "load_study_config",
     "open_study",
+    "store_baselines",
     "stored_config",
 ]
 
 
 def create_study(
-    config: StudyConfig, text: str, url: DatabaseURL, budget: int | None = None
+    config: StudyConfig,
+    text: str,
+    url: DatabaseURL,
+    budget: int | None = None,
+    *,
+    baselines: bool = True,
 ) -> bool:
     """Create the study (tables too) if it does not exist; return whether it was created.
 
@@ -47,7 +55,8 @@ def create_study(
     lock, and the tutorial's configuration is enqueued only once. A study whose
     creation was interrupted is finished. ``budget`` overrides the file's
     ``trials``. The stored study file has any password in its ``storage`` key
-    masked.
+    masked. ``baselines=False`` leaves the baselines to :func:`store_baselines`
+    (``tuner run`` scores them while its workers start: no trial needs them).
 
     Raises:
         StorageError: The database cannot be reached, or a study of that name
@@ -61,32 +70,33 @@ def create_study(
     space = SearchSpace.build(data)
     check_fits_in_memory(config, data.search, space.batch_sizes)
     stored_text = config.storage_url.redact(text) if config.storage_url else text
-    attrs = _window_attributes(data)
     with exclusive(url, f"create:{config.name}"):
         storage = open_storage(url)  # creates the tables: under the lock too
-        if config.name in optuna.get_all_study_names(storage):
-            study = optuna.load_study(study_name=config.name, storage=storage)
-            if study.user_attrs.get(names.READY):
-                _check_same_file(study, config, stored_text, url)
-                if budget is not None:
-                    study.set_user_attr(names.BUDGET, budget)
-                return False
-        else:
-            study = _new_study(config, storage)
-        attrs |= {
-            names.STUDY_FILE: stored_text,
-            names.BUDGET: budget or config.trials,
-            names.PERSISTENCE_RMSE: attrs[names.BASELINES]["validation"]["persistence"]["rmse"],
-            names.SERIES: config.data.series,
-        }
-        for key, value in attrs.items():
-            study.set_user_attr(key, value)
-        save_study_note(study, data)
-        tutorial = space.with_defaults(TUTORIAL_CONFIGURATION)
-        if space.contains(tutorial) and not _has_warm_start(study):
-            study.enqueue_trial(tutorial, user_attrs={names.WARM_START: "tutorial"})
-        study.set_user_attr(names.READY, True)
-        return True
+        study, created = _created(config, storage, stored_text, url, budget)
+        if created:
+            _fill(study, data, space, stored_text, budget or config.trials)
+    if baselines:
+        store_baselines(study, data)
+    return created
+
+
+def _created(
+    config: StudyConfig,
+    storage: optuna.storages.BaseStorage,
+    text: str,
+    url: DatabaseURL,
+    budget: int | None,
+) -> tuple[optuna.Study, bool]:
+    """The study of that name, and whether it still has to be filled (new or half-made)."""
+    if config.name not in optuna.get_all_study_names(storage):
+        return _new_study(config, storage), True
+    study = optuna.load_study(study_name=config.name, storage=storage)
+    if not study.user_attrs.get(names.READY):
+        return study, True
+    _check_same_file(study, config, text, url)
+    if budget is not None:
+        study.set_user_attr(names.BUDGET, budget)
+    return study, False
 
 
 def _new_study(config: StudyConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
@@ -108,19 +118,38 @@ def _new_study(config: StudyConfig, storage: optuna.storages.BaseStorage) -> opt
     return study
 
 
-def _window_attributes(data: StudyData) -> dict[str, object]:
-    """The study's windows (sizes and dates), and the baselines scored on them.
+def _fill(study: optuna.Study, data: StudyData, space: SearchSpace, text: str, budget: int) -> None:
+    """Store the study's file, windows and note, queue the tutorial's trial, mark it ready."""
+    attrs = _window_attributes(data) | {
+        names.STUDY_FILE: text,
+        names.BUDGET: budget,
+        names.SERIES: data.config.data.series,
+    }
+    for key, value in attrs.items():
+        set_study_attr(study, key, value)
+    save_study_note(study, data)
+    tutorial = space.with_defaults(TUTORIAL_CONFIGURATION)
+    if space.contains(tutorial) and not _has_warm_start(study):
+        study.enqueue_trial(tutorial, user_attrs={names.WARM_START: "tutorial"})
+    study.set_user_attr(names.READY, True)
 
-    Baselines are scored here, once per study, on exactly the forecasts the
-    search is validated on and the confirmation is scored on: the same origins,
-    horizon and metrics.
+
+def store_baselines(study: optuna.Study, data: StudyData) -> None:
+    """Score every baseline on the study's windows and store them, unless they are stored.
+
+    The slowest step of a study's creation (statsforecast's AutoARIMA and AutoETS
+    on each window), and read only by what shows a study's results. Baselines
+    are scored on exactly the forecasts the search is validated on and the
+    confirmation is scored on: the same origins, horizon and metrics.
     """
+    if names.BASELINES in study_attrs(study):
+        return
     windows, series = data.windows, data.series
-    season = study_season(data.config.data, series)
     runs = (
         ("validation", windows.validation, data.config.data.scoring),
         ("holdout", windows.holdout, data.holdout_scoring if windows.holdout else None),
     )
+    season = study_season(data.config.data, series)
     scores = {
         name: None
         if window is None
@@ -132,17 +161,34 @@ def _window_attributes(data: StudyData) -> dict[str, object]:
         }
         for name, window, scoring in runs
     }
-    holdout = scores["holdout"]
+    set_study_attr(study, names.BASELINES, {"season": season, **scores})
+    save_study_note(study, data)
+
+
+def _window_attributes(data: StudyData) -> dict[str, object]:
+    """The study's windows (sizes and dates), and persistence's RMSE on each.
+
+    Persistence is what every skill is measured against, and costs next to
+    nothing, so it is stored with the windows; the other baselines come later
+    (:func:`store_baselines`).
+    """
+    windows, series = data.windows, data.series
+
+    def persistence(window: tuple[int, int], scoring: Scoring) -> float:
+        start, stop = window
+        return persistence_rmse(series.values, stop, stop - start, scoring)
+
     return {
         names.HOLDOUT: data.holdout,
         names.WINDOWS: windows.labels(series.index),
-        names.HOLDOUT_PERSISTENCE_RMSE: holdout and holdout["persistence"]["rmse"],
-        names.BASELINES: {"season": season, **scores},
+        names.PERSISTENCE_RMSE: persistence(windows.validation, data.config.data.scoring),
+        names.HOLDOUT_PERSISTENCE_RMSE: windows.holdout
+        and persistence(windows.holdout, data.holdout_scoring),
     }
 
 
 def _check_same_file(study: optuna.Study, config: StudyConfig, text: str, url: DatabaseURL) -> None:
-    stored = parse_study_text(study.user_attrs[names.STUDY_FILE])
+    stored = parse_study_text(study_attrs(study)[names.STUDY_FILE])
     if stored != parse_study_text(text):
         raise StorageError(
             f"study {config.name!r} already exists in {url} with a different "
@@ -201,8 +247,9 @@ def stored_config(study: optuna.Study) -> StudyConfig:
     (:func:`tuner.search.studyfile.load_study_file`); every worker reads that
     resolution, wherever it runs from.
     """
-    config = parse_study_text(study.user_attrs[names.STUDY_FILE], f"study {study.study_name!r}")
-    return with_series(config, study.user_attrs.get(names.SERIES, config.data.series))
+    attrs = study_attrs(study)
+    config = parse_study_text(attrs[names.STUDY_FILE], f"study {study.study_name!r}")
+    return with_series(config, attrs.get(names.SERIES, config.data.series))
 
 
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:

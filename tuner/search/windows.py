@@ -5,8 +5,8 @@ optimistic. So a study splits the end of its series in two: the search walks
 forward over the validation window (the ``test_size`` observations before the
 holdout, or at a horizon above 1 the span of its forecast origins) and never
 reads a holdout observation; only the confirmation of the best
-configurations, after the search, is scored on the holdout (README, "Three
-windows"). Everything here is in observations of the raw series.
+configurations, after the search, is scored on the holdout (docs/guide.md,
+"Three windows"). Everything here is in observations of the raw series.
 
 A command or a worker loads its study's series once, into a :class:`StudyData`,
 which holds it prepared every way the search samples, for the search and for the

@@ -9,7 +9,7 @@ import sqlalchemy
 
 from tuner.storage.url import DatabaseURL
 
-__all__ = ["connection_lost", "database_failure"]
+__all__ = ["connection_lost", "database_failure", "in_chain"]
 
 
 def connection_lost(url: DatabaseURL, error: BaseException) -> bool:
@@ -20,13 +20,13 @@ def connection_lost(url: DatabaseURL, error: BaseException) -> bool:
     a proxy, an unreachable proxy counts, and so does a database the proxy lost.
     """
     if url.is_proxy:
-        call = _in_chain(error, grpc.RpcError)
+        call = in_chain(error, grpc.RpcError)
         return call is not None and (
             call.code() == grpc.StatusCode.UNAVAILABLE
             or "OperationalError" in (call.details() or "")
         )
     lost = sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
-    return url.driver == "postgresql" and _in_chain(error, lost) is not None
+    return url.driver == "postgresql" and in_chain(error, lost) is not None
 
 
 def database_failure(error: BaseException) -> str | None:
@@ -35,11 +35,11 @@ def database_failure(error: BaseException) -> str | None:
     SQLAlchemy's and Optuna's storage errors carry the driver's message; its first
     line names what failed (never the password, which drivers do not echo).
     """
-    call = _in_chain(error, grpc.RpcError)
+    call = in_chain(error, grpc.RpcError)
     if call is not None and isinstance(call, grpc.Call):
         details = (call.details() or call.code().name).strip().splitlines()[0]
         return f"the proxy failed: {details}"
-    cause = _in_chain(error, sqlalchemy.exc.SQLAlchemyError)
+    cause = in_chain(error, sqlalchemy.exc.SQLAlchemyError)
     if cause is None:
         return None
     reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
@@ -49,7 +49,7 @@ def database_failure(error: BaseException) -> str | None:
     return f"the database failed: {reason}{advice}"
 
 
-def _in_chain(error: BaseException | None, kind: type | types.UnionType) -> BaseException | None:
+def in_chain(error: BaseException | None, kind: type | types.UnionType) -> BaseException | None:
     """The first exception of ``kind`` in ``error``'s chain of causes (Optuna wraps them)."""
     while error is not None:
         if isinstance(error, kind):

