@@ -225,7 +225,10 @@ def test_what_compose_runs_works_against_postgresql(postgres_url, tmp_path):
             TUNER_ARTIFACTS=str(artifacts),
             TUNER_COMPILE_CACHE=str(tmp_path / "xla-cache"),
         )
-        return {**os.environ, **declared}
+        # A container starts without this process's TF_XLA_FLAGS, which a worker run
+        # in a fixture of another test here may have pointed at its own cache.
+        inherited = {k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}
+        return {**inherited, **declared}
 
     def start(service: str) -> subprocess.Popen:
         return subprocess.Popen(
