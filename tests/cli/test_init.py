@@ -35,6 +35,7 @@ def test_init_writes_a_study_file_that_tuner_create_accepts_from_anywhere(
     assert 'series = "data/my sales (2024).csv"   # relative to this file' in text
     assert (config.data.date_column, config.data.value_column) == ("Month", "Sales")
     assert config.data.date_format == "%d/%m/%Y" and config.data.test_size == 12
+    assert config.search.preset == "auto" and config.search.written() == {}
     monkeypatch.chdir(tmp_path)
     status, _, err = cli("create", "s.toml", "--storage", f"sqlite:///{tmp_path}/t.db")
     assert status == 0, err

@@ -38,6 +38,7 @@ def test_a_signal_while_tuner_run_loads_its_study_still_stops_every_worker(monke
     monkeypatch.setattr(pool.subprocess, "Popen", sleeper)
     monkeypatch.setattr(pool.optuna, "load_study", interrupted_load)
     monkeypatch.setattr(pool, "open_storage", lambda url: None)
+    monkeypatch.setattr(pool, "studies_named", lambda name, url: [name])
     monkeypatch.setattr(pool, "_report_progress", lambda *args: None)
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -63,6 +64,7 @@ def test_tuner_run_gives_each_worker_its_share_of_the_cores(monkeypatch):
     monkeypatch.setattr(pool.subprocess, "Popen", record)
     monkeypatch.setattr(pool.optuna, "load_study", lambda **kwargs: object())
     monkeypatch.setattr(pool, "open_storage", lambda url: None)
+    monkeypatch.setattr(pool, "studies_named", lambda name, url: [name])
     monkeypatch.setattr(pool, "_report_progress", lambda *args: None)
     monkeypatch.setattr(pool.os, "cpu_count", lambda: 8)
     for name in pool.THREAD_VARIABLES:

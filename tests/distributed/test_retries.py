@@ -18,6 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.helpers.studies import trials_of, unit_study_toml
+from tests.helpers.training import fail_the_pack_on_call
 from tuner.distributed import worker as worker_module
 from tuner.distributed.worker import run_worker
 from tuner.search import names
@@ -136,16 +137,7 @@ def test_an_interrupted_trial_whose_worker_died_before_queuing_it_is_retried_onc
 
 
 def test_a_trial_that_failed_by_itself_is_not_retried(url, monkeypatch):
-    calls: list[int] = []
-    real = objective_module.evaluate_many
-
-    def evaluate(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise RuntimeError("boom")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(objective_module, "evaluate_many", evaluate)
+    fail_the_pack_on_call(monkeypatch, 1, RuntimeError("boom"))
     run_worker("unit", url, None, worker_index=0)
     counts = SlotCounts.of(trials_of(url))
     assert counts.finished == 4 and counts.failed == 1 and counts.retried == 0

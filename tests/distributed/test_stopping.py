@@ -133,17 +133,22 @@ def test_a_sigterm_in_the_middle_of_any_database_call_exits_130_and_loses_nothin
     _assert_stopped_cleanly_and_nothing_lost(cli, url, status, err)
 
 
+def _sigterm_before(monkeypatch, module: object, name: str) -> None:
+    """Make ``module.name`` raise SIGTERM in this process, then do its work."""
+    real = getattr(module, name)
+
+    def raising(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, raising)
+
+
 def test_a_sigterm_during_the_fits_stops_at_the_next_epoch_and_queues_the_trial_again(
     cli, tmp_path, monkeypatch
 ):
     url = _new_study(f"sqlite:///{tmp_path / 'tuner.db'}")
-    real = objective_module.evaluate_many
-
-    def evaluate(*args, **kwargs):
-        signal.raise_signal(signal.SIGTERM)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(objective_module, "evaluate_many", evaluate)
+    _sigterm_before(monkeypatch, objective_module, "evaluate_many")
     status, err = _worker(cli, url)
     (interrupted, retry) = trials_of(url)
     assert interrupted.user_attrs["fail_reason"] == "interrupted"
@@ -154,13 +159,7 @@ def test_a_sigterm_during_the_fits_stops_at_the_next_epoch_and_queues_the_trial_
 
 def test_a_sigterm_during_the_confirmation_exits_130(cli, tmp_path, monkeypatch):
     url = _new_study(f"sqlite:///{tmp_path / 'tuner.db'}")
-    real = worker_module.confirm_study
-
-    def confirm(*args, **kwargs):
-        signal.raise_signal(signal.SIGTERM)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(worker_module, "confirm_study", confirm)
+    _sigterm_before(monkeypatch, worker_module, "confirm_study")
     status, err = _worker(cli, url)
     assert status == 130 and "Traceback" not in err
     assert SlotCounts.of(trials_of(url)).finished == BUDGET

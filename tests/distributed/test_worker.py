@@ -12,6 +12,7 @@ from filelock import FileLock, Timeout
 from optuna.trial import TrialState
 
 from tests.helpers.studies import trials_of, unit_study_toml
+from tests.helpers.training import fail_the_pack_on_call
 from tuner.distributed import worker as worker_module
 from tuner.distributed.stopping import StopRequest
 from tuner.distributed.worker import run_worker
@@ -125,16 +126,7 @@ def test_queued_trials_do_not_run_past_a_lowered_budget(study):
 
 def test_a_trial_that_raises_fails_with_its_reason_and_the_worker_goes_on(study, monkeypatch):
     url = study(3)
-    real_evaluate = objective_module.evaluate_many
-    calls: list[int] = []
-
-    def evaluate(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise MemoryError("Unable to allocate 90.8 GiB for an array")
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(objective_module, "evaluate_many", evaluate)
+    fail_the_pack_on_call(monkeypatch, 2, MemoryError("Unable to allocate 90.8 GiB for an array"))
     run_worker("unit", url, None, worker_index=0)
     trials = trials_of(url)
     counts = SlotCounts.of(trials)

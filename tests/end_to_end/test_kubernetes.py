@@ -31,7 +31,7 @@ from tests.end_to_end.test_deployment import dockerfile_instructions
 from tests.helpers import ROOT
 from tests.helpers.chaos import account
 from tests.helpers.commands import free_port
-from tests.helpers.studies import study_toml
+from tests.helpers.studies import short_trials_toml
 from tests.helpers.tls import self_signed
 from tuner.cli import build_parser
 from tuner.exceptions import ConfigError
@@ -314,18 +314,11 @@ def test_the_proxy_overlay_serves_tls_and_a_token_and_workers_hold_no_password()
 # ---------------------------------------------------------------------------
 # What the cluster runs, run here
 
-K8S_STUDY = study_toml(
+K8S_STUDY = short_trials_toml(
     "shampoo",  # the name the Jobs' arguments give
     trials=10,
     repeats=2,
     engine="keras",  # a trial of a second or two, so that signals land mid-trial
-    search={
-        "epochs": [2, 5],
-        "neurons": [1],
-        "batch_size": [4],
-        "regimes": ["seeded", "reset_epoch"],
-    },
-    pruner={"enabled": False},
     workers={"heartbeat_interval": 1, "grace_period": 3, "max_retry": 10, "trials_per_graph": 1},
 )
 

@@ -17,7 +17,7 @@ from tuner.data.series import load_series
 from tuner.data.source import DataSource
 from tuner.evaluation.config import EvaluationConfig
 from tuner.exceptions import ConfigError
-from tuner.forecasting import files
+from tuner.forecasting import directories, files
 from tuner.forecasting.files import write_forecast
 from tuner.forecasting.refit import forecast
 from tuner.method.protocol import Hyperparameters
@@ -129,8 +129,8 @@ def test_a_failure_at_any_point_leaves_the_earlier_forecast_whole(
                 raise OSError(5, "Input/output error")
             rename(source, destination)
 
-        monkeypatch.setattr(files, "_exchange", lambda first, second: False)
-        monkeypatch.setattr(files.os, "rename", flaky)
+        monkeypatch.setattr(directories, "_exchange", lambda first, second: False)
+        monkeypatch.setattr(directories.os, "rename", flaky)
     with pytest.raises(OSError):
         write_forecast(tiny_forecast, earlier)
     assert _intact(earlier)
@@ -143,7 +143,7 @@ def test_the_exchange_swaps_two_directories_in_one_step(tmp_path):
     second.mkdir()
     (first / "a").write_text("1")
     (second / "b").write_text("2")
-    assert files._exchange(first, second)  # Linux: renameat2 exists on every CI kernel
+    assert directories._exchange(first, second)  # Linux: renameat2 exists on every CI kernel
     assert [p.name for p in first.iterdir()] == ["b"]
     assert [p.name for p in second.iterdir()] == ["a"]
 
@@ -169,15 +169,15 @@ def test_a_crash_at_any_point_leaves_one_whole_forecast_and_the_next_write_tidie
             raise _Died
 
         monkeypatch.setattr(files, "_write_files", half)
-        monkeypatch.setattr(files.shutil, "rmtree", die)  # a dead process removes nothing
+        monkeypatch.setattr(directories.shutil, "rmtree", die)  # a dead process removes nothing
     else:
-        swap = files._swap
+        swap = directories._swap
 
         def swap_then_die(staging, target):
             swap(staging, target)
-            monkeypatch.setattr(files.shutil, "rmtree", die)
+            monkeypatch.setattr(directories.shutil, "rmtree", die)
 
-        monkeypatch.setattr(files, "_swap", swap_then_die)
+        monkeypatch.setattr(directories, "_swap", swap_then_die)
     with pytest.raises(_Died):
         write_forecast(tiny_forecast, earlier)
     leftovers = [p for p in tmp_path.iterdir() if p.name != "out"]

@@ -74,7 +74,7 @@ import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from tests.helpers.pgcluster import PrivateCluster
-from tests.helpers.studies import study_toml
+from tests.helpers.studies import short_trials_toml
 
 STUDY_NAME = "chaos"
 HEARTBEAT_INTERVAL = 1
@@ -807,18 +807,11 @@ def _error_lines(logs: list[Path], limit: int = 30) -> list[str]:
 
 def _study(trials: int, repeats: int, engine: str, grace: int) -> str:
     """The study file: short trials, so that the chaos meets many of them."""
-    return study_toml(
+    return short_trials_toml(
         STUDY_NAME,
         trials=trials,
         repeats=repeats,
         engine=engine,
-        search={
-            "epochs": [2, 5],
-            "neurons": [1],
-            "batch_size": [4],
-            "regimes": ["seeded", "reset_epoch"],
-        },
-        pruner={"enabled": False},
         workers={
             "heartbeat_interval": HEARTBEAT_INTERVAL,
             "grace_period": grace,

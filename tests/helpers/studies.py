@@ -101,3 +101,31 @@ def unit_study_toml(trials: int, **changes: object) -> str:
 def trials_of(url: str, name: str = "unit") -> list[optuna.trial.FrozenTrial]:
     """Every trial of study ``name``, read afresh from the database."""
     return optuna.load_study(study_name=name, storage=url).get_trials()
+
+
+SHORT_TRIALS_SEARCH = {
+    "epochs": [2, 5],
+    "neurons": [1],
+    "batch_size": [4],
+    "regimes": ["seeded", "reset_epoch"],
+}
+"""A space of short trials: chaos and signals meet many of them."""
+
+
+def short_trials_toml(
+    name: str, *, trials: int, repeats: int, engine: str, workers: Mapping[str, object]
+) -> str:
+    """A study of short trials (a second or two each with Keras), never pruned.
+
+    The chaos benchmark and the Kubernetes test both run one, with their own
+    heartbeat and retry settings in ``workers``.
+    """
+    return study_toml(
+        name,
+        trials=trials,
+        repeats=repeats,
+        engine=engine,
+        search=SHORT_TRIALS_SEARCH,
+        pruner={"enabled": False},
+        workers=workers,
+    )

@@ -65,9 +65,8 @@ def _signed(directory: Path, name: str, ca: Path, ca_key: Path, extensions: str)
     )
 
 
-def make_certificates(directory: Path) -> Certificates:
-    """A CA in ``directory``, a server certificate for 127.0.0.1 and localhost, a client one."""
-    ca, ca_key = directory / "ca.crt", directory / "ca.key"
+def _self_signed(cert: Path, key: Path, name: str, *extra: str) -> None:
+    """An EC P-256 certificate for ``/CN=name`` signed by its own key, valid one day."""
     _openssl(
         "req",
         "-x509",
@@ -76,15 +75,22 @@ def make_certificates(directory: Path) -> Certificates:
         "-pkeyopt",
         "ec_paramgen_curve:prime256v1",
         "-nodes",
-        "-keyout",
-        ca_key,
-        "-out",
-        ca,
         "-days",
         "1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
         "-subj",
-        "/CN=test-ca",
+        f"/CN={name}",
+        *extra,
     )
+
+
+def make_certificates(directory: Path) -> Certificates:
+    """A CA in ``directory``, a server certificate for 127.0.0.1 and localhost, a client one."""
+    ca, ca_key = directory / "ca.crt", directory / "ca.key"
+    _self_signed(ca, ca_key, "test-ca")
     _signed(directory, "server", ca, ca_key, "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     _signed(directory, "client", ca, ca_key, "extendedKeyUsage=clientAuth\n")
     return Certificates(
@@ -103,23 +109,5 @@ def self_signed(directory: Path, alt_names: str) -> tuple[Path, Path]:
         (certificate, key) paths in ``directory``.
     """
     cert, key = directory / "self-signed.crt", directory / "self-signed.key"
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-        "-subj",
-        "/CN=tuner-proxy",
-        "-addext",
-        f"subjectAltName={alt_names}",
-    )
+    _self_signed(cert, key, "tuner-proxy", "-addext", f"subjectAltName={alt_names}")
     return cert, key

@@ -71,3 +71,19 @@ def assert_same(
     assert result.states.shape == reference.states.shape
     np.testing.assert_allclose(result.forecasts, reference.forecasts, rtol=0, atol=tolerance)
     np.testing.assert_allclose(result.states, reference.states, rtol=0, atol=tolerance)
+
+
+def fail_the_pack_on_call(monkeypatch, call: int, error: BaseException) -> None:
+    """Make the objective's ``call``-th pack of fits raise ``error``; every other runs as usual."""
+    from tuner.search import objective
+
+    real = objective.evaluate_many
+    calls: list[int] = []
+
+    def evaluate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(objective, "evaluate_many", evaluate)

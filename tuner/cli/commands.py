@@ -23,6 +23,7 @@ from tuner.exceptions import ConfigError
 from tuner.method.limits import MAX_HORIZON
 
 if TYPE_CHECKING:
+    from tuner.api import TunedPanel, TunedStudy
     from tuner.evaluation.config import EvaluationConfig
     from tuner.storage.url import DatabaseURL
 
@@ -129,19 +130,22 @@ def forecast(args: argparse.Namespace) -> int:
         require_int("--repeats", args.repeats, 1)
     if (args.file is None) == (args.study is None):
         raise ConfigError("give an exported configurations FILE or --study NAME (one of them)")
+    levels = tuple(args.level) if args.level else api.DEFAULT_LEVELS
+    for level in levels:
+        require_int("--level", level, 1, 99)
     if args.file is not None:
         document, source = load_export(args.file), args.file
     else:
         _optuna_verbosity(quiet=True)
-        document = api.TunedStudy(args.study, _storage_url(args)).export(args.rank)
+        study = api.open_study(args.study, _storage_url(args))
+        if isinstance(study, api.TunedPanel):
+            return _forecast_panel(study, args, levels)
+        document = study.export(args.rank)
         source = f"study {args.study!r}"
     # a string as given: '' must be refused, not read as Path('') (the current directory);
     # the default takes the export's study name, which load_export checked as one
     default = Path("storage") / "forecasts" / f"{document['study']}-{args.rank}"
     output = args.output if args.output is not None else default
-    levels = tuple(args.level) if args.level else api.DEFAULT_LEVELS
-    for level in levels:
-        require_int("--level", level, 1, 99)
     plan = api.plan_forecast(
         document, source, args.rank, args.horizon, args.repeats, output, levels
     )
@@ -151,14 +155,43 @@ def forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forecast_panel(panel: TunedPanel, args: argparse.Namespace, levels: tuple[int, ...]) -> int:
+    """``tuner forecast --study PANEL``: every series with its chosen forecaster, one table."""
+    if args.rank != 1:
+        raise ConfigError(
+            "--rank applies to one study; a panel forecasts each series with the forecaster "
+            f"it chose (got --rank {args.rank}); give --study {panel.name}.ID for one series"
+        )
+    default = Path("storage") / "forecasts" / panel.name
+    output = args.output if args.output is not None else default
+    frame = panel.forecast(args.horizon, args.repeats, output, levels=levels)
+    chosen = frame.drop_duplicates("unique_id")["chosen"].value_counts()
+    counts = ", ".join(f"{name} {count}" for name, count in chosen.items())
+    print(
+        f"wrote the forecasts of {chosen.sum()} series to {Path(output) / 'forecast.csv'} "
+        f"(chosen on validation: {counts})"
+    )
+    return 0
+
+
 def create(args: argparse.Namespace) -> int:
     """``tuner create``: create a study from a study file (idempotent)."""
     from tuner import api  # every layer loads here, not at `tuner --help`
 
     storage = _check_study_file_options(args)
-    study, created = api.create_study(args.study_file, args.trials, storage)
+    study, created = api.create_study(args.study_file, args.trials, storage, _print_skip)
+    if isinstance(study, api.TunedPanel):
+        count = len(study.studies())
+        new = "some new" if created else "none new"
+        print(f"panel {study.name!r}: {count} studies ({new}) in {study.url}")
+        return 0
     print(f"study {study.name!r} {'created' if created else 'already exists'} in {study.url}")
     return 0
+
+
+def _print_skip(unique_id: str, reason: str) -> None:
+    """One line per series of a panel that cannot be tuned."""
+    print(f"skipped series {unique_id!r}: {reason}", file=sys.stderr)
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -190,7 +223,6 @@ def run(args: argparse.Namespace) -> int:
 def _run_study(args: argparse.Namespace) -> int:
     from tuner import api  # every layer loads here, not at `tuner --help`
     from tuner.cli.progress import STARTING_WORKERS, deferred_progress_bar
-    from tuner.cli.render import status_text
 
     require_int("--workers", args.workers, 1)
     _check_artifact_options(args)
@@ -212,8 +244,9 @@ def _run_study(args: argparse.Namespace) -> int:
             save_artifacts=not args.no_artifacts,
             on_trials=trials,
             on_confirmation=confirmation,
+            on_skip=_print_skip,
         )
-    print(status_text(study.status()))
+    print(_status_text(study))
     return status
 
 
@@ -239,11 +272,23 @@ def confirm(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     """``tuner status``: a study's trials by state, best trial, findings and throughput."""
     from tuner import api  # every layer loads here, not at `tuner --help`
-    from tuner.cli.render import status_text
 
-    study_status = api.TunedStudy(args.name, _storage_url(args)).status()
-    print(json.dumps(study_status.to_dict()) if args.json else status_text(study_status))
+    study = api.open_study(args.name, _storage_url(args))
+    if args.json:
+        print(json.dumps(study.status().to_dict()))
+    else:
+        print(_status_text(study))
     return 0
+
+
+def _status_text(study: TunedStudy | TunedPanel) -> str:
+    """A study's status, or a panel's, as text."""
+    from tuner import api
+    from tuner.cli.render import panel_status_text, status_text
+
+    if isinstance(study, api.TunedPanel):
+        return panel_status_text(study.status())
+    return status_text(study.status())
 
 
 def export(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from tuner.evaluation.metrics import (
     objective_metric,
     skill,
 )
+from tuner.search.choice import CANDIDATES, choice_line
 from tuner.search.findings import NO_HOLDOUT
 
 if TYPE_CHECKING:
@@ -26,9 +27,51 @@ if TYPE_CHECKING:
 
     from tuner.evaluation.runner import Evaluation
     from tuner.forecasting.refit import Forecast
+    from tuner.search.panel_status import PanelStatus
     from tuner.search.status import StudyStatus
 
-__all__ = ["baselines_text", "evaluation_text", "forecast_text", "status_text"]
+__all__ = [
+    "baselines_text",
+    "evaluation_text",
+    "forecast_text",
+    "panel_status_text",
+    "status_text",
+]
+
+
+def panel_status_text(status: PanelStatus) -> str:
+    """The panel's trials, its aggregate over series, then one line per series."""
+    lines = [
+        f"panel {status.name!r}: {len(status.series)} series, {status.finished} of "
+        f"{status.budget} trials finished",
+    ]
+    if status.means:
+        lines.append(f"holdout, mean over the {status.compared_over} series every method scored:")
+        rows = [
+            [method, status.means[method]["smape"], status.means[method]["mase"]]
+            for method in status.means
+        ]
+        lines.append(tabulate(rows, headers=["method", "sMAPE", "MASE"], floatfmt=".3f"))
+        wins = ", ".join(f"{name} {count}" for name, count in status.lstm_wins.items())
+        lines.append(f"LSTM's holdout sMAPE lower than, on that many series: {wins}")
+    if status.chosen:
+        chosen = ", ".join(f"{name} {count}" for name, count in sorted(status.chosen.items()))
+        lines.append(f"chosen on validation: {chosen}")
+    label = OBJECTIVE_LABELS.get(status.objective, status.objective)
+    rows = [
+        [
+            one.unique_id,
+            f"{one.finished}/{one.budget}",
+            _number(one.best_value),
+            one.chosen or "-",
+            *(_number(one.holdout.get(m, {}).get("smape")) for m in ("lstm", "theta", "choice")),
+        ]
+        for one in status.series
+    ]
+    headers = ["series", "trials", f"best validation {label}", "chosen"]
+    headers += ["holdout sMAPE lstm", "theta", "choice"]
+    lines.append(tabulate(rows, headers=headers, disable_numparse=True))
+    return "\n".join(lines)
 
 
 def status_text(status: StudyStatus) -> str:
@@ -55,6 +98,8 @@ def status_text(status: StudyStatus) -> str:
             lines.append(NO_HOLDOUT)
         elif not status.confirmed:
             lines.append("not confirmed on the holdout yet: 'tuner confirm' does it")
+    if status.choice is not None:
+        lines += _choice_lines(status.choice)
     lines.append(f"validation RMSE of persistence {status.persistence_rmse:.3f}")
     for row in status.baselines:
         scores = f"validation {METRIC_LABELS[metric]} {_number(row[f'validation_{metric}'])}"
@@ -89,6 +134,20 @@ def _confirmed_scores(row: dict[str, object], objective: str) -> str:
         for level, value in coverage.items()  # type: ignore[union-attr]
     )
     return f"holdout {label} {scores}, validation {label} {row['validation_rmse']:.3f}{covered}"
+
+
+def _choice_lines(choice: dict[str, object]) -> list[str]:
+    """The chosen forecaster, then every candidate's validation and holdout scores."""
+    validation, holdout = choice["validation"], choice["holdout"]
+    scores = ", ".join(
+        f"{name} {_number(validation[name])}/{_number(holdout[name])}"  # type: ignore[index]
+        for name in CANDIDATES
+    )
+    return [
+        f"choice: {choice_line(choice)}",
+        f"  candidates, validation/holdout {METRIC_LABELS[choice['metric']]} "  # type: ignore[index]
+        f"(combination: LSTM and {choice['combined_with']}): {scores}",
+    ]
 
 
 def _number(value: float | None) -> str:

@@ -9,11 +9,22 @@ and ``plot_series`` take them as they are.
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 
 from tuner.exceptions import ConfigError
 
-__all__ = ["DATE", "ID", "VALUE", "csv_text", "one_series", "timestamps"]
+__all__ = [
+    "DATE",
+    "ID",
+    "VALUE",
+    "csv_text",
+    "one_series",
+    "panel_csv_text",
+    "panel_ids_of",
+    "timestamps",
+]
 
 ID, DATE, VALUE = "unique_id", "ds", "y"
 """The long form's columns."""
@@ -50,6 +61,30 @@ def one_series(data: object) -> tuple[str | None, pd.Series]:
     return identity, series.sort_index().rename(VALUE)
 
 
+def panel_ids_of(data: object) -> list[str]:
+    """The series ids of a long DataFrame holding more than one; empty for anything else."""
+    if not isinstance(data, pd.DataFrame) or ID not in data.columns:
+        return []
+    ids = [str(one) for one in data[ID].unique()]
+    return ids if len(ids) > 1 else []
+
+
+def panel_csv_text(frame: pd.DataFrame) -> str:
+    """A long DataFrame of many series as a CSV (``unique_id``, ``ds``, ``y``), series by series.
+
+    Each series is written as :func:`csv_text` writes one, so its dates read back the same.
+
+    Raises:
+        ConfigError: A series is not one (see :func:`one_series`).
+    """
+    parts = []
+    for identity, rows in frame.groupby(ID, sort=False):
+        _, series = one_series(rows.drop(columns=ID))
+        one = pd.read_csv(io.StringIO(csv_text(series)), dtype=str)
+        parts.append(one.assign(**{ID: str(identity)})[[ID, DATE, VALUE]])
+    return pd.concat(parts, ignore_index=True).to_csv(index=False)
+
+
 def _from_long(frame: pd.DataFrame) -> tuple[str | None, pd.Series]:
     missing = [column for column in (DATE, VALUE) if column not in frame.columns]
     if missing:
@@ -64,7 +99,7 @@ def _from_long(frame: pd.DataFrame) -> tuple[str | None, pd.Series]:
             shown = ", ".join(map(str, ids[:3])) + (", ..." if len(ids) > 3 else "")
             raise ConfigError(
                 f"data must hold one series; got {len(ids)} unique_id values ({shown}): "
-                "tune each on its own, data[data.unique_id == ID]"
+                "select one, data[data.unique_id == ID]"
             )
         identity = str(ids[0]) if len(ids) else None
     return identity, frame.set_index(DATE)[VALUE]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pandas as pd
 from tuner.data.dates import read_dates
 from tuner.exceptions import DataError
 
-__all__ = ["BUILTIN_SERIES", "Series", "load_series"]
+__all__ = ["BUILTIN_SERIES", "PanelKey", "Series", "csv_columns", "load_series", "panel_ids"]
 
 BUILTIN_SERIES: dict[str, str] = {
     "shampoo": "shampoo-sales.csv",
@@ -57,6 +58,7 @@ def load_series(
     date_column: str | None = None,
     value_column: str | None = None,
     date_format: str | None = None,
+    panel: PanelKey | None = None,
 ) -> Series:
     """Load a built-in series by name, or a CSV file by path.
 
@@ -68,15 +70,21 @@ def load_series(
         date_format: How the dates are written (``strftime``, for example
             ``%d/%m/%Y``); needed only when the dates leave the order of day and
             month open (see :mod:`tuner.data.dates`).
+        panel: In a long CSV of many series (a panel), which series: the rows whose
+            id column holds its id. The columns are then counted without the id
+            column, so ``unique_id, ds, y`` reads dates from ``ds`` and values from ``y``.
 
     Raises:
-        DataError: The file is missing or unreadable, a column is unknown, a date
+        DataError: The file is missing or unreadable, a column is unknown, the
+            panel has no series of that id, a date
             does not parse or its day/month order is open, the dates repeat, go
             back, skip a period or are unevenly spaced, or a value is empty, not a
             number or not finite.
     """
     name = str(source)
     frame, delimiter = _read_csv(_resolve(name), name)
+    if panel is not None:
+        frame, name = _one_series(frame, panel, name)
     date_col = _pick_column(frame, date_column, 0, "date_column", name)
     value_col = _pick_column(frame, value_column, 1, "value_column", name)
     if date_col == value_col:
@@ -84,6 +92,59 @@ def load_series(
     values = _parse_values(frame[value_col], value_col, name, delimiter)
     index = read_dates(frame[date_col], date_col, name, date_format)
     return Series(name=name, values=values, index=index, value_column=value_col)
+
+
+@dataclass(frozen=True)
+class PanelKey:
+    """One series of a panel: a long CSV with one row per (series, date).
+
+    Attributes:
+        id_column: The column naming each row's series (``unique_id``, as in
+            statsforecast, neuralforecast and utilsforecast).
+        unique_id: The series.
+    """
+
+    id_column: str
+    unique_id: str
+
+
+def panel_ids(source: str | Path, id_column: str) -> list[str]:
+    """Every series id of the panel ``source``, in the order each first appears.
+
+    Raises:
+        DataError: The file cannot be read, or has no column ``id_column``.
+    """
+    name = str(source)
+    frame, _ = _read_csv(_resolve(name), name)
+    column = _pick_column(frame, id_column, 0, "id_column", name)
+    return list(dict.fromkeys(frame[column].str.strip()))
+
+
+def csv_columns(source: str | Path) -> list[str]:
+    """The header of the CSV ``source``; none for a built-in series.
+
+    Raises:
+        DataError: The file cannot be read.
+    """
+    name = str(source)
+    if name in BUILTIN_SERIES:
+        return []
+    frame, _ = _read_csv(_resolve(name), name)
+    return [str(column) for column in frame.columns]
+
+
+def _one_series(frame: pd.DataFrame, panel: PanelKey, name: str) -> tuple[pd.DataFrame, str]:
+    """The rows of one series of a panel, without the id column, and the name it goes by."""
+    column = _pick_column(frame, panel.id_column, 0, "id_column", name)
+    ids = frame[column].str.strip()
+    rows = frame.loc[ids == panel.unique_id].drop(columns=column).reset_index(drop=True)
+    if rows.empty:
+        known = list(dict.fromkeys(ids))
+        shown = ", ".join(known[:5]) + (f" and {len(known) - 5} more" if len(known) > 5 else "")
+        raise DataError(
+            f"{name}: no series {panel.unique_id!r} in column {column!r}; the series are {shown}"
+        )
+    return rows, f"{name} [{panel.unique_id}]"
 
 
 def _resolve(source: str) -> Path:
@@ -99,6 +160,20 @@ def _resolve(source: str) -> Path:
 
 
 def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, str]:
+    """Every cell as text, and the delimiter; read once while the file stays the same.
+
+    A panel's series are loaded one by one from one file, so its parse is kept
+    (:func:`_parsed_csv`) as long as the file's size and modification time hold.
+    """
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise DataError(f"{name}: cannot read as CSV: {error.strerror}") from None
+    return _parsed_csv(path, name, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_csv(path: Path, name: str, mtime_ns: int, size: int) -> tuple[pd.DataFrame, str]:
     """Every cell as text, and the delimiter: the header line's (see :func:`_delimiter`).
 
     Raises:

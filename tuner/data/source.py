@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from tuner._checks import require_int
-from tuner.data.series import Series, load_series
+from tuner.data.series import PanelKey, Series, load_series
 
 __all__ = ["DataSource"]
 
@@ -23,6 +23,7 @@ class DataSource:
             holdout, which nothing in its search may see (docs/guide.md, "Three windows").
         date_format: How the dates are written (``%d/%m/%Y``...), where they leave
             the order of day and month open (default: read from the dates).
+        panel: Which series of a long CSV of many (default: the file is one series).
     """
 
     data: str
@@ -30,13 +31,16 @@ class DataSource:
     value_column: str | None = None
     withheld: int = 0
     date_format: str | None = None
+    panel: PanelKey | None = None
 
     def __post_init__(self) -> None:
         require_int("withheld", self.withheld, 0)
 
     def load(self) -> Series:
         """Load the series (see :func:`tuner.data.series.load_series`), less the withheld end."""
-        series = load_series(self.data, self.date_column, self.value_column, self.date_format)
+        series = load_series(
+            self.data, self.date_column, self.value_column, self.date_format, self.panel
+        )
         return without_end(series, self.withheld)
 
 

@@ -19,6 +19,7 @@ import optuna
 
 from tuner.distributed.stopping import StopRequest
 from tuner.search import names
+from tuner.search.panel_studies import studies_named
 from tuner.storage.database import open_storage
 from tuner.storage.failures import connection_lost
 from tuner.storage.optuna_internals import storage_of, study_id_of
@@ -76,7 +77,8 @@ def run_local_workers(
     """Start ``workers`` worker processes on this machine and wait for them.
 
     The workers save their trials' plots in ``artifacts`` (none if ``None``).
-    ``on_progress(finished, budget)`` is called about once a second. SIGINT or
+    ``on_progress(finished, budget)`` is called about once a second (for a panel,
+    ``name`` is the panel's, and the counts are over all of its studies). SIGINT or
     SIGTERM stops every worker (their running trials end FAIL and are queued
     again), so a later run continues the study.
 
@@ -99,14 +101,18 @@ def run_local_workers(
             subprocess.Popen([*command, "--worker-index", str(index)], env=environment)
             for index in range(workers)
         ]
-        study = optuna.load_study(study_name=name, storage=open_storage(url))
+        storage = open_storage(url)
+        studies = [
+            optuna.load_study(study_name=study, storage=storage)
+            for study in studies_named(name, url)
+        ]
         while any(process.poll() is None for process in processes) and not stop.requested:
-            _report_progress(study, url, on_progress)
+            _report_progress(studies, url, on_progress)
             stop.pause(POLL_SECONDS)
         if stop.requested:
             _stop(processes)
             stop.check()
-    _report_progress(study, url, on_progress)
+    _report_progress(studies, url, on_progress)
     for index, process in enumerate(processes):
         _log_failure(index, process.returncode)
     return exit_status([process.returncode for process in processes])
@@ -128,13 +134,15 @@ def _log_failure(index: int, returncode: int) -> None:
 
 
 def _report_progress(
-    study: optuna.Study, url: DatabaseURL, on_progress: Callable[[int, int], None]
+    studies: list[optuna.Study], url: DatabaseURL, on_progress: Callable[[int, int], None]
 ) -> None:
-    """Pass the finished count on; skip the update while the database is unreachable."""
+    """Pass on the finished count over every study (a panel has many), if the database is up."""
     try:
-        counts = count_slots(storage_of(study), study_id_of(study))
+        finished = sum(
+            count_slots(storage_of(study), study_id_of(study)).finished for study in studies
+        )
     except Exception as error:  # re-raised unless the connection was lost
         if not connection_lost(url, error):
             raise
         return
-    on_progress(counts.finished, study.user_attrs[names.BUDGET])
+    on_progress(finished, sum(study.user_attrs[names.BUDGET] for study in studies))

@@ -41,6 +41,7 @@ again, and it raises KeyboardInterrupt.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import enum
@@ -48,6 +49,7 @@ import logging
 import math
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +69,7 @@ from tuner.outputs.artifacts import (
 from tuner.search import names
 from tuner.search.confirmation import confirm_study
 from tuner.search.objective import EvaluationCallback, Objective
+from tuner.search.panel_studies import studies_named
 from tuner.search.space import SearchSpace
 from tuner.search.study import load_study_config
 from tuner.search.studyfile import StudyConfig
@@ -113,8 +116,11 @@ def run_worker(
 ) -> int:
     """Run trials of study ``name`` until its budget is met or its timeout passes.
 
+    Given a panel's name, serve each of its studies in turn until every budget is
+    met (see :mod:`tuner.search.panel`).
+
     Args:
-        name: The study.
+        name: The study, or the panel.
         url: The study database.
         artifacts: Directory of the artifact store for the trials' plots; ``None``
             saves none.
@@ -147,30 +153,33 @@ def _run(
     compile_cache: Path | None,
     stop: StopRequest,
 ) -> int:
-    """:func:`run_worker`, with its signals recorded in ``stop`` and acted on between steps."""
-    config, first = load_study_config(name, url)
-    release_connections(first)  # the worker's storage needs the study's heartbeat settings
+    """:func:`run_worker`, with its signals recorded in ``stop`` and acted on between steps.
+
+    A panel's studies are served in turn, a pack of one study at a time, so that
+    every series progresses together; each worker starts at another study (by
+    its index), and a study whose free slots other workers hold is passed over.
+    """
+    queue = collections.deque(studies_named(name, url))
+    queue.rotate(-(worker_index or 0))
     stop.check()
     use_compile_cache(compile_cache)
-    data = StudyData.load(config)  # the series, loaded and prepared once for every trial
-    stop.check()
-    saver = _plots_saver(artifacts, data.search_series, data.config.objective)
-    objective = Objective(data, saver, on_progress=lambda epochs: stop.check())
-    storage = open_storage(url, _heartbeat(config))
-    study = optuna.load_study(
-        study_name=name,
-        storage=storage,
-        sampler=_sampler(config, objective.space, worker_index),
-        pruner=_pruner(config),
-    )
-    slots = _Slots(study, storage, url, config, objective, stop)
+    first = _StudyRun.open(queue[0], url, artifacts, worker_index, stop)
+    runs = {first.name: first}
+    config = first.config
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
-    ran = failures_in_a_row = 0
+    ran = failures_in_a_row = waiting = 0
     lost_since: float | None = None
-    while deadline is None or time.monotonic() < deadline:
+    while queue and (deadline is None or time.monotonic() < deadline):
         stop.check()
+        study_name = queue[0]
+        queue.rotate(-1)
+        if study_name not in runs:
+            runs[study_name] = _StudyRun.open(
+                study_name, url, artifacts, worker_index, stop, first.storage
+            )
+        run = runs[study_name]
         try:
-            claims = slots.run_one()
+            claims = run.slots.run_one()
         except Exception as error:  # whatever wraps it, a lost connection is waited out
             lost_since = lost_since or time.monotonic()
             _wait_for_the_database(url, error, lost_since, stop)
@@ -182,18 +191,70 @@ def _run(
         if failures_in_a_row >= config.workers.max_consecutive_failures:
             raise TunerError(
                 f"stopped after {failures_in_a_row} trials in a row failed (the last: "
-                f"{slots.last_failure}); see the log, and workers.max_consecutive_failures"
+                f"{run.slots.last_failure}); see the log, and workers.max_consecutive_failures"
             )
         (claim, *_) = claims
+        waiting = waiting + 1 if claim == _Claim.WAIT else 0
         if claim == _Claim.DONE:
-            release_connections(storage)  # the confirmation needs none of them
-            _confirm(name, url, stop)
-            stop.check()
-            _save_study_plots(artifacts, study, url)
-            break
-        if claim == _Claim.WAIT:
+            queue.remove(study_name)
+            run.finish(url, artifacts, stop)
+            del runs[study_name]
+        elif waiting >= len(queue):  # every study's free slots are held by other workers
+            waiting = 0
             stop.pause(POLL_SECONDS)
     return ran
+
+
+@dataclass
+class _StudyRun:
+    """One study a worker serves: its data and objective, loaded once, and its slots."""
+
+    name: str
+    config: StudyConfig
+    storage: optuna.storages.BaseStorage
+    study: optuna.Study
+    slots: _Slots
+
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        url: DatabaseURL,
+        artifacts: Path | None,
+        worker_index: int | None,
+        stop: StopRequest,
+        storage: optuna.storages.BaseStorage | None = None,
+    ) -> _StudyRun:
+        """Load study ``name``'s series and objective; ``storage``: the one to share, if any.
+
+        A panel's studies share one study file, so one storage, opened with its
+        heartbeat settings, serves them all.
+        """
+        config, found = load_study_config(name, url)
+        if storage is None:
+            release_connections(found)  # the worker's storage needs the study's heartbeat
+            storage = open_storage(url, _heartbeat(config))
+        stop.check()
+        data = StudyData.load(config)  # the series, loaded and prepared once for every trial
+        stop.check()
+        saver = _plots_saver(artifacts, data.search_series, data.config.objective)
+        objective = Objective(data, saver, on_progress=lambda epochs: stop.check())
+        study = optuna.load_study(
+            study_name=name,
+            storage=storage,
+            sampler=_sampler(config, objective.space, worker_index),
+            pruner=_pruner(config),
+        )
+        return cls(
+            name, config, storage, study, _Slots(study, storage, url, config, objective, stop)
+        )
+
+    def finish(self, url: DatabaseURL, artifacts: Path | None, stop: StopRequest) -> None:
+        """The budget is met: confirm the study, then save its plots."""
+        release_connections(self.storage)  # the confirmation needs none of them
+        _confirm(self.name, url, stop)
+        stop.check()
+        _save_study_plots(artifacts, self.study, url)
 
 
 def _confirm(name: str, url: DatabaseURL, stop: StopRequest) -> None:

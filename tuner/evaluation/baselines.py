@@ -55,6 +55,7 @@ __all__ = [
     "best_baseline",
     "persistence_rmse",
     "score_baselines",
+    "statistical_models",
 ]
 
 BASELINE_NAMES: tuple[str, ...] = (
@@ -178,7 +179,7 @@ def score_baselines(
     else:
         mean = (ets + arima) / 2.0
     forecasts = {
-        "persistence": np.array([np.full(len(steps), y[o - 1]) for o in starts]),
+        "persistence": _persistence(y, starts, scoring.horizon),
         "seasonal_naive": _seasonal_naive(y, starts, steps, season),
         **statistical,
         "ets_arima_mean": mean,
@@ -195,8 +196,8 @@ def persistence_rmse(values: np.ndarray, stop: int, window: int, scoring: Scorin
 
     starts = scoring.starts(stop, window)
     actual = np.concatenate([values[o : o + scoring.horizon] for o in starts])
-    naive = np.repeat([values[o - 1] for o in starts], scoring.horizon)
-    return float(root_mean_squared_error(actual, naive))
+    naive = _persistence(values, starts, scoring.horizon)
+    return float(root_mean_squared_error(actual, naive.reshape(-1)))
 
 
 def best_baseline(
@@ -258,6 +259,13 @@ def _scores(
     return {name: scores[name] for name in BASELINE_NAMES}
 
 
+def _persistence(y: np.ndarray, starts: list[int], horizon: int) -> np.ndarray:
+    """Persistence's forecasts ``(origins, horizon)``: each origin's last observation, repeated."""
+    return np.repeat(
+        np.asarray([y[o - 1] for o in starts], dtype=np.float64)[:, None], horizon, axis=1
+    )
+
+
 def _seasonal_naive(
     y: np.ndarray, starts: list[int], steps: np.ndarray, season: int | None
 ) -> np.ndarray | str:
@@ -274,6 +282,20 @@ def _seasonal_naive(
     return np.array([y[o - season + steps % season] for o in starts])
 
 
+def statistical_models(season: int | None) -> dict[str, Any]:
+    """The classical models, statsforecast's, for ``season`` (1 without one), by name.
+
+    statsforecast is imported here, on the first call, not with this module.
+    """
+    from statsforecast.models import AutoARIMA, AutoETS, Theta
+
+    return {
+        "auto_ets": AutoETS(season_length=season or 1),
+        "auto_arima": AutoARIMA(season_length=season or 1),
+        "theta": Theta(season_length=season or 1),
+    }
+
+
 def _statistical_forecasts(
     y: np.ndarray, stop: int, season: int | None, windows: dict[str, int]
 ) -> dict[str, np.ndarray | str]:
@@ -286,14 +308,9 @@ def _statistical_forecasts(
         windows: statsforecast's ``h``, ``n_windows`` and ``step_size``.
     """
     from statsforecast import StatsForecast  # seconds to import: only when scored
-    from statsforecast.models import AutoARIMA, AutoETS, Theta
 
     frame = pd.DataFrame({"unique_id": 0, "ds": np.arange(stop), "y": y[:stop]})
-    models = {
-        "auto_ets": AutoETS(season_length=season or 1),
-        "auto_arima": AutoARIMA(season_length=season or 1),
-        "theta": Theta(season_length=season or 1),
-    }
+    models = statistical_models(season)
     h, n_windows, step = windows["h"], windows["n_windows"], windows["step_size"]
     first = stop - h - (n_windows - 1) * step
     forecasts: dict[str, np.ndarray | str] = {}

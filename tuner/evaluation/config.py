@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from tuner._checks import require_choice, require_int
 from tuner.data.preparation import Preparation, PreparedData, prepare
+from tuner.data.series import PanelKey
 from tuner.data.source import DataSource
 from tuner.engines import DEFAULT_ENGINE, ENGINES
 from tuner.exceptions import ConfigError
@@ -69,6 +70,8 @@ class EvaluationConfig:
         unknown = sorted(set(settings) - top - set().union(*fields.values()))
         if unknown:
             raise ConfigError(f"unknown setting {unknown[0]!r}")
+        if isinstance(settings.get("panel"), dict):  # one series of a panel, as to_dict wrote it
+            settings = {**settings, "panel": _panel_key(settings["panel"])}
         try:
             parts = {
                 name: kind(**{k: v for k, v in settings.items() if k in fields[name]})
@@ -83,8 +86,9 @@ class EvaluationConfig:
         source = asdict(self.source)
         if not source["withheld"]:  # the default: a configuration scored on its whole series
             del source["withheld"]
-        if source["date_format"] is None:  # the default, left out as before it existed
-            del source["date_format"]
+        for key in ("date_format", "panel"):  # the defaults, left out as before they existed
+            if source[key] is None:
+                del source[key]
         return {
             **source,
             **self.preparation.settings(),
@@ -94,6 +98,18 @@ class EvaluationConfig:
             "seed": self.seed,
             "engine": self.engine,
         }
+
+
+def _panel_key(record: dict[str, object]) -> PanelKey:
+    """A panel's series as stored: ``{"id_column": ..., "unique_id": ...}``.
+
+    Raises:
+        ConfigError: Either key is missing or not text.
+    """
+    id_column, unique_id = record.get("id_column"), record.get("unique_id")
+    if not isinstance(id_column, str) or not isinstance(unique_id, str):
+        raise ConfigError(f"panel must hold id_column and unique_id as text; got {record!r}")
+    return PanelKey(id_column, unique_id)
 
 
 def load_and_prepare(config: EvaluationConfig) -> PreparedData:

@@ -24,6 +24,7 @@ __all__ = [
     "save_box_plot",
     "save_forecast_plot",
     "save_future_plot",
+    "save_panel_plot",
     "save_step_plot",
 ]
 
@@ -256,3 +257,57 @@ def save_validation_holdout_plot(
 def _save(figure: Figure, path: Path | BinaryIO) -> None:
     """Write a PNG, compressed lightly: plots are drawn after every trial."""
     figure.savefig(path, pil_kwargs={"compress_level": 1})
+
+
+def save_panel_plot(
+    histories: Mapping[str, Series],
+    forecast: pd.DataFrame,
+    path: Path | BinaryIO,
+    shown: int = 4,
+    history: int = 36,
+) -> None:
+    """The first ``shown`` series of a panel, each with its chosen forecast and the LSTM's.
+
+    A panel's forecasts are read from ``forecast.csv``; the picture shows what
+    a few of them look like against their series, one panel of the grid each.
+
+    Args:
+        histories: Each series, by its id, in the panel's order.
+        forecast: The panel's long forecast (``unique_id``, ``forecast``,
+            ``forecast-lo-80``/``-hi-80`` where present, ``lstm``, ``chosen``).
+        path: Where to write the PNG (a file or a binary stream).
+        shown: How many series are drawn.
+        history: Observations drawn before each forecast.
+    """
+    chosen = list(histories)[:shown]
+    figure = Figure(figsize=(7, 2.2 * len(chosen)))
+    for axes, unique_id in zip(
+        figure.subplots(len(chosen), 1, squeeze=False)[:, 0], chosen, strict=True
+    ):
+        series, rows = histories[unique_id], forecast[forecast["unique_id"] == unique_id]
+        past = min(history, len(series))
+        future = np.arange(past, past + len(rows))
+        axes.plot(
+            np.arange(past), series.values[-past:], color="black", marker=".", label="observed"
+        )
+        if "forecast-lo-80" in rows:
+            axes.fill_between(
+                future,
+                rows["forecast-lo-80"],
+                rows["forecast-hi-80"],
+                alpha=0.2,
+                color="C1",
+                label="80% interval",
+            )
+        axes.plot(
+            future,
+            rows["forecast"],
+            color="C1",
+            marker="o",
+            label=f"chosen: {rows['chosen'].iloc[0]}",
+        )
+        axes.plot(future, rows["lstm"], color="C0", linestyle="--", label="LSTM")
+        axes.set_title(str(unique_id), fontsize=9)
+        axes.legend(fontsize=7, loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=100)

@@ -10,7 +10,9 @@ beside it. It runs once per study, under
 the study's lock: the worker that finds the budget met, ``tuner run`` and
 ``tuner confirm`` may all ask for it, and all but the first find it done. Its
 results are stored in one attribute, written once at the end, so an interrupted
-confirmation leaves nothing half-written.
+confirmation leaves nothing half-written. Last, it stores the series' choice of
+forecaster (tuner.search.choice), which needs the holdout scores; each confirmed
+configuration keeps its holdout residuals for that.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ import optuna
 
 from tuner.evaluation.config import EvaluationConfig
 from tuner.evaluation.intervals import DEFAULT_LEVELS, coverage, half_widths
+from tuner.evaluation.metrics import objective_metric
 from tuner.evaluation.runner import Evaluation, evaluate
 from tuner.exceptions import DivergedError, StorageError
 from tuner.search import names
+from tuner.search.choice import Span, study_choice
 from tuner.search.note import save_study_note
 from tuner.search.records import set_study_attr, study_attrs
 from tuner.search.study import complete_trials, open_study
-from tuner.search.windows import StudyData
+from tuner.search.studyfile import StudyConfig
+from tuner.search.windows import StudyData, Windows, study_series
 from tuner.storage.locks import exclusive
 from tuner.storage.url import DatabaseURL
 
@@ -53,6 +58,9 @@ def confirm_study(
 ) -> dict[str, object] | None:
     """Score the study's best configurations on its holdout, once; return what is stored.
 
+    Then, once, the series' forecaster is chosen (:func:`_store_choice`), with or
+    without a holdout.
+
     Args:
         name: The study.
         url: Its database.
@@ -62,37 +70,87 @@ def confirm_study(
         The stored confirmation, or ``None`` when the study has no holdout.
 
     Raises:
-        StorageError: The study is unknown, or has no complete trial yet.
+        StorageError: The study is unknown, or has no complete trial yet (with a holdout).
     """
     study, config = open_study(name, url)
-    if not study.user_attrs.get(names.HOLDOUT):  # resolved and stored when it was created
-        return None
     with exclusive(url, f"confirm:{name}"):
-        done = stored_confirmation(study)
-        if done is not None:  # every worker asks at the end; the first one confirms
-            return done
-        best = complete_trials(study)[: config.confirm.top]
-        if not best:
-            raise StorageError(
-                f"study {name!r} has no complete trial to confirm yet; run its workers first"
-            )
-        data = StudyData.load(config)
-        records = []
-        for number, trial in enumerate(best):
-            if on_progress is not None:
-                on_progress(number, len(best))
-            records.append(_confirm(data, trial))
-        if on_progress is not None:
-            on_progress(len(best), len(best))
-        confirmation = {
-            "holdout": data.holdout,
-            "objective": config.objective,
-            "repeats": config.confirm.repeats,
-            "configurations": records,
-        }
-        set_study_attr(study, names.CONFIRMATION, confirmation)
-        save_study_note(study, data)  # the dashboard's note now leads with the holdout
+        confirmation = None
+        if study.user_attrs.get(names.HOLDOUT):  # resolved and stored when it was created
+            confirmation = stored_confirmation(study) or _confirmation(study, config, on_progress)
+        _store_choice(study, config)
         return confirmation
+
+
+def _confirmation(
+    study: optuna.Study, config: StudyConfig, on_progress: Callable[[int, int], None] | None
+) -> dict[str, object]:
+    """Confirm the study's best configurations on the holdout; store and return the record.
+
+    Called under the study's lock when no confirmation is stored: every worker
+    asks at the end, and the first one confirms.
+    """
+    best = complete_trials(study)[: config.confirm.top]
+    if not best:
+        raise StorageError(
+            f"study {study.study_name!r} has no complete trial to confirm yet; "
+            "run its workers first"
+        )
+    data = StudyData.load(config)
+    records = []
+    for number, trial in enumerate(best):
+        if on_progress is not None:
+            on_progress(number, len(best))
+        records.append(_confirm(data, trial))
+    if on_progress is not None:
+        on_progress(len(best), len(best))
+    confirmation = {
+        "holdout": data.holdout,
+        "objective": config.objective,
+        "repeats": config.confirm.repeats,
+        "configurations": records,
+    }
+    set_study_attr(study, names.CONFIRMATION, confirmation)
+    save_study_note(study, data)  # the dashboard's note now leads with the holdout
+    return confirmation
+
+
+def _store_choice(study: optuna.Study, config: StudyConfig) -> None:
+    """Choose the series' forecaster on validation and store it, once (docs/method.md, 15).
+
+    After the confirmation, so the LSTM's holdout scores exist. Nothing is stored
+    before the study has a complete trial or its baselines (``tuner run`` scores
+    them while its workers run, and the first worker may finish first): the next
+    call, ``tuner run``'s own confirmation or ``tuner confirm``, stores it then.
+    """
+    attrs = study_attrs(study)
+    complete = complete_trials(study)
+    if names.CHOICE in attrs or names.BASELINES not in attrs or not complete:
+        return
+    series = study_series(config)
+    spans = _spans(config, len(series), attrs.get(names.HOLDOUT) or 0)  # type: ignore[arg-type]
+    trial = _lstm_trial(attrs, complete)
+    record = study_choice(attrs, trial, series.values, spans, objective_metric(config.objective))
+    set_study_attr(study, names.CHOICE, record)
+
+
+def _lstm_trial(
+    attrs: dict[str, object], complete: list[optuna.trial.FrozenTrial]
+) -> optuna.trial.FrozenTrial:
+    """The LSTM candidate: the configuration the confirmation ranked first, else the best."""
+    confirmation = attrs.get(names.CONFIRMATION) or {}
+    confirmed = confirmation.get("configurations") or []  # type: ignore[attr-defined]
+    number = confirmed[0]["trial"] if confirmed else complete[0].number
+    return next(t for t in complete if t.number == number)
+
+
+def _spans(config: StudyConfig, observations: int, holdout: int) -> tuple[Span, Span | None]:
+    """The validation window and the holdout as the baselines were scored on them."""
+    windows = Windows.of(observations, config.data.window, holdout)
+    scoring = config.data.scoring
+    validation = (scoring, windows.validation)
+    if windows.holdout is None:
+        return validation, None
+    return validation, (scoring.over(holdout), windows.holdout)
 
 
 def _confirm(data: StudyData, trial: optuna.trial.FrozenTrial) -> dict[str, object]:
@@ -136,6 +194,7 @@ def _confirm(data: StudyData, trial: optuna.trial.FrozenTrial) -> dict[str, obje
         "holdout_metrics": evaluation.metrics,
         "holdout_by_step": evaluation.by_step,
         "holdout_coverage": _coverage(trial, evaluation),
+        "holdout_residuals": evaluation.residuals.tolist(),
     }
 
 

@@ -13,6 +13,8 @@ __all__ = [
     "BASELINES_IN_SIGHT",
     "BUDGET",
     "BY_STEP",
+    "CHOICE",
+    "CHOICE_IN_SIGHT",
     "COMPILE_SECONDS",
     "CONFIG",
     "CONFIRMATION",
@@ -29,6 +31,7 @@ __all__ = [
     "MEDIAN",
     "METRICS",
     "MIN",
+    "PANEL",
     "PERSISTENCE_RMSE",
     "READY",
     "RESERVED",
@@ -77,6 +80,17 @@ CONFIRMATION = "confirmation"
 in its place."""
 CONFIRMATION_IN_SIGHT = "holdout_confirmed"
 """One line for the dashboard: each confirmed configuration's holdout and validation scores."""
+CHOICE = "choice"
+"""Set once, at the end of the confirmation: the forecaster chosen for the series on validation
+only, among the tuned LSTM, the classical baselines and their combination, and each one's
+holdout score (tuner.search.choice). Kept out of the dashboard's sight, :data:`CHOICE_IN_SIGHT`
+in its place."""
+CHOICE_IN_SIGHT = "chosen"
+"""One line for the dashboard: the chosen forecaster, its validation and holdout scores."""
+PANEL = "panel"
+"""On each study of a panel: ``{"panel", "id_column", "unique_id", "position"}``, the panel's
+name, which column names the series, this study's series and where it first appears in the
+file (tuner.search.panel). A study of one series has none."""
 GRID_CURSOR = "grid_cursor"
 """A grid study's next configuration and the later ones already taken (tuner.distributed.worker)."""
 

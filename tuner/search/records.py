@@ -18,11 +18,12 @@ import optuna
 
 from tuner.evaluation.metrics import DEFAULT_OBJECTIVE, METRIC_LABELS, OBJECTIVE_LABELS
 from tuner.search import names
+from tuner.search.choice import choice_line
 from tuner.storage.optuna_internals import storage_of, study_id_of
 
 __all__ = ["OUT_OF_SIGHT", "set_study_attr", "study_attrs"]
 
-OUT_OF_SIGHT = frozenset({names.STUDY_FILE, names.BASELINES, names.CONFIRMATION})
+OUT_OF_SIGHT = frozenset({names.STUDY_FILE, names.BASELINES, names.CONFIRMATION, names.CHOICE})
 """The long records, kept as study system attributes."""
 PREFIX = "tuner:"
 """Marks tuner's system attributes apart from Optuna's and the dashboard's own."""
@@ -71,8 +72,14 @@ def _confirmation_line(record: object) -> tuple[str, str]:
     return names.CONFIRMATION_IN_SIGHT, "; ".join(parts) or "no configuration scored"
 
 
+def _choice_line(record: object) -> tuple[str, str]:
+    """The chosen forecaster and its scores, one short line (every candidate's in the record)."""
+    return names.CHOICE_IN_SIGHT, choice_line(record or {})  # type: ignore[arg-type]
+
+
 SUMMARIES: Mapping[str, Callable[[object], tuple[str, str]]] = {
     names.BASELINES: _baselines_line,
     names.CONFIRMATION: _confirmation_line,
+    names.CHOICE: _choice_line,
 }
 """The short line shown in a long record's place, by record."""

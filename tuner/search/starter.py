@@ -19,8 +19,9 @@ from tuner.data.calendar import season_of
 from tuner.data.dates import date_label
 from tuner.data.series import BUILTIN_SERIES, Series
 from tuner.data.source import DataSource
-from tuner.exceptions import ConfigError
+from tuner.exceptions import ConfigError, DataError, TunerError
 from tuner.search.memory import check_fits_in_memory
+from tuner.search.panel import Member, members, panel_id_column
 from tuner.search.space import SearchSpace
 from tuner.search.studyfile import parse_study_text, with_series
 from tuner.search.windows import StudyData
@@ -94,7 +95,7 @@ def draft(source: DataSource, study_file: Path, name: str | None = None) -> Star
     series = source.load()
     study_name = name if name is not None else study_name_from(Path(data).stem)
     text = _study_text(series, study_name, _relative_to(study_file, data), date_format)
-    return StarterStudy(text, series, check_study(text, study_file, series.name))
+    return StarterStudy(text, series, check_study(text, study_file, data))
 
 
 def check_study(text: str, study_file: Path, series: str) -> StudyData:
@@ -106,10 +107,29 @@ def check_study(text: str, study_file: Path, series: str) -> StudyData:
         DataError: The series cannot be loaded.
     """
     config = with_series(parse_study_text(text, str(study_file)), series)
-    checked = StudyData.load(config)
+    if panel_id_column(config) is None:
+        checked = StudyData.load(config)
+    else:
+        checked = _first_usable(members(config))
     space = SearchSpace.build(checked)
-    check_fits_in_memory(config, checked.search, space.batch_sizes)
+    check_fits_in_memory(checked.config, checked.search, space.batch_sizes)
     return checked
+
+
+def _first_usable(found: list[Member]) -> StudyData:
+    """A panel is checked on its first series the study file fits, as creating it skips the rest.
+
+    Raises:
+        ConfigError, DataError: No series fits; the first one's reason.
+    """
+    first_error: TunerError | None = None
+    for member in found:
+        try:
+            return StudyData.load(member.config)
+        except (ConfigError, DataError) as error:
+            first_error = first_error or error
+    assert first_error is not None  # a panel has a series
+    raise first_error
 
 
 def study_name_from(text: str) -> str:
@@ -135,7 +155,6 @@ def _test_size(series: Series) -> int:
 def _study_text(series: Series, name: str, data: str, date_format: str | None) -> str:
     season = season_of(series)
     test_size = _test_size(series)
-    max_lag = 3 if season is None else min(season, 3)
     lines = [
         f"# A study of {Path(series.name).name}, drafted by 'tuner init': every key is",
         "# explained in docs/study-file.md. Run it with 'tuner run' and this file.",
@@ -165,11 +184,10 @@ def _study_text(series: Series, name: str, data: str, date_format: str | None) -
         "# horizon = H and origins = 3 (or more).",
         "",
         "[search]",
-        "epochs = { low = 50, high = 1000, log = true }",
-        "neurons = { low = 1, high = 8 }",
-        'regimes = ["reset_epoch", "seeded", "never_reset", "stateless"]',
-        f"lag = {{ low = 1, high = {max_lag} }}",
-        "# batch_size: left out, every common divisor of the training and validation sizes",
+        'preset = "auto"      # the space derived from the series: transforms its values',
+        "# allow, a seasonal difference, lags up to two seasons, small networks (the rule:",
+        '# docs/method.md, "The automatic search space"). A key written here overrides',
+        "# the derived one, e.g. epochs = { low = 50, high = 1000, log = true }.",
         "",
         "[pruner]",
         "enabled = true",

@@ -44,6 +44,8 @@ class StudyStatus:
         best_baseline_validation: The best baseline's validation score by the
             objective's metric.
         persistence_validation: Persistence's validation score by that metric.
+        choice: The series' forecaster, chosen on validation, and every candidate's
+            scores (tuner.search.choice); ``None`` before the confirmation stores it.
     """
 
     name: str
@@ -60,6 +62,7 @@ class StudyStatus:
     baselines: list[dict[str, object]]
     best_baseline_validation: float | None
     persistence_validation: float | None
+    choice: dict[str, object] | None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form, with clear key names for each window's scores."""
@@ -99,6 +102,7 @@ def study_status(name: str, url: DatabaseURL) -> StudyStatus:
         baselines=baselines,
         best_baseline_validation=best_baseline_score(attrs, "validation", metric),
         persistence_validation=persistence_score(attrs, metric),
+        choice=attrs.get(names.CHOICE),  # type: ignore[arg-type]
     )
 
 

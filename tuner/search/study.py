@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -23,6 +24,7 @@ from tuner.method.scoring import Scoring
 from tuner.search import names
 from tuner.search.memory import check_fits_in_memory
 from tuner.search.note import save_study_note
+from tuner.search.panel import member_config
 from tuner.search.records import set_study_attr, study_attrs
 from tuner.search.space import TUTORIAL_CONFIGURATION, SearchSpace
 from tuner.search.studyfile import StudyConfig, parse_study_text, with_series
@@ -48,6 +50,7 @@ def create_study(
     budget: int | None = None,
     *,
     baselines: bool = True,
+    panel: Mapping[str, object] | None = None,
 ) -> bool:
     """Create the study (tables too) if it does not exist; return whether it was created.
 
@@ -57,6 +60,8 @@ def create_study(
     ``trials``. The stored study file has any password in its ``storage`` key
     masked. ``baselines=False`` leaves the baselines to :func:`store_baselines`
     (``tuner run`` scores them while its workers start: no trial needs them).
+    ``panel`` is a panel member's record (:attr:`tuner.search.panel.Member.record`),
+    stored so that the study reads its own series of the panel's file.
 
     Raises:
         StorageError: The database cannot be reached, or a study of that name
@@ -68,13 +73,13 @@ def create_study(
     url = DatabaseURL.of(url)
     data = StudyData.load(config)
     space = SearchSpace.build(data)
-    check_fits_in_memory(config, data.search, space.batch_sizes)
+    check_fits_in_memory(data.config, data.search, space.batch_sizes)  # [search] resolved
     stored_text = config.storage_url.redact(text) if config.storage_url else text
     with exclusive(url, f"create:{config.name}"):
         storage = open_storage(url)  # creates the tables: under the lock too
         study, created = _created(config, storage, stored_text, url, budget)
         if created:
-            _fill(study, data, space, stored_text, budget or config.trials)
+            _fill(study, data, space, stored_text, budget or config.trials, panel)
     if baselines:
         store_baselines(study, data)
     return created
@@ -118,13 +123,22 @@ def _new_study(config: StudyConfig, storage: optuna.storages.BaseStorage) -> opt
     return study
 
 
-def _fill(study: optuna.Study, data: StudyData, space: SearchSpace, text: str, budget: int) -> None:
+def _fill(
+    study: optuna.Study,
+    data: StudyData,
+    space: SearchSpace,
+    text: str,
+    budget: int,
+    panel: Mapping[str, object] | None,
+) -> None:
     """Store the study's file, windows and note, queue the tutorial's trial, mark it ready."""
     attrs = _window_attributes(data) | {
         names.STUDY_FILE: text,
         names.BUDGET: budget,
         names.SERIES: data.config.data.series,
     }
+    if panel is not None:
+        attrs[names.PANEL] = dict(panel)
     for key, value in attrs.items():
         set_study_attr(study, key, value)
     save_study_note(study, data)
@@ -226,10 +240,8 @@ def load_study_config(
     require_study_name("study name", name)
     url = DatabaseURL.of(url)
     storage = open_storage(url, create=False)  # reading a study creates no database
-    study_names = optuna.get_all_study_names(storage)
-    if name not in study_names:
-        existing = ", ".join(sorted(study_names)) or "none"
-        raise StorageError(f"no study {name!r} in {url}; existing studies: {existing}")
+    if name not in optuna.get_all_study_names(storage):
+        raise StorageError(f"no study {name!r} in {url}; existing studies: {_existing(storage)}")
     study = optuna.load_study(study_name=name, storage=storage)
     if not study.user_attrs.get(names.READY):
         raise StorageError(
@@ -239,17 +251,38 @@ def load_study_config(
     return stored_config(study), storage
 
 
+def _existing(storage: optuna.storages.BaseStorage) -> str:
+    """The studies of a database, a panel's as one entry with its count of series."""
+    panels: dict[str, int] = {}
+    alone = []
+    for study in storage.get_all_studies():
+        record = study.user_attrs.get(names.PANEL)
+        if record:
+            panels[record["panel"]] = panels.get(record["panel"], 0) + 1
+        else:
+            alone.append(study.study_name)
+    listed = sorted(alone) + [
+        f"{panel} (a panel of {count})" for panel, count in sorted(panels.items())
+    ]
+    return ", ".join(listed) or "none"
+
+
 def stored_config(study: optuna.Study) -> StudyConfig:
     """The study file stored with ``study``, its series as resolved at creation.
 
     A CSV path is stored as written, relative to the study file, and resolved
     beside it when the study was created
     (:func:`tuner.search.studyfile.load_study_file`); every worker reads that
-    resolution, wherever it runs from.
+    resolution, wherever it runs from. A panel's study stores the panel's file,
+    and reads its own series of it (:data:`tuner.search.names.PANEL`).
     """
     attrs = study_attrs(study)
     config = parse_study_text(attrs[names.STUDY_FILE], f"study {study.study_name!r}")
-    return with_series(config, attrs.get(names.SERIES, config.data.series))
+    config = with_series(config, attrs.get(names.SERIES, config.data.series))
+    panel = attrs.get(names.PANEL)
+    if panel is None:
+        return config
+    return member_config(config, panel["unique_id"], panel["id_column"])
 
 
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:

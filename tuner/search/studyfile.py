@@ -153,6 +153,12 @@ class DataSection:
             docs/method.md, section 13).
         origins: Forecast origins above horizon 1, ending with the validation window.
         step: Observations between origins (default: the horizon).
+        id_column: In a panel (a long CSV of many series, one row per series and
+            date), the column naming each row's series; default ``unique_id``
+            when the file has that column. Date and value columns are then counted
+            without it, so ``unique_id, ds, y`` needs no other key.
+        unique_id: One series of a panel: the study tunes it alone. Absent, a
+            panel's study file describes one study per series (docs/guide.md, "Panels").
     """
 
     series: str
@@ -166,6 +172,8 @@ class DataSection:
     horizon: int = 1
     origins: int = 1
     step: int | None = None
+    id_column: str | None = None
+    unique_id: str | None = None
 
     @property
     def scoring(self) -> Scoring:
@@ -183,13 +191,31 @@ class DataSection:
         return scoring.span if scoring.recursive else self.test_size
 
 
+SEARCH_PRESETS = ("auto",)
+"""The values of ``[search] preset``: ``auto`` derives the space from the series."""
+
+
+class _Unwritten(list):
+    """A ``[search]`` list the study file leaves out: its default, not the user's choice.
+
+    Equal to the same list written out, so a space reads it as any list; only
+    :meth:`SearchSection.written` tells the two apart, because with ``preset =
+    "auto"`` a written key overrides the derived value and an unwritten one is derived.
+    """
+
+
 @dataclass(frozen=True)
 class SearchSection:
     """``[search]``: the hyperparameters Optuna samples.
 
+    A study file without ``[search]``, or with ``preset = "auto"``, has its space
+    derived from the series (:mod:`tuner.search.auto_space`), the keys it writes
+    overriding the derived ones; until then ``epochs`` and ``neurons`` may be
+    ``None``. :meth:`tuner.search.windows.StudyData.load` resolves it.
+
     Attributes:
-        epochs: Training epochs.
-        neurons: LSTM units.
+        epochs: Training epochs (required without a preset).
+        neurons: LSTM units (required without a preset).
         batch_size: Candidate batch sizes; each must divide both the training and
             test sizes. Empty: every common divisor.
         regimes: Candidate state regimes (default: all eight).
@@ -203,19 +229,32 @@ class SearchSection:
         layers: Stacked LSTM layers (1 to 3).
         learning_rate: Adam's learning rate, a log range or a list; absent: Keras's
             0.001, not searched.
+        preset: ``"auto"``: derive every key the section leaves out from the
+            series; ``None``: the section is the whole space.
     """
 
-    epochs: IntChoice
-    neurons: IntChoice
-    batch_size: list[int] = field(default_factory=list)
-    regimes: list[str] = field(default_factory=lambda: list(REGIME_NAMES))
-    update_epochs: list[int] = field(default_factory=lambda: [0])
-    lag: IntChoice = field(default_factory=lambda: [1])
-    framing: list[str] = field(default_factory=lambda: ["features"])
-    transform: list[str] = field(default_factory=lambda: ["none"])
-    seasonal_difference: list[bool] = field(default_factory=lambda: [False])
-    layers: IntChoice = field(default_factory=lambda: [1])
+    epochs: IntChoice | None = None
+    neurons: IntChoice | None = None
+    batch_size: list[int] = field(default_factory=_Unwritten)
+    regimes: list[str] = field(default_factory=lambda: _Unwritten(REGIME_NAMES))
+    update_epochs: list[int] = field(default_factory=lambda: _Unwritten([0]))
+    lag: IntChoice = field(default_factory=lambda: _Unwritten([1]))
+    framing: list[str] = field(default_factory=lambda: _Unwritten(["features"]))
+    transform: list[str] = field(default_factory=lambda: _Unwritten(["none"]))
+    seasonal_difference: list[bool] = field(default_factory=lambda: _Unwritten([False]))
+    layers: IntChoice = field(default_factory=lambda: _Unwritten([1]))
     learning_rate: FloatChoice | None = None
+    preset: str | None = None
+
+    def written(self) -> dict[str, object]:
+        """The keys the study file writes (``preset`` aside), with their values."""
+        return {
+            f.name: value
+            for f in dataclasses.fields(self)
+            if f.name != "preset"
+            and (value := getattr(self, f.name)) is not None
+            and not isinstance(value, _Unwritten)
+        }
 
     @property
     def lags(self) -> list[int]:
@@ -313,7 +352,7 @@ class StudyConfig:
         storage: Database URL used when neither ``--storage`` nor ``TUNER_STORAGE``
             gives one.
         data: ``[data]``.
-        search: ``[search]``.
+        search: ``[search]``; absent: ``preset = "auto"``, derived from the series.
         sampler: ``[sampler]``.
         pruner: ``[pruner]``.
         workers: ``[workers]``.
@@ -323,7 +362,7 @@ class StudyConfig:
     name: str
     trials: int
     data: DataSection
-    search: SearchSection
+    search: SearchSection = field(default_factory=lambda: SearchSection(preset="auto"))
     repeats: int = 10
     objective: str = DEFAULT_OBJECTIVE
     engine: str = DEFAULT_ENGINE
@@ -510,8 +549,11 @@ def _validate(config: StudyConfig) -> None:
     _validate_scoring(data)
     require_int("confirm.top", config.confirm.top, 1)
     require_int("confirm.repeats", config.confirm.repeats, 1, MAX_REPEATS)
-    _validate_choice("search.epochs", search.epochs, 1, MAX_EPOCHS)
-    _validate_choice("search.neurons", search.neurons, 1, MAX_NEURONS)
+    _validate_preset(search, config.sampler.kind)
+    if search.epochs is not None:
+        _validate_choice("search.epochs", search.epochs, 1, MAX_EPOCHS)
+    if search.neurons is not None:
+        _validate_choice("search.neurons", search.neurons, 1, MAX_NEURONS)
     _validate_choice("search.lag", search.lag, 1, MAX_LAG)
     for i, size in enumerate(search.batch_size):
         require_int(f"search.batch_size[{i}]", size, 1)
@@ -560,6 +602,28 @@ def _validate(config: StudyConfig) -> None:
                 f'or "auto"; got {workers.trials_per_graph!r}'
             )
         require_int("workers.trials_per_graph", workers.trials_per_graph, 1, MAX_TRIALS_PER_GRAPH)
+
+
+def _validate_preset(search: SearchSection, sampler: str) -> None:
+    """A known preset, or none and the keys a hand-written space cannot do without.
+
+    The auto space samples ranges, which a grid cannot sweep, so the two are refused
+    together rather than failing when the first worker builds the grid.
+    """
+    if search.preset is None:
+        for name in ("epochs", "neurons"):
+            if getattr(search, name) is None:
+                raise ConfigError(
+                    f"missing required key 'search.{name}'; or set search.preset = \"auto\" "
+                    "to derive the space from the series"
+                )
+        return
+    require_choice("search.preset", search.preset, SEARCH_PRESETS)
+    if sampler == "grid":
+        raise ConfigError(
+            f"search.preset \"{search.preset}\" derives ranges, which sampler.kind = 'grid' "
+            "cannot sweep; write [search] as lists, or use sampler.kind = 'tpe'"
+        )
 
 
 def _validate_names(path: str, names: list[str], allowed: Sequence[str]) -> None:

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 
 from tuner.data.calendar import season_of
 from tuner.data.dates import date_label
+from tuner.data.frames import ID
 from tuner.data.preparation import Preparation, PreparedData
-from tuner.data.series import Series
+from tuner.data.series import PanelKey, Series
 from tuner.data.source import DataSource, without_end
 from tuner.exceptions import ConfigError
 from tuner.method.scoring import Scoring
+from tuner.search.auto_space import resolve_search
 from tuner.search.candidates import prepared_candidates
 from tuner.search.studyfile import DataSection, StudyConfig
 
@@ -113,7 +115,10 @@ class Windows:
 
 def study_source(data: DataSection, withheld: int = 0) -> DataSource:
     """Where the study's series comes from, less ``withheld`` observations at its end."""
-    return DataSource(data.series, data.date_column, data.value_column, withheld, data.date_format)
+    panel = None if data.unique_id is None else PanelKey(data.id_column or ID, data.unique_id)
+    return DataSource(
+        data.series, data.date_column, data.value_column, withheld, data.date_format, panel
+    )
 
 
 def study_series(config: StudyConfig) -> Series:
@@ -131,7 +136,9 @@ class StudyData:
     """A study's series, loaded once, and prepared every way its space samples.
 
     Attributes:
-        config: The study file.
+        config: The study file, its ``[search]`` concrete: an automatic space is
+            resolved against the series (:mod:`tuner.search.auto_space`), so read
+            the space here, never from the file as parsed.
         series: The whole series, holdout included: for confirmation and baselines only.
         holdout: The holdout in observations (see :func:`resolve_holdout`).
         search: The search's series (holdout withheld) prepared every valid way,
@@ -151,6 +158,9 @@ class StudyData:
     def load(cls, config: StudyConfig) -> StudyData:
         """Load the study's series and prepare it for the search and the holdout.
 
+        An automatic space is derived first, from the whole series, since the
+        holdout depends on its largest lag.
+
         Raises:
             ConfigError: The holdout leaves no series to search on, or every
                 candidate preparation is invalid (one line naming the key).
@@ -158,8 +168,10 @@ class StudyData:
         """
         data = config.data
         series = study_source(data).load()
+        season = study_season(data, series)
+        config = resolve_search(config, series, season)  # before anything reads [search]
         holdout = resolve_holdout(data, len(series), max(config.search.lags))
-        candidates = prepared_candidates(config, series, holdout, study_season(data, series))
+        candidates = prepared_candidates(config, series, holdout, season)
         return cls(
             config=config,
             series=series,

@@ -1,0 +1,56 @@
+"""The chosen forecaster's forecast beside the LSTM's: which column holds what."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tuner.forecasting.chosen import classical_forecast, with_chosen
+
+LEVELS = (80,)
+VALUES = 100 + 10 * np.sin(np.arange(48) * 2 * np.pi / 12) + np.arange(48)
+
+
+def _lstm(horizon: int = 6) -> pd.DataFrame:
+    point = np.full(horizon, 500.0)
+    return pd.DataFrame(
+        {
+            "unique_id": "a",
+            "ds": pd.date_range("2004-01-01", periods=horizon, freq="MS"),
+            "lstm": point,
+            "lstm-lo-80": point - 10,
+            "lstm-hi-80": point + 10,
+        }
+    )
+
+
+def test_a_study_that_chose_its_lstm_forecasts_with_it():
+    frame = with_chosen(_lstm(), {"chosen": "lstm"}, VALUES, 12, LEVELS)
+    assert (frame["forecast"] == frame["lstm"]).all() and (frame["chosen"] == "lstm").all()
+    assert (frame["forecast-hi-80"] == 510.0).all()
+
+
+def test_a_classical_choice_is_refitted_on_the_whole_series_with_its_own_intervals():
+    theta = classical_forecast(VALUES, 12, "theta", 6, LEVELS)
+    frame = with_chosen(_lstm(), {"chosen": "theta"}, VALUES, 12, LEVELS)
+    assert frame["forecast"].to_numpy() == pytest.approx(theta["point"].to_numpy())
+    assert (frame["forecast"] < 200).all()  # the series' level, not the LSTM's 500
+    assert (frame["forecast-lo-80"] < frame["forecast"]).all()
+    assert (frame["forecast"] < frame["forecast-hi-80"]).all()
+    assert (frame["lstm"] == 500.0).all()  # the LSTM's forecast stays beside it
+
+
+def test_the_combination_averages_the_lstm_and_its_classical_partner_step_by_step():
+    ets = classical_forecast(VALUES, 12, "auto_ets", 6, LEVELS)
+    choice = {"chosen": "combination", "combined_with": "auto_ets"}
+    frame = with_chosen(_lstm(), choice, VALUES, 12, LEVELS)
+    assert frame["forecast"].to_numpy() == pytest.approx((500.0 + ets["point"].to_numpy()) / 2)
+    assert frame["forecast-lo-80"].to_numpy() == pytest.approx(
+        (490.0 + ets["lo-80"].to_numpy()) / 2
+    )
+
+
+def test_a_study_not_yet_confirmed_forecasts_with_its_lstm():
+    frame = with_chosen(_lstm(), None, VALUES, 12, LEVELS)
+    assert (frame["chosen"] == "lstm").all() and (frame["forecast"] == 500.0).all()

@@ -1,0 +1,178 @@
+"""Panels: a long CSV of many series is one study per series, served together by workers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from tests.helpers.commands import run_tuner
+from tuner import tune
+from tuner.api import TunedPanel, create_study, open_study
+from tuner.data.series import PanelKey, load_series
+from tuner.distributed.worker import run_worker
+from tuner.exceptions import ConfigError, DataError, StorageError
+from tuner.search.panel import members, panel_id_column
+from tuner.search.study import load_study_config
+from tuner.search.studyfile import load_study_file
+from tuner.storage.url import DatabaseURL
+
+LENGTHS = {"b-2": 40, "a 1": 36, "short": 5, "c": 30}
+"""Series in file order; ``short`` is too short for the study file below."""
+STUDY = """
+name = "shop"
+trials = 2
+repeats = 1
+
+[data]
+series = "panel.csv"
+test_size = 4
+holdout = 0
+
+[search]
+epochs = [3]
+neurons = [1]
+batch_size = [1]
+regimes = ["stateless"]
+
+[pruner]
+enabled = false
+
+[workers]
+trials_per_graph = 1
+"""
+
+
+def _panel(folder: Path, lengths: dict[str, int] = LENGTHS, study: str = STUDY) -> Path:
+    """A long CSV (``unique_id``, ``ds``, ``y``; each series at its own level) and a study file."""
+    rows = [
+        {"unique_id": uid, "ds": date.strftime("%Y-%m-%d"), "y": 10.0 * (position + 1) + step}
+        for position, (uid, length) in enumerate(lengths.items())
+        for step, date in enumerate(pd.date_range("2001-01-01", periods=length, freq="MS"))
+    ]
+    pd.DataFrame(rows).to_csv(folder / "panel.csv", index=False)
+    path = folder / "panel.toml"
+    path.write_text(study)
+    return path
+
+
+def test_a_series_of_a_panel_is_read_from_its_rows_without_the_id_column(tmp_path):
+    _panel(tmp_path)
+    series = load_series(tmp_path / "panel.csv", panel=PanelKey("unique_id", "c"))
+    assert len(series) == LENGTHS["c"] and series.values[0] == 40.0
+    assert series.value_column == "y" and series.index.name == "ds"
+    with pytest.raises(DataError, match=r"no series 'd' in column 'unique_id'; the series are b-2"):
+        load_series(tmp_path / "panel.csv", panel=PanelKey("unique_id", "d"))
+
+
+def test_a_panel_has_one_study_per_series_in_file_order_named_for_it(tmp_path):
+    config, _ = load_study_file(_panel(tmp_path))
+    assert panel_id_column(config) == "unique_id"
+    found = members(config)
+    assert [m.unique_id for m in found] == list(LENGTHS)
+    assert [m.config.name for m in found] == ["shop.b-2", "shop.a-1", "shop.short", "shop.c"]
+    assert {m.config.data.unique_id for m in found} == set(LENGTHS)
+
+
+def test_a_study_file_naming_one_series_of_a_panel_is_one_study(tmp_path):
+    study = STUDY.replace('series = "panel.csv"', 'series = "panel.csv"\nunique_id = "c"')
+    config, _ = load_study_file(_panel(tmp_path, study=study))
+    assert panel_id_column(config) is None
+
+
+def test_ids_that_make_one_study_name_are_refused(tmp_path):
+    config, _ = load_study_file(_panel(tmp_path, {"a b": 30, "a/b": 30}))
+    with pytest.raises(ConfigError, match=r"'a b' and 'a/b' both make study name 'shop\.a-b'"):
+        members(config)
+
+
+def test_workers_serve_every_usable_series_in_turn_and_skip_the_short_one(tmp_path):
+    url = DatabaseURL.parse(f"sqlite:///{tmp_path / 'panel.db'}")
+    skipped: list[tuple[str, str]] = []
+    panel, created = create_study(
+        _panel(tmp_path), storage=url.text, on_skip=lambda *s: skipped.append(s)
+    )
+    assert created and isinstance(panel, TunedPanel)
+    assert [uid for uid, _ in skipped] == ["short"] and "has 5 values" in skipped[0][1]
+    studies = [study.name for study in panel.studies()]
+    assert studies == ["shop.b-2", "shop.a-1", "shop.c"]
+    config, _ = load_study_config("shop.a-1", url)
+    assert config.data.unique_id == "a 1"  # each study reads its own series back
+
+    assert run_worker("shop", url, None, worker_index=0) == 6
+
+    trials = sorted(
+        (trial.datetime_start, study)
+        for study in studies
+        for trial in optuna.load_study(study_name=study, storage=url.text).trials
+    )
+    order = [study for _, study in trials]
+    assert order == studies + studies  # one trial of each series, then the next of each
+    status = panel.status()
+    assert [one.unique_id for one in status.series] == ["b-2", "a 1", "c"]
+    assert status.finished == status.budget == 6
+    assert all(one.best_value is not None and np.isfinite(one.best_value) for one in status.series)
+
+
+def test_a_panel_is_opened_by_name_and_unknown_names_list_panels_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'panel.db'}"
+    create_study(_panel(tmp_path), storage=url, on_skip=lambda *_: None)
+    assert isinstance(open_study("shop", url), TunedPanel)
+    assert open_study("shop.c", url).name == "shop.c"
+    with pytest.raises(StorageError, match=r"existing studies: shop \(a panel of 3\)$"):
+        open_study("shops", url)
+
+
+def test_a_panel_with_no_usable_series_is_refused_naming_the_first_reason(tmp_path):
+    with pytest.raises(ConfigError, match="no series of panel 'shop' can be tuned; series 'x'"):
+        create_study(_panel(tmp_path, {"x": 5, "y": 4}), storage=f"sqlite:///{tmp_path / 'p.db'}")
+
+
+def test_tuner_run_serves_a_panel_and_status_shows_every_series(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'panel.db'}"
+    study_file = str(_panel(tmp_path))
+    run = run_tuner(
+        "run", study_file, "--workers", "2", "--storage", storage, "--no-artifacts", "--no-progress"
+    )
+    assert run.returncode == 0, run.stderr
+    assert "skipped series 'short': every candidate preparation is invalid" in run.stderr
+    assert "panel 'shop': 3 series, 6 of 6 trials finished" in run.stdout
+    status = run_tuner("status", "shop", "--storage", storage, "--json")
+    record = json.loads(status.stdout)
+    assert [one["unique_id"] for one in record["series"]] == ["b-2", "a 1", "c"]
+    assert record["finished"] == record["budget"] == 6
+
+
+def test_a_panel_dataframe_is_tuned_and_forecast_with_its_choice(tmp_path):
+    frame = pd.read_csv(_panel(tmp_path).parent / "panel.csv", parse_dates=["ds"])
+    frame = frame[frame.unique_id != "short"]
+    settings = {
+        "repeats": 1,
+        "data": {"horizon": 2, "origins": 2},
+        "confirm": {"top": 1, "repeats": 1},
+    }
+    space = {"epochs": [3], "neurons": [1], "regimes": ["stateless"], "lag": [1]}
+    panel = tune(
+        frame,
+        space,
+        trials=2,
+        name="shop",
+        settings=settings,
+        storage=f"sqlite:///{tmp_path / 'p.db'}",
+        folder=tmp_path / "studies",
+        save_artifacts=False,
+    )
+    assert isinstance(panel, TunedPanel)
+    forecast = panel.forecast(horizon=2)
+    assert list(forecast.groupby("unique_id", sort=False).size().items()) == [
+        ("b-2", 2),
+        ("a 1", 2),
+        ("c", 2),
+    ]
+    chosen = forecast.drop_duplicates("unique_id")
+    assert chosen["chosen"].isin(["lstm", "theta", "auto_ets", "auto_arima", "combination"]).all()
+    assert forecast[["forecast", "lstm"]].notna().all().all()
