@@ -25,6 +25,7 @@ README_SECTIONS = [
     "Install and quick start",
     "Your own CSV in three commands",
     "The API in a dozen lines",
+    "Many series, and the M3 benchmark",
     "Where to read more",
     "Tests",
 ]

@@ -48,6 +48,7 @@ from tuner.forecasting.panel_files import check_panel_output, write_panel_foreca
 from tuner.forecasting.refit import Forecast, ForecastPlan, plan_exported
 from tuner.outputs.artifacts import resolve_artifact_dir
 from tuner.outputs.export import dump_export, export_best, load_export, pick_configuration
+from tuner.outputs.panel_report import write_panel_report
 from tuner.outputs.report import write_report
 from tuner.search import names
 from tuner.search.confirmation import confirm_study
@@ -59,9 +60,9 @@ from tuner.search.panel_studies import OnSkip, create_panel, panel_studies, stud
 from tuner.search.records import study_attrs
 from tuner.search.starter import StarterStudy, draft_study
 from tuner.search.status import StudyStatus, study_status
+from tuner.search.study import complete_trials, store_baselines
 from tuner.search.study import create_study as create_stored
 from tuner.search.study import open_study as open_stored
-from tuner.search.study import store_baselines
 from tuner.search.studyfile import load_study_file
 from tuner.search.windows import StudyData, study_season, study_series
 from tuner.storage.database import open_storage
@@ -237,11 +238,7 @@ class TunedStudy:
         require_int("top", top, 1)
         document = export_best(self.optuna_study(), top)
         if path is not None:
-            text = dump_export(document, fmt)
-            try:
-                Path(path).write_text(text, encoding="utf-8")
-            except OSError as error:
-                raise ConfigError(f"cannot write {str(path)!r}: {error.strerror}") from None
+            _write_text(path, dump_export(document, fmt))
         return document
 
     def report(self, directory: str | Path, top: int = 5) -> Path:
@@ -270,6 +267,18 @@ class TunedStudy:
             self.export(rank), f"study {self.name!r}", rank, horizon, repeats, output, levels
         )
         return run_forecast(plan, output, progress).frame(self.name)
+
+
+def _write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` at ``path``.
+
+    Raises:
+        ConfigError: It cannot be written (the reason is given).
+    """
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot write {str(path)!r}: {error.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -304,6 +313,38 @@ class TunedPanel:
     def status(self) -> PanelStatus:
         """Per series its best validation score, choice and holdout scores; the aggregate."""
         return panel_status(self.name, self.url)
+
+    def report(self, directory: str | Path) -> Path:
+        """Write the panel's Markdown report into ``directory``; return its path.
+
+        Raises:
+            ConfigError: ``directory`` cannot be written.
+        """
+        require_path("directory", directory)
+        return write_panel_report(self.status(), Path(directory))
+
+    def export(self, top: int = 1, path: str | Path | None = None, fmt: str = "json") -> dict:
+        """Every series' best ``top`` configurations: ``{"panel", "series": {id: export}}``.
+
+        Each series' document is its study's export (:meth:`TunedStudy.export`);
+        ``tuner forecast`` reads one study's, so export a series with its study's
+        name (``PANEL.ID``) to forecast from a file.
+
+        Raises:
+            ConfigError: ``top`` or ``fmt`` is invalid, or ``path`` cannot be written.
+        """
+        require_int("top", top, 1)
+        document = {
+            "panel": self.name,
+            "series": {
+                str(study_attrs(study.optuna_study())[names.PANEL]["unique_id"]): study.export(top)
+                for study in self.studies()
+                if complete_trials(study.optuna_study())
+            },
+        }
+        if path is not None:
+            _write_text(path, dump_export(document, fmt))
+        return document
 
     def confirm(self, on_progress: OnProgress | None = None) -> None:
         """Confirm every series' best configurations on its holdout, once each."""

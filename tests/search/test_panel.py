@@ -176,3 +176,9 @@ def test_a_panel_dataframe_is_tuned_and_forecast_with_its_choice(tmp_path):
     chosen = forecast.drop_duplicates("unique_id")
     assert chosen["chosen"].isin(["lstm", "theta", "auto_ets", "auto_arima", "combination"]).all()
     assert forecast[["forecast", "lstm"]].notna().all().all()
+    status = panel.status()
+    assert all("choice" in one.holdout and "lstm" in one.holdout for one in status.series)
+    assert sum(status.chosen.values()) == 3
+    report = panel.report(tmp_path / "report").read_text()
+    assert "Chosen on validation:" in report and all(f"| {uid} " in report for uid in ("b-2", "c"))
+    assert set(panel.export()["series"]) == {"b-2", "a 1", "c"}

@@ -297,11 +297,14 @@ def export(args: argparse.Namespace) -> int:
     from tuner.outputs.export import dump_export
 
     require_int("--top", args.top, 1)
-    study = api.TunedStudy(args.name, _storage_url(args))
+    study = api.open_study(args.name, _storage_url(args))
     if args.output is None:
         sys.stdout.write(dump_export(study.export(args.top), args.format))
         return 0
     document = study.export(args.top, args.output, args.format)
+    if isinstance(study, api.TunedPanel):
+        print(f"wrote the configurations of {len(document['series'])} series to {args.output}")
+        return 0
     print(f"wrote {len(document['configurations'])} configuration(s) to {args.output}")
     return 0
 
@@ -312,7 +315,11 @@ def report(args: argparse.Namespace) -> int:
 
     require_int("--top", args.top, 1)
     directory = Path(args.output or Path("storage") / "reports" / args.name)
-    path = api.TunedStudy(args.name, _storage_url(args)).report(directory, args.top)
+    study = api.open_study(args.name, _storage_url(args))
+    if isinstance(study, api.TunedPanel):
+        path = study.report(directory)
+    else:
+        path = study.report(directory, args.top)
     print(f"wrote {path}")
     return 0
 

@@ -1,0 +1,77 @@
+"""A panel's report: where the LSTM earned its cost across the series, in Markdown.
+
+One study's report (tuner.outputs.report) asks whether its winner beats the
+runners-up; a panel's asks how the LSTM, the classical methods and the choice
+between them did over many series, on the holdouts the searches never saw
+(docs/method.md, section 16), and lists each series' choice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tabulate import tabulate
+
+from tuner.evaluation.metrics import OBJECTIVE_LABELS
+from tuner.exceptions import ConfigError
+from tuner.search.panel_status import PanelStatus
+
+__all__ = ["panel_report_markdown", "write_panel_report"]
+
+
+def write_panel_report(status: PanelStatus, directory: Path) -> Path:
+    """Write ``report.md`` for the panel into ``directory``.
+
+    Raises:
+        ConfigError: ``directory`` cannot be created or written.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "report.md"
+        path.write_text(panel_report_markdown(status), encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the report to {str(directory)!r}: {error.strerror}"
+        ) from None
+    return path
+
+
+def panel_report_markdown(status: PanelStatus) -> str:
+    """The panel's aggregate, choices and wins, then a table of every series."""
+    parts = [
+        f"# Panel {status.name}",
+        f"{len(status.series)} series; {status.finished} of {status.budget} trials finished.",
+    ]
+    if status.means:
+        parts.append(
+            f"## Holdout, mean over the {status.compared_over} series every method scored\n\n"
+            + tabulate(
+                [[m, v["smape"], v["mase"]] for m, v in status.means.items()],
+                headers=["method", "sMAPE", "MASE"],
+                tablefmt="github",
+                floatfmt=".3f",
+            )
+        )
+        wins = ", ".join(f"{name} on {count}" for name, count in status.lstm_wins.items())
+        parts.append(f"The LSTM's holdout sMAPE was lower than {wins} of those series.")
+    if status.chosen:
+        chosen = ", ".join(f"{name} {count}" for name, count in sorted(status.chosen.items()))
+        parts.append(f"Chosen on validation: {chosen}.")
+    label = OBJECTIVE_LABELS.get(status.objective, status.objective)
+    rows = [
+        [
+            one.unique_id,
+            f"{one.finished}/{one.budget}",
+            one.best_value,
+            one.chosen or "",
+            *(one.holdout.get(m, {}).get("smape") for m in ("lstm", "theta", "choice")),
+        ]
+        for one in status.series
+    ]
+    headers = ["series", "trials", f"best validation {label}", "chosen"]
+    headers += ["holdout sMAPE, LSTM", "Theta", "choice"]
+    parts.append(
+        "## Every series\n\n"
+        + tabulate(rows, headers=headers, tablefmt="github", floatfmt=".3f", missingval="n/a")
+    )
+    return "\n\n".join(parts) + "\n"
