@@ -57,19 +57,7 @@ def panel_status_text(status: PanelStatus) -> str:
     if status.chosen:
         chosen = ", ".join(f"{name} {count}" for name, count in sorted(status.chosen.items()))
         lines.append(f"chosen on validation: {chosen}")
-    label = OBJECTIVE_LABELS.get(status.objective, status.objective)
-    rows = [
-        [
-            one.unique_id,
-            f"{one.finished}/{one.budget}",
-            _number(one.best_value),
-            one.chosen or "-",
-            *(_number(one.holdout.get(m, {}).get("smape")) for m in ("lstm", "theta", "choice")),
-        ]
-        for one in status.series
-    ]
-    headers = ["series", "trials", f"best validation {label}", "chosen"]
-    headers += ["holdout sMAPE lstm", "theta", "choice"]
+    headers, rows = status.series_rows()
     lines.append(tabulate(rows, headers=headers, disable_numparse=True))
     return "\n".join(lines)
 

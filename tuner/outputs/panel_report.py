@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from tuner.evaluation.metrics import OBJECTIVE_LABELS
 from tuner.exceptions import ConfigError
 from tuner.search.panel_status import PanelStatus
 
@@ -57,21 +56,14 @@ def panel_report_markdown(status: PanelStatus) -> str:
     if status.chosen:
         chosen = ", ".join(f"{name} {count}" for name, count in sorted(status.chosen.items()))
         parts.append(f"Chosen on validation: {chosen}.")
-    label = OBJECTIVE_LABELS.get(status.objective, status.objective)
-    rows = [
-        [
-            one.unique_id,
-            f"{one.finished}/{one.budget}",
-            one.best_value,
-            one.chosen or "",
-            *(one.holdout.get(m, {}).get("smape") for m in ("lstm", "theta", "choice")),
-        ]
-        for one in status.series
-    ]
-    headers = ["series", "trials", f"best validation {label}", "chosen"]
-    headers += ["holdout sMAPE, LSTM", "Theta", "choice"]
+    headers, rows = status.series_rows()
     parts.append(
         "## Every series\n\n"
-        + tabulate(rows, headers=headers, tablefmt="github", floatfmt=".3f", missingval="n/a")
+        + tabulate(
+            rows,
+            headers=headers,
+            tablefmt="github",
+            disable_numparse=True,
+        )
     )
     return "\n\n".join(parts) + "\n"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tuner.evaluation.metrics import OBJECTIVE_LABELS
 from tuner.search import names
 from tuner.search.panel_studies import panel_studies
 from tuner.search.records import study_attrs
@@ -28,6 +29,8 @@ __all__ = ["COMPARED", "PanelStatus", "SeriesStatus", "panel_status"]
 
 COMPARED = ("lstm", "theta", "auto_ets", "auto_arima", "seasonal_naive", "persistence")
 """The methods compared on each series' holdout: the tuned LSTM, then the baselines."""
+SHOWN = ("lstm", "theta", "choice")
+"""The methods whose holdout sMAPE each series' row shows."""
 AGGREGATED = ("smape", "mase")
 """The scale-free metrics averaged over series (RMSE's units differ from series to series)."""
 
@@ -80,6 +83,27 @@ class PanelStatus:
     chosen: dict[str, int]
     lstm_wins: dict[str, int]
 
+    def series_rows(self) -> tuple[list[str], list[list[str]]]:
+        """Headers and one row per series, as text: trials, best validation, choice, holdout sMAPEs.
+
+        The text of ``tuner status`` and the panel's report show the same table; an
+        id stays as written (``001`` is not the number 1).
+        """
+        label = OBJECTIVE_LABELS.get(self.objective, self.objective)
+        headers = ["series", "trials", f"best validation {label}", "chosen"]
+        headers += ["holdout sMAPE, LSTM", "Theta", "choice"]
+        rows = [
+            [
+                one.unique_id,
+                f"{one.finished}/{one.budget}",
+                _shown(one.best_value),
+                one.chosen or "n/a",
+                *(_shown(one.holdout.get(method, {}).get("smape")) for method in SHOWN),
+            ]
+            for one in self.series
+        ]
+        return headers, rows
+
     @property
     def finished(self) -> int:
         """Finished trials over every series."""
@@ -93,6 +117,10 @@ class PanelStatus:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
         return dataclasses.asdict(self) | {"finished": self.finished, "budget": self.budget}
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def panel_status(name: str, url: DatabaseURL) -> PanelStatus:
