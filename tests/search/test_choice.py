@@ -190,7 +190,14 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
     study = optuna.load_study(study_name="air", storage=url)
     attrs = study_attrs(study)
     record = attrs["choice"]
-    assert set(record) == {"metric", "chosen", "validation", "holdout", "combined_with"}
+    assert set(record) == {
+        "metric",
+        "chosen",
+        "validation",
+        "holdout",
+        "holdout_metrics",
+        "combined_with",
+    }
     assert record["metric"] == "smape" and record["combined_with"] in CLASSICAL
     assert record["chosen"] == min(CANDIDATES, key=lambda name: record["validation"][name])
     assert all(record["holdout"][name] is not None for name in CANDIDATES)
@@ -220,6 +227,11 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
             assert errors.overall[metric][1] == pytest.approx(partner["metrics"][metric])
         assert record[window]["lstm"] == stored["ensemble_smape"]
         assert record[window]["combination"] == pytest.approx(errors.overall["smape"][2])
+    for name in CANDIDATES:  # every metric on the holdout, the study's own as the choice has it
+        assert record["holdout_metrics"][name]["smape"] == pytest.approx(record["holdout"][name])
+    assert record["holdout_metrics"]["lstm"]["mase"] == pytest.approx(
+        confirmed["holdout_metrics"]["ensemble_mase"]
+    )
 
     _, out, _ = cli("status", "air", "--storage", url, "--json")
     assert json.loads(out)["choice"] == record

@@ -15,7 +15,7 @@ from tuner.search import names
 from tuner.search.panel import members
 from tuner.search.study import create_study, load_study_config
 from tuner.search.studyfile import StudyConfig
-from tuner.storage.database import open_storage
+from tuner.storage.database import open_storage, release_connections
 from tuner.storage.url import DatabaseURL
 
 __all__ = ["OnSkip", "create_panel", "panel_studies", "studies_named"]
@@ -76,8 +76,12 @@ def panel_studies(name: str, url: DatabaseURL) -> list[str]:
         StorageError: No database at ``url`` (nothing is created).
     """
     storage = open_storage(url, create=False)
+    try:
+        studies = storage.get_all_studies()
+    finally:
+        release_connections(storage)  # a worker opens its own, with its heartbeat settings
     found = []
-    for study in storage.get_all_studies():
+    for study in studies:
         record = study.user_attrs.get(names.PANEL)
         if record and record.get("panel") == name and study.user_attrs.get(names.READY):
             found.append((record["position"], study.study_name))
@@ -93,12 +97,13 @@ def studies_named(name: str, url: DatabaseURL) -> list[str]:
         ConfigError: ``name`` is not a safe study name.
     """
     try:
-        load_study_config(name, url)
+        _, storage = load_study_config(name, url)
     except StorageError:
         found = panel_studies(name, DatabaseURL.of(url))
         if found:
             return found
         raise
+    release_connections(storage)  # a worker opens its own, with its heartbeat settings
     return [name]
 
 
