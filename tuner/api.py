@@ -334,14 +334,12 @@ class TunedPanel:
             ConfigError: ``top`` or ``fmt`` is invalid, or ``path`` cannot be written.
         """
         require_int("top", top, 1)
-        document = {
-            "panel": self.name,
-            "series": {
-                str(study_attrs(study.optuna_study())[names.PANEL]["unique_id"]): study.export(top)
-                for study in self.studies()
-                if complete_trials(study.optuna_study())
-            },
-        }
+        series = {}
+        for study in self.studies():
+            stored = study.optuna_study()
+            if complete_trials(stored):
+                series[str(study_attrs(stored)[names.PANEL]["unique_id"])] = study.export(top)
+        document = {"panel": self.name, "series": series}
         if path is not None:
             _write_text(path, dump_export(document, fmt))
         return document

@@ -109,17 +109,35 @@ def test_the_proxy_holds_the_database_lock_for_a_worker_until_it_dies(tmp_path):
     server.stop(grace=None)
 
 
+def _proxy_process(
+    database: str, port: int, *options: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """``tuner proxy`` for ``database`` on ``port``, its own process; it prints where it serves."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuner",
+            "proxy",
+            "--storage",
+            database,
+            "--port",
+            str(port),
+            *options,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.mark.slow
 def test_tuner_proxy_serves_a_study_to_a_tuner_worker(tmp_path):
     database = f"sqlite:///{tmp_path / 'tuner.db'}"
     create(database, 2)
     port = free_port()
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "tuner", "proxy", "--storage", database, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proxy = _proxy_process(database, port)
     try:
         line = proxy.stdout.readline()
         assert line.startswith(f"tuner proxy for {database} at grpc://127.0.0.1:{port} "), (
@@ -398,15 +416,8 @@ def test_tuner_proxy_with_tls_and_a_token_file_serves_a_tuner_worker(tmp_path, c
     token_file.write_text(TOKEN)
     port = free_port()
     environment = {**os.environ, "TUNER_PROXY_TOKEN_FILE": str(token_file)}
-    command = [sys.executable, "-m", "tuner", "proxy", "--storage", database, "--port", str(port)]
     tls = ["--tls-cert", str(certificates.server_cert), "--tls-key", str(certificates.server_key)]
-    proxy = subprocess.Popen(
-        [*command, "--host", "0.0.0.0", *tls],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proxy = _proxy_process(database, port, "--host", "0.0.0.0", *tls, env=environment)
     try:
         line = proxy.stdout.readline()
         assert line.startswith(f"tuner proxy for {database} at grpc://0.0.0.0:{port} (TLS;"), (

@@ -15,8 +15,9 @@ from tuner import tune
 from tuner.api import TunedPanel, create_study, open_study
 from tuner.data.series import PanelKey, load_series
 from tuner.distributed.worker import run_worker
+from tuner.evaluation.config import EvaluationConfig
 from tuner.exceptions import ConfigError, DataError, StorageError
-from tuner.search.panel import members, panel_id_column
+from tuner.search.panel import member_name, members, panel_id_column
 from tuner.search.study import load_study_config
 from tuner.search.studyfile import load_study_file
 from tuner.storage.url import DatabaseURL
@@ -182,3 +183,30 @@ def test_a_panel_dataframe_is_tuned_and_forecast_with_its_choice(tmp_path):
     report = panel.report(tmp_path / "report").read_text()
     assert "Chosen on validation:" in report and all(f"| {uid} " in report for uid in ("b-2", "c"))
     assert set(panel.export()["series"]) == {"b-2", "a 1", "c"}
+
+
+def test_a_panel_forecast_refuses_a_rank_and_a_directory_it_would_harm(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'panel.db'}"
+    panel, _ = create_study(_panel(tmp_path), storage=storage, on_skip=lambda *_: None)
+    ranked = run_tuner("forecast", "--study", "shop", "--rank", "2", "--storage", storage)
+    assert ranked.returncode != 0 and "Traceback" not in ranked.stderr
+    assert ranked.stderr.strip().splitlines()[-1] == (
+        "tuner forecast: error: --rank applies to one study; a panel forecasts each series "
+        "with the forecaster it chose (got --rank 2); give --study shop.ID for one series"
+    )
+    someones = tmp_path / "notes"
+    someones.mkdir()
+    (someones / "todo.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"holds no earlier panel forecast \(panel\.json\)"):
+        panel.forecast(output=someones)
+    assert (someones / "todo.txt").read_text() == "mine"
+
+
+def test_a_stored_panel_series_must_name_its_column_and_id_as_text():
+    with pytest.raises(ConfigError, match=r"^panel must hold id_column and unique_id as text"):
+        EvaluationConfig.from_dict({"data": "panel.csv", "panel": {"id_column": "unique_id"}})
+
+
+def test_an_id_that_makes_a_study_name_too_long_is_refused():
+    with pytest.raises(ConfigError, match="over 100 characters; shorten the panel's name or"):
+        member_name("shop", "x" * 100)

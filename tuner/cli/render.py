@@ -47,16 +47,12 @@ def panel_status_text(status: PanelStatus) -> str:
     ]
     if status.means:
         lines.append(f"holdout, mean over the {status.compared_over} series every method scored:")
-        rows = [
-            [method, status.means[method]["smape"], status.means[method]["mase"]]
-            for method in status.means
-        ]
-        lines.append(tabulate(rows, headers=["method", "sMAPE", "MASE"], floatfmt=".3f"))
+        headers, rows = status.means_rows()
+        lines.append(tabulate(rows, headers=headers, floatfmt=".3f"))
         wins = ", ".join(f"{name} {count}" for name, count in status.lstm_wins.items())
         lines.append(f"LSTM's holdout sMAPE lower than, on that many series: {wins}")
     if status.chosen:
-        chosen = ", ".join(f"{name} {count}" for name, count in sorted(status.chosen.items()))
-        lines.append(f"chosen on validation: {chosen}")
+        lines.append(f"chosen on validation: {status.chosen_counts()}")
     headers, rows = status.series_rows()
     lines.append(tabulate(rows, headers=headers, disable_numparse=True))
     return "\n".join(lines)

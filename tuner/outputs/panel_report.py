@@ -44,26 +44,18 @@ def panel_report_markdown(status: PanelStatus) -> str:
     if status.means:
         parts.append(
             f"## Holdout, mean over the {status.compared_over} series every method scored\n\n"
-            + tabulate(
-                [[m, v["smape"], v["mase"]] for m, v in status.means.items()],
-                headers=["method", "sMAPE", "MASE"],
-                tablefmt="github",
-                floatfmt=".3f",
-            )
+            + _means_table(status)
         )
         wins = ", ".join(f"{name} on {count}" for name, count in status.lstm_wins.items())
         parts.append(f"The LSTM's holdout sMAPE was lower than {wins} of those series.")
     if status.chosen:
-        chosen = ", ".join(f"{name} {count}" for name, count in sorted(status.chosen.items()))
-        parts.append(f"Chosen on validation: {chosen}.")
-    headers, rows = status.series_rows()
-    parts.append(
-        "## Every series\n\n"
-        + tabulate(
-            rows,
-            headers=headers,
-            tablefmt="github",
-            disable_numparse=True,
-        )
-    )
+        parts.append(f"Chosen on validation: {status.chosen_counts()}.")
+    headers, rows = status.series_rows()  # as text: an id such as 001 stays as written
+    table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    parts.append("## Every series\n\n" + table)
     return "\n\n".join(parts) + "\n"
+
+
+def _means_table(status: PanelStatus) -> str:
+    headers, rows = status.means_rows()
+    return tabulate(rows, headers=headers, tablefmt="github", floatfmt=".3f")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import optuna
 
 from tuner.evaluation.metrics import OBJECTIVE_LABELS
 from tuner.search import names
@@ -104,6 +105,18 @@ class PanelStatus:
         ]
         return headers, rows
 
+    def means_rows(self) -> tuple[list[str], list[list[str]]]:
+        """Headers and one row per method, as text: its mean holdout sMAPE and MASE."""
+        rows = [
+            [method, *(_shown(means[m]) for m in AGGREGATED)]
+            for method, means in self.means.items()
+        ]
+        return ["method", "sMAPE", "MASE"], rows
+
+    def chosen_counts(self) -> str:
+        """How often each forecaster was chosen, in one line (``lstm 30, theta 16``)."""
+        return ", ".join(f"{name} {count}" for name, count in sorted(self.chosen.items()))
+
     @property
     def finished(self) -> int:
         """Finished trials over every series."""
@@ -125,9 +138,9 @@ def _shown(value: float | None) -> str:
 
 def panel_status(name: str, url: DatabaseURL) -> PanelStatus:
     """Read every study of panel ``name`` and aggregate their holdout scores."""
-    studies = panel_studies(name, url)
-    rows = [_series_status(study, url) for study in studies]
-    objective = _objective(studies, url)
+    opened = [open_study(study, url) for study in panel_studies(name, url)]
+    rows = [_series_status(study) for study, _ in opened]
+    objective = opened[0][1].objective if opened else ""
     methods = [*COMPARED, "choice"]
     complete = [row for row in rows if all(m in row.holdout for m in methods if m != "choice")]
     means = {
@@ -154,12 +167,7 @@ def panel_status(name: str, url: DatabaseURL) -> PanelStatus:
     )
 
 
-def _objective(studies: list[str], url: DatabaseURL) -> str:
-    return open_study(studies[0], url)[1].objective if studies else ""
-
-
-def _series_status(name: str, url: DatabaseURL) -> SeriesStatus:
-    study, _ = open_study(name, url)
+def _series_status(study: optuna.Study) -> SeriesStatus:
     attrs = study_attrs(study)
     complete = complete_trials(study)
     choice = attrs.get(names.CHOICE) or {}
@@ -169,7 +177,7 @@ def _series_status(name: str, url: DatabaseURL) -> SeriesStatus:
         holdout["choice"] = holdout[chosen]
     return SeriesStatus(
         unique_id=str(attrs[names.PANEL]["unique_id"]),  # type: ignore[index]
-        study=name,
+        study=study.study_name,
         finished=SlotCounts.of(study.get_trials(deepcopy=False)).finished,
         budget=int(attrs[names.BUDGET]),  # type: ignore[arg-type]
         best_value=complete[0].value if complete else None,
