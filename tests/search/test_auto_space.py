@@ -60,7 +60,7 @@ def test_a_study_file_without_search_loads_a_concrete_space():
     data = StudyData.load(config)
     search = data.config.search
     assert search.preset is None
-    assert search.epochs == IntRange(20, 300, log=True)
+    assert search.epochs == IntRange(20, 150, log=True)
     assert search.neurons == IntRange(4, 32, log=True)
     assert search.layers == IntRange(1, 2)
     assert search.learning_rate == FloatRange(0.001, 0.01)
@@ -126,3 +126,20 @@ def test_an_auto_study_runs_and_searches_the_derived_dimensions(tmp_path, airlin
         assert {"transform", "seasonal_difference", "layers", "learning_rate"} <= set(params)
         assert 1 <= params["lag"] <= 15 and params["regime"] in ("stateless", "seeded")
         assert 4 <= params["neurons"] <= 32 and 5 <= params["epochs"] <= 10
+
+
+def test_the_lags_stop_where_the_validation_window_leaves_one_training_row(
+    tmp_path, airline, caplog
+):
+    """No lag of the derived space is one the candidates' check would drop with a warning."""
+    path = tmp_path / "short.csv"
+    pd.DataFrame({"ds": airline.index[:48], "y": airline.values[:48]}).to_csv(path, index=False)
+    data = DataSection(series=str(path), horizon=18, origins=2)
+    short = dataclasses.replace(airline, values=airline.values[:48], index=airline.index[:48])
+    assert data.window == 36
+    assert auto_search(short, 12, data, {}).lag == IntRange(1, 10)  # 48 - 36 - 2, below 48 / 4
+    text = study_toml("short", trials=2, data={"series": str(path), "horizon": 18, "origins": 2})
+    with caplog.at_level("WARNING"):
+        loaded = StudyData.load(parse_study_text(text))
+    assert loaded.holdout == 0 and max(p.lag for p in loaded.search) == 10
+    assert not [r for r in caplog.records if "dropped" in r.getMessage()]

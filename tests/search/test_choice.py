@@ -22,6 +22,7 @@ from tuner.search.choice import (
     choice_line,
     choose,
     combined_forecasts,
+    cross_fitted,
 )
 from tuner.search.records import study_attrs
 from tuner.search.study import create_study
@@ -74,6 +75,28 @@ def test_the_lstm_is_chosen_when_it_scores_lowest_on_validation():
     record = choose("rmse", window, None)
     assert record["chosen"] == "lstm" and record["combined_with"] == "theta"
     assert record["validation"]["lstm"] == pytest.approx(0.5)
+    assert record["passed_over"] is None
+
+
+def test_a_lead_made_on_one_half_of_the_origins_does_not_choose_the_lstm():
+    """Lower on average, but worse than Theta from the first origin: Theta is chosen."""
+    window = _window({"lstm": 0.0, "theta": 1.0, "auto_ets": 4.0, "auto_arima": 5.0})
+
+    def missing(errors: list[list[float]]) -> WindowForecasts:
+        """``window`` with the LSTM's errors; halves: origin 0, then origins 1 and 2."""
+        miss = np.array(errors)
+        lstm = _metrics(window.actual, window.actual + miss, window.starts)["rmse"]
+        return dataclasses.replace(window, lstm=lstm, residuals=-miss)
+
+    first = choose("rmse", missing([[1.2, -1.2], [0, 0], [0, 0]]), None)
+    assert first["validation"]["lstm"] < first["validation"]["theta"]
+    assert first["chosen"] == "theta" and first["passed_over"] == "lstm"
+    # Theta misses by [1, -1], [1, 1], [-1, 1]: the mean cancels at origins 0 and 2, not 1
+    second = choose("rmse", missing([[-1, 1], [2, 2], [1, -1]]), None)
+    assert second["validation"]["combination"] < second["validation"]["theta"]
+    assert second["chosen"] == "theta" and second["passed_over"] == "combination"
+    both = choose("rmse", missing([[0.4, -0.4], [0.4, 0.4], [0, 0]]), None)
+    assert both["chosen"] == "lstm" and both["passed_over"] is None
 
 
 def test_theta_is_chosen_when_it_scores_lowest_on_validation():
@@ -134,6 +157,27 @@ def test_a_baseline_without_forecasts_is_no_candidate_and_no_partner():
     assert record["combined_with"] == "auto_ets" and record["chosen"] == "combination"
 
 
+def test_each_origin_gets_the_forecast_of_the_trial_best_on_the_others():
+    """A trial lucky on one origin is not credited there: the other origins pick for it."""
+    window = _window({"lstm": 0.0, "theta": 1.0, "auto_ets": 2.0, "auto_arima": 3.0})
+    lucky = window.actual + np.array([[0.0, 0.0], [9.0, -9.0], [0.0, 0.0]])
+    steady = window.actual + 1.0
+    picked = cross_fitted(window, np.stack([lucky, steady]), "rmse")
+    # origins 0 and 2: lucky's blow-up at origin 1 ranks it below steady; origin 1:
+    # lucky is perfect on origins 0 and 2, so it is picked there, blow-up and all.
+    np.testing.assert_array_equal(picked, np.stack([steady[0], lucky[1], steady[2]]))
+
+
+def test_the_first_trial_wins_a_tie_and_a_single_origin_has_nothing_to_pick_on():
+    window = _window({"lstm": 0.0, "theta": 1.0, "auto_ets": 2.0, "auto_arima": 3.0})
+    first, second = window.actual + 1.0, window.actual - 1.0
+    picked = cross_fitted(window, np.stack([first, second]), "rmse")
+    np.testing.assert_array_equal(picked, first)
+    single = dataclasses.replace(window, actual=window.actual[:1], starts=window.starts[:1])
+    assert cross_fitted(single, np.stack([first[:1]]), "rmse") is None
+    assert cross_fitted(window, np.empty((0, *window.actual.shape)), "rmse") is None
+
+
 def test_the_choice_reads_in_one_line():
     record = {
         "metric": "smape",
@@ -146,6 +190,11 @@ def test_the_choice_reads_in_one_line():
     record |= {"chosen": "combination", "validation": {"combination": 9.0, "lstm": 14.1}}
     assert choice_line(record) == (
         "the mean of LSTM and theta (validation sMAPE 9 vs LSTM 14.1; holdout n/a)"
+    )
+    record |= {"chosen": "theta", "passed_over": "lstm", "validation": {"theta": 9.0, "lstm": 8.0}}
+    assert choice_line(record) == (
+        "theta (validation sMAPE 9 vs LSTM 8; holdout 11.8; LSTM scored lower, but not in "
+        "both halves)"
     )
 
 
@@ -197,9 +246,16 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
         "holdout",
         "holdout_metrics",
         "combined_with",
+        "passed_over",
+        "lstm_validation",
     }
+    assert record["lstm_validation"] == "cross-fitted"
     assert record["metric"] == "smape" and record["combined_with"] in CLASSICAL
-    assert record["chosen"] == min(CANDIDATES, key=lambda name: record["validation"][name])
+    lowest = min(CANDIDATES, key=lambda name: record["validation"][name])
+    if record["passed_over"] is None:
+        assert record["chosen"] == lowest
+    else:  # a lead that did not hold in both halves goes to the best classical
+        assert record["passed_over"] == lowest and record["chosen"] == record["combined_with"]
     assert all(record["holdout"][name] is not None for name in CANDIDATES)
     assert "choice" not in study.user_attrs and study.user_attrs["chosen"] == choice_line(record)
 
@@ -213,6 +269,7 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
         "validation": (trial.user_attrs["residuals"], trial.user_attrs["metrics"]),
         "holdout": (confirmed["holdout_residuals"], confirmed["holdout_metrics"]),
     }
+    season = attrs["baselines"]["season"]
     for window, origins in points.items():
         actual = np.array([values[origin] for origin in origins])
         starts = [origin[0] for origin in origins]
@@ -220,13 +277,17 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
         forecast = actual - np.array(residuals)
         partner = attrs["baselines"][window][record["combined_with"]]
         classical = np.array(partner["forecasts"]).reshape(actual.shape)
-        forecasts = np.stack([forecast, classical, (forecast + classical) / 2])
-        errors = forecast_errors(actual, forecasts, starts, values, attrs["baselines"]["season"])
+        errors = forecast_errors(actual, np.stack([forecast, classical]), starts, values, season)
         for metric in ("rmse", "smape"):
             assert errors.overall[metric][0] == pytest.approx(stored[f"ensemble_{metric}"])
             assert errors.overall[metric][1] == pytest.approx(partner["metrics"][metric])
-        assert record[window]["lstm"] == stored["ensemble_smape"]
-        assert record[window]["combination"] == pytest.approx(errors.overall["smape"][2])
+        if window == "validation":  # each origin's forecast from the trial best on the others
+            forecast = _picked_on_other_origins(study, actual, starts, values, season)
+        chosen = forecast_errors(
+            actual, np.stack([forecast, (forecast + classical) / 2]), starts, values, season
+        )
+        assert record[window]["lstm"] == pytest.approx(chosen.overall["smape"][0])
+        assert record[window]["combination"] == pytest.approx(chosen.overall["smape"][1])
     for name in CANDIDATES:  # every metric on the holdout, the study's own as the choice has it
         assert record["holdout_metrics"][name]["smape"] == pytest.approx(record["holdout"][name])
     assert record["holdout_metrics"]["lstm"]["mase"] == pytest.approx(
@@ -237,7 +298,25 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
     assert json.loads(out)["choice"] == record
     _, text, _ = cli("status", "air", "--storage", url)
     assert f"choice: {choice_line(record)}" in text.splitlines()
+    partner = record["combined_with"]
+    assert f"(LSTM validation cross-fitted; combination: LSTM and {partner})" in text
     assert open_tuned_study("air", url).choice() == record
+
+
+def _picked_on_other_origins(
+    study: optuna.Study, actual: np.ndarray, starts: list[int], values: np.ndarray, season: int
+) -> np.ndarray:
+    """At each origin, the forecast of the complete trial with the lowest sMAPE elsewhere."""
+    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    forecasts = np.stack([actual - np.array(t.user_attrs["residuals"]) for t in trials])
+    picked = []
+    for origin in range(len(starts)):
+        others = [o for o in range(len(starts)) if o != origin]
+        elsewhere = forecast_errors(
+            actual[others], forecasts[:, others], [starts[o] for o in others], values, season
+        ).overall["smape"]
+        picked.append(forecasts[int(np.argmin(elsewhere)), origin])
+    return np.array(picked)
 
 
 def test_a_study_without_holdout_chooses_on_validation_with_no_holdout_score(small_study, cli):

@@ -202,6 +202,52 @@ def test_a_panel_forecast_refuses_a_rank_and_a_directory_it_would_harm(tmp_path)
     assert (someones / "todo.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
+def test_a_panel_forecast_in_two_processes_is_the_one_in_one(tmp_path):
+    frame = pd.read_csv(_panel(tmp_path).parent / "panel.csv", parse_dates=["ds"])
+    settings = {"repeats": 1, "data": {"horizon": 2, "origins": 2}, "confirm": {"top": 1}}
+    space = {"epochs": [2], "neurons": [1], "regimes": ["stateless"], "lag": [1]}
+    panel = tune(
+        frame[frame.unique_id != "short"],
+        space,
+        trials=1,
+        name="shop",
+        settings=settings,
+        storage=f"sqlite:///{tmp_path / 'p.db'}",
+        folder=tmp_path / "studies",
+        save_artifacts=False,
+    )
+    alone, apart = [], []
+    one = panel.forecast(horizon=2, output=tmp_path / "one", progress=alone.append)
+    two = panel.forecast(horizon=2, output=tmp_path / "two", progress=apart.append, workers=2)
+    pd.testing.assert_frame_equal(two, one, check_exact=True)
+    assert list(two.drop_duplicates("unique_id")["unique_id"]) == ["b-2", "a 1", "c"]
+    forecasts = [(tmp_path / run / "forecast.csv").read_text() for run in ("one", "two")]
+    assert forecasts[0] == forecasts[1]
+    assert len(apart) == 3 and sum(apart) == sum(alone) > 0  # one call per series
+
+
+def test_a_panel_forecast_refuses_workers_it_cannot_use(tmp_path):
+    panel = TunedPanel("shop", f"sqlite:///{tmp_path / 'none.db'}")
+    for workers in (0, True, 1.5):
+        with pytest.raises(ConfigError, match=rf"^workers must be an integer >= 1; got {workers}"):
+            panel.forecast(workers=workers)
+    with pytest.raises(ConfigError, match=r"^workers > 1 needs a database file or server the"):
+        TunedPanel("shop", "sqlite://").forecast(workers=2)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_workers_are_refused_on_a_single_study(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'panel.db'}"
+    create_study(_panel(tmp_path), storage=storage, on_skip=lambda *_: None)
+    single = run_tuner("forecast", "--study", "shop.c", "--workers", "2", "--storage", storage)
+    assert single.returncode != 0 and "Traceback" not in single.stderr
+    assert single.stderr.strip().splitlines() == [
+        "tuner forecast: error: --workers applies to a panel, whose series it forecasts side "
+        "by side; one configuration refits in one process (got --workers 2)"
+    ]
+
+
 def test_a_stored_panel_series_must_name_its_column_and_id_as_text():
     with pytest.raises(ConfigError, match=r"^panel must hold id_column and unique_id as text"):
         EvaluationConfig.from_dict({"data": "panel.csv", "panel": {"id_column": "unique_id"}})

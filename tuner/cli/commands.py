@@ -124,6 +124,7 @@ def forecast(args: argparse.Namespace) -> int:
     from tuner.outputs.export import load_export
 
     require_int("--rank", args.rank, 1)
+    require_int("--workers", args.workers, 1)
     if args.horizon is not None:
         require_int("--horizon", args.horizon, 1, MAX_HORIZON)
     if args.repeats is not None:
@@ -134,12 +135,14 @@ def forecast(args: argparse.Namespace) -> int:
     for level in levels:
         require_int("--level", level, 1, 99)
     if args.file is not None:
+        _require_one_worker(args.workers)
         document, source = load_export(args.file), args.file
     else:
         _optuna_verbosity(quiet=True)
         study = api.open_study(args.study, _storage_url(args))
         if isinstance(study, api.TunedPanel):
             return _forecast_panel(study, args, levels)
+        _require_one_worker(args.workers)
         document = study.export(args.rank)
         source = f"study {args.study!r}"
     # a string as given: '' must be refused, not read as Path('') (the current directory);
@@ -155,6 +158,19 @@ def forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_one_worker(workers: int) -> None:
+    """Refuse ``--workers`` other than 1 where one configuration is refitted, in one process.
+
+    Raises:
+        ConfigError: ``workers`` is not 1.
+    """
+    if workers != 1:
+        raise ConfigError(
+            "--workers applies to a panel, whose series it forecasts side by side; one "
+            f"configuration refits in one process (got --workers {workers})"
+        )
+
+
 def _forecast_panel(panel: TunedPanel, args: argparse.Namespace, levels: tuple[int, ...]) -> int:
     """``tuner forecast --study PANEL``: every series with its chosen forecaster, one table."""
     if args.rank != 1:
@@ -164,7 +180,7 @@ def _forecast_panel(panel: TunedPanel, args: argparse.Namespace, levels: tuple[i
         )
     default = Path("storage") / "forecasts" / panel.name
     output = args.output if args.output is not None else default
-    frame = panel.forecast(args.horizon, args.repeats, output, levels=levels)
+    frame = panel.forecast(args.horizon, args.repeats, output, levels=levels, workers=args.workers)
     chosen = frame.drop_duplicates("unique_id")["chosen"].value_counts()
     counts = ", ".join(f"{name} {count}" for name, count in chosen.items())
     print(

@@ -297,6 +297,12 @@ def _add_forecast_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", help="directory to write (default: storage/forecasts/STUDY-RANK)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that forecast a panel's series side by side (1)",
+    )
     _add_progress_option(parser)
 
 

@@ -121,16 +121,22 @@ def _confirmed_scores(row: dict[str, object], objective: str) -> str:
 
 
 def _choice_lines(choice: dict[str, object]) -> list[str]:
-    """The chosen forecaster, then every candidate's validation and holdout scores."""
+    """The chosen forecaster, then every candidate's validation and holdout scores.
+
+    How the LSTM was scored on validation is said (cross-fitted, or its best
+    trial's own score), since it differs from the best validation score above it.
+    """
     validation, holdout = choice["validation"], choice["holdout"]
     scores = ", ".join(
         f"{name} {_number(validation[name])}/{_number(holdout[name])}"  # type: ignore[index]
         for name in CANDIDATES
     )
+    scored = choice.get("lstm_validation")
+    how = f"LSTM validation {scored}; " if scored else ""
     return [
         f"choice: {choice_line(choice)}",
         f"  candidates, validation/holdout {METRIC_LABELS[choice['metric']]} "  # type: ignore[index]
-        f"(combination: LSTM and {choice['combined_with']}): {scores}",
+        f"({how}combination: LSTM and {choice['combined_with']}): {scores}",
     ]
 
 

@@ -14,11 +14,20 @@ objective ranked the trials by, since that is the forecast ``tuner forecast``
 gives and the one the combination averages. Its forecasts are not stored, only
 its residuals, so they are rebuilt as the actual observations minus the
 residuals.
+
+The best trial's own validation score would flatter the LSTM: it is the lowest
+of many, picked on the very origins it is scored on, while each classical
+forecaster is fitted once. So the LSTM's validation forecasts are cross-fitted
+(:func:`cross_fitted`): at each origin, the forecast of the trial that scored
+best on the other origins, as the search would have picked it without seeing
+that one. That scores the search itself, as it is used, on forecasts it did
+not pick.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,11 +41,13 @@ from tuner.search import names
 __all__ = [
     "CANDIDATES",
     "CLASSICAL",
+    "LEARNED",
     "Span",
     "WindowForecasts",
     "choice_line",
     "choose",
     "combined_forecasts",
+    "cross_fitted",
     "study_choice",
 ]
 
@@ -46,10 +57,14 @@ a drift, AutoETS selects among exponential smoothing models, AutoARIMA searches
 ARIMA orders."""
 CANDIDATES: tuple[str, ...] = (*CLASSICAL, "lstm", "combination")
 """Every candidate, in the order that breaks a tie of validation scores. The simpler
-forecaster goes first: it costs less to run and to explain, and the LSTM's validation
-score is the optimistic one, the best of the many trials chosen on that window, so a
-classical forecaster that only ties it is likely the better one on new data. The
-combination needs the LSTM and a classical forecaster both, so it comes last."""
+forecaster goes first: it costs less to run and to explain, and where the window has
+a single origin the LSTM's validation score is its best trial's, the lowest of many
+picked on that window, so a classical forecaster that only ties it is likely the
+better one on new data. The combination needs the LSTM and a classical forecaster
+both, so it comes last."""
+LEARNED: tuple[str, ...] = ("lstm", "combination")
+"""The candidates that carry the LSTM's cost: chosen only where their lead holds in
+both halves of the window (:func:`choose`)."""
 Span = tuple[Scoring, tuple[int, int]]
 """A window as it was scored: its scoring (horizon and origins) and ``(start, stop)``."""
 
@@ -96,6 +111,44 @@ def combined_forecasts(window: WindowForecasts, partner: str) -> np.ndarray | No
     return (lstm + classical) / 2.0
 
 
+def cross_fitted(window: WindowForecasts, forecasts: np.ndarray, metric: str) -> np.ndarray | None:
+    """The tuned LSTM's validation forecasts, each origin's picked on the other origins.
+
+    At each origin, the forecast of the trial whose ``metric`` over the other
+    origins is lowest (the first such trial among equals): nested
+    cross-validation of the search, so that no forecast is scored on the origin
+    it was picked on. A trial's score over one origin fewer is noisier, so the
+    estimate leans pessimistic, which the choice may afford: it errs towards the
+    classical forecasters.
+
+    Args:
+        window: The validation window.
+        forecasts: Every complete trial's ensemble forecasts, ``(trials, origins,
+            horizon)``, finite.
+        metric: One of :data:`tuner.evaluation.metrics.METRICS`.
+
+    Returns:
+        ``(origins, horizon)``; ``None`` with fewer than two origins or no trial,
+        where nothing is left to pick on.
+    """
+    trials, origins = forecasts.shape[:2]
+    if trials == 0 or origins < 2:
+        return None
+    picked = np.empty_like(window.actual)
+    for origin in range(origins):
+        others = [other for other in range(origins) if other != origin]
+        errors = forecast_errors(
+            window.actual[others],
+            forecasts[:, others],
+            tuple(window.starts[other] for other in others),
+            window.history,
+            window.season,
+        )
+        scores = np.nan_to_num(errors.overall[metric], nan=np.inf)
+        picked[origin] = forecasts[int(np.argmin(scores)), origin]
+    return picked
+
+
 def _score(window: WindowForecasts, forecasts: np.ndarray | None, metric: str) -> float | None:
     """``forecasts``' ``metric``, scored as the baselines are; ``None`` without forecasts."""
     if forecasts is None:
@@ -134,7 +187,11 @@ def choose(
 
     The combination's classical half is the best classical candidate on
     validation, and the holdout scores that same pair, so the holdout is read
-    for scores only.
+    for scores only. A lowest score of the LSTM or the combination is taken only
+    where it also beats that classical candidate on the earlier half of the
+    window's origins and on the later half: a lead that one lucky origin makes
+    on average does not pay for the LSTM's cost, and the classical candidate is
+    chosen instead (``passed_over`` names the candidate set aside).
 
     Args:
         metric: One of :data:`tuner.evaluation.metrics.METRICS`.
@@ -145,20 +202,49 @@ def choose(
         The record stored as the study's ``choice``: ``metric``, ``chosen`` (``None``
         when no candidate has a score), each candidate's ``validation`` and
         ``holdout`` scores (``None`` where there is none), every candidate's every
-        metric on the holdout (``holdout_metrics``, ``None`` without one), and
-        ``combined_with``.
+        metric on the holdout (``holdout_metrics``, ``None`` without one),
+        ``combined_with`` and ``passed_over`` (``None`` unless the lowest score's
+        lead did not hold in both halves).
     """
     partner = _lowest({name: _baseline(validation, name, metric) for name in CLASSICAL})
     scores = _candidate_scores(validation, metric, partner)
     held = None if holdout is None else _candidate_scores(holdout, metric, partner)
+    chosen, passed_over = _lowest(scores), None
+    if chosen in LEARNED and not _lead_holds(validation, metric, chosen, partner):
+        chosen, passed_over = partner, chosen
     return {
         "metric": metric,
-        "chosen": _lowest(scores),
+        "chosen": chosen,
+        "passed_over": passed_over,
         "validation": scores,
         "holdout": held or dict.fromkeys(CANDIDATES),
         "holdout_metrics": None if holdout is None else _every_metric(holdout, partner),
         "combined_with": partner,
     }
+
+
+def _lead_holds(window: WindowForecasts, metric: str, chosen: str, partner: str | None) -> bool:
+    """Whether ``chosen`` beats ``partner`` on the earlier and the later half of the origins.
+
+    True with a single origin (no halves to compare) or without the LSTM's
+    forecasts (nothing to score halves with); false without a partner's.
+    """
+    origins = len(window.starts)
+    if origins < 2 or window.residuals is None:
+        return True
+    baseline = window.baselines.get(partner) if partner is not None else None
+    if baseline is None or baseline.forecasts is None:
+        return False
+    ours = window.actual - window.residuals
+    if chosen == "combination":
+        ours = combined_forecasts(window, partner)  # type: ignore[arg-type]
+    theirs = np.asarray(baseline.forecasts, dtype=np.float64).reshape(window.actual.shape)
+    for half in (slice(0, origins // 2), slice(origins // 2, origins)):
+        part = dataclasses.replace(window, actual=window.actual[half], starts=window.starts[half])
+        lead = _score(part, ours[half], metric), _score(part, theirs[half], metric)
+        if None in lead or lead[0] >= lead[1]:  # type: ignore[operator]
+            return False
+    return True
 
 
 def _every_metric(
@@ -181,6 +267,7 @@ def _every_metric(
 def study_choice(
     attrs: Mapping[str, object],
     trial: FrozenTrial,
+    trials: Sequence[FrozenTrial],
     values: np.ndarray,
     spans: tuple[Span, Span | None],
     metric: str,
@@ -191,6 +278,8 @@ def study_choice(
         attrs: The study's records (tuner.search.records.study_attrs), baselines stored.
         trial: The LSTM candidate: the configuration the confirmation ranked first,
             else the best complete trial.
+        trials: The study's complete trials, which the LSTM's validation forecasts
+            are cross-fitted from (:func:`cross_fitted`).
         values: The whole series, holdout included.
         spans: The validation window's and the holdout's scoring and observations, as
             the baselines were scored on them (tuner.search.study.store_baselines);
@@ -198,7 +287,9 @@ def study_choice(
         metric: The study objective's metric.
 
     Returns:
-        The record of :func:`choose`.
+        The record of :func:`choose`, with ``lstm_validation``: ``"cross-fitted"``,
+        or ``"best trial"`` where the window has a single origin and the LSTM's
+        validation score is its best trial's own, optimistic.
     """
     baselines: Mapping[str, object] = attrs[names.BASELINES]  # type: ignore[assignment]
     season = int(baselines.get("season") or 1)
@@ -214,6 +305,13 @@ def study_choice(
         metrics.get(f"ensemble_{metric}"),
         trial.user_attrs.get(names.RESIDUALS),
     )
+    picked = cross_fitted(validation, _trial_forecasts(validation, trials), metric)
+    if picked is not None:
+        validation = dataclasses.replace(
+            validation,
+            lstm=_score(validation, picked, metric),
+            residuals=validation.actual - picked,
+        )
     holdout = None
     if holdout_span is not None:
         record = _confirmed(attrs, trial.number)
@@ -228,7 +326,23 @@ def study_choice(
             confirmed.get(f"ensemble_{metric}"),  # type: ignore[union-attr]
             record.get("holdout_residuals"),  # type: ignore[arg-type]
         )
-    return choose(metric, validation, holdout)
+    lstm_validation = "best trial" if picked is None else "cross-fitted"
+    return choose(metric, validation, holdout) | {"lstm_validation": lstm_validation}
+
+
+def _trial_forecasts(window: WindowForecasts, trials: Sequence[FrozenTrial]) -> np.ndarray:
+    """Each trial's ensemble forecasts over ``window``, ``(trials, origins, horizon)``.
+
+    A trial without residuals at the window's shape (stored before residuals
+    were, or at other origins) or with a non-finite one (diverged) is left out.
+    """
+    forecasts = [
+        window.actual - np.asarray(residuals, dtype=np.float64)
+        for residuals in (trial.user_attrs.get(names.RESIDUALS) for trial in trials)
+        if residuals is not None and np.shape(residuals) == window.actual.shape
+    ]
+    finite = [forecast for forecast in forecasts if np.isfinite(forecast).all()]
+    return np.array(finite).reshape(-1, *window.actual.shape)
 
 
 def _confirmed(attrs: Mapping[str, object], trial: int) -> Mapping[str, object]:
@@ -276,9 +390,15 @@ def choice_line(record: Mapping[str, object]) -> str:
     versus = (
         "" if other is None else f" vs {_label(other, record)} {_number(validation.get(other))}"
     )
+    passed_over = record.get("passed_over")
+    aside = (
+        f"; {_label(str(passed_over), record)} scored lower, but not in both halves"
+        if passed_over
+        else ""
+    )
     return (
         f"{_label(str(chosen), record)} (validation {label} {_number(validation[chosen])}"
-        f"{versus}; holdout {_number(holdout.get(chosen))})"
+        f"{versus}; holdout {_number(holdout.get(chosen))}{aside})"
     )
 
 

@@ -129,7 +129,8 @@ def _store_choice(study: optuna.Study, config: StudyConfig) -> None:
     series = study_series(config)
     spans = _spans(config, len(series), attrs.get(names.HOLDOUT) or 0)  # type: ignore[arg-type]
     trial = _lstm_trial(attrs, complete)
-    record = study_choice(attrs, trial, series.values, spans, objective_metric(config.objective))
+    metric = objective_metric(config.objective)
+    record = study_choice(attrs, trial, complete, series.values, spans, metric)
     set_study_attr(study, names.CHOICE, record)
 
 
