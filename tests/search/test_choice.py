@@ -75,28 +75,6 @@ def test_the_lstm_is_chosen_when_it_scores_lowest_on_validation():
     record = choose("rmse", window, None)
     assert record["chosen"] == "lstm" and record["combined_with"] == "theta"
     assert record["validation"]["lstm"] == pytest.approx(0.5)
-    assert record["passed_over"] is None
-
-
-def test_a_lead_made_on_one_half_of_the_origins_does_not_choose_the_lstm():
-    """Lower on average, but worse than Theta from the first origin: Theta is chosen."""
-    window = _window({"lstm": 0.0, "theta": 1.0, "auto_ets": 4.0, "auto_arima": 5.0})
-
-    def missing(errors: list[list[float]]) -> WindowForecasts:
-        """``window`` with the LSTM's errors; halves: origin 0, then origins 1 and 2."""
-        miss = np.array(errors)
-        lstm = _metrics(window.actual, window.actual + miss, window.starts)["rmse"]
-        return dataclasses.replace(window, lstm=lstm, residuals=-miss)
-
-    first = choose("rmse", missing([[1.2, -1.2], [0, 0], [0, 0]]), None)
-    assert first["validation"]["lstm"] < first["validation"]["theta"]
-    assert first["chosen"] == "theta" and first["passed_over"] == "lstm"
-    # Theta misses by [1, -1], [1, 1], [-1, 1]: the mean cancels at origins 0 and 2, not 1
-    second = choose("rmse", missing([[-1, 1], [2, 2], [1, -1]]), None)
-    assert second["validation"]["combination"] < second["validation"]["theta"]
-    assert second["chosen"] == "theta" and second["passed_over"] == "combination"
-    both = choose("rmse", missing([[0.4, -0.4], [0.4, 0.4], [0, 0]]), None)
-    assert both["chosen"] == "lstm" and both["passed_over"] is None
 
 
 def test_theta_is_chosen_when_it_scores_lowest_on_validation():
@@ -191,11 +169,6 @@ def test_the_choice_reads_in_one_line():
     assert choice_line(record) == (
         "the mean of LSTM and theta (validation sMAPE 9 vs LSTM 14.1; holdout n/a)"
     )
-    record |= {"chosen": "theta", "passed_over": "lstm", "validation": {"theta": 9.0, "lstm": 8.0}}
-    assert choice_line(record) == (
-        "theta (validation sMAPE 9 vs LSTM 8; holdout 11.8; LSTM scored lower, but not in "
-        "both halves)"
-    )
 
 
 ONE_STEP = (
@@ -246,16 +219,11 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
         "holdout",
         "holdout_metrics",
         "combined_with",
-        "passed_over",
         "lstm_validation",
     }
     assert record["lstm_validation"] == "cross-fitted"
     assert record["metric"] == "smape" and record["combined_with"] in CLASSICAL
-    lowest = min(CANDIDATES, key=lambda name: record["validation"][name])
-    if record["passed_over"] is None:
-        assert record["chosen"] == lowest
-    else:  # a lead that did not hold in both halves goes to the best classical
-        assert record["passed_over"] == lowest and record["chosen"] == record["combined_with"]
+    assert record["chosen"] == min(CANDIDATES, key=lambda name: record["validation"][name])
     assert all(record["holdout"][name] is not None for name in CANDIDATES)
     assert "choice" not in study.user_attrs and study.user_attrs["chosen"] == choice_line(record)
 

@@ -41,7 +41,6 @@ from tuner.search import names
 __all__ = [
     "CANDIDATES",
     "CLASSICAL",
-    "LEARNED",
     "Span",
     "WindowForecasts",
     "choice_line",
@@ -62,9 +61,6 @@ a single origin the LSTM's validation score is its best trial's, the lowest of m
 picked on that window, so a classical forecaster that only ties it is likely the
 better one on new data. The combination needs the LSTM and a classical forecaster
 both, so it comes last."""
-LEARNED: tuple[str, ...] = ("lstm", "combination")
-"""The candidates that carry the LSTM's cost: chosen only where their lead holds in
-both halves of the window (:func:`choose`)."""
 Span = tuple[Scoring, tuple[int, int]]
 """A window as it was scored: its scoring (horizon and origins) and ``(start, stop)``."""
 
@@ -187,11 +183,7 @@ def choose(
 
     The combination's classical half is the best classical candidate on
     validation, and the holdout scores that same pair, so the holdout is read
-    for scores only. A lowest score of the LSTM or the combination is taken only
-    where it also beats that classical candidate on the earlier half of the
-    window's origins and on the later half: a lead that one lucky origin makes
-    on average does not pay for the LSTM's cost, and the classical candidate is
-    chosen instead (``passed_over`` names the candidate set aside).
+    for scores only.
 
     Args:
         metric: One of :data:`tuner.evaluation.metrics.METRICS`.
@@ -202,49 +194,20 @@ def choose(
         The record stored as the study's ``choice``: ``metric``, ``chosen`` (``None``
         when no candidate has a score), each candidate's ``validation`` and
         ``holdout`` scores (``None`` where there is none), every candidate's every
-        metric on the holdout (``holdout_metrics``, ``None`` without one),
-        ``combined_with`` and ``passed_over`` (``None`` unless the lowest score's
-        lead did not hold in both halves).
+        metric on the holdout (``holdout_metrics``, ``None`` without one), and
+        ``combined_with``.
     """
     partner = _lowest({name: _baseline(validation, name, metric) for name in CLASSICAL})
     scores = _candidate_scores(validation, metric, partner)
     held = None if holdout is None else _candidate_scores(holdout, metric, partner)
-    chosen, passed_over = _lowest(scores), None
-    if chosen in LEARNED and not _lead_holds(validation, metric, chosen, partner):
-        chosen, passed_over = partner, chosen
     return {
         "metric": metric,
-        "chosen": chosen,
-        "passed_over": passed_over,
+        "chosen": _lowest(scores),
         "validation": scores,
         "holdout": held or dict.fromkeys(CANDIDATES),
         "holdout_metrics": None if holdout is None else _every_metric(holdout, partner),
         "combined_with": partner,
     }
-
-
-def _lead_holds(window: WindowForecasts, metric: str, chosen: str, partner: str | None) -> bool:
-    """Whether ``chosen`` beats ``partner`` on the earlier and the later half of the origins.
-
-    True with a single origin (no halves to compare) or without the LSTM's
-    forecasts (nothing to score halves with); false without a partner's.
-    """
-    origins = len(window.starts)
-    if origins < 2 or window.residuals is None:
-        return True
-    baseline = window.baselines.get(partner) if partner is not None else None
-    if baseline is None or baseline.forecasts is None:
-        return False
-    ours = window.actual - window.residuals
-    if chosen == "combination":
-        ours = combined_forecasts(window, partner)  # type: ignore[arg-type]
-    theirs = np.asarray(baseline.forecasts, dtype=np.float64).reshape(window.actual.shape)
-    for half in (slice(0, origins // 2), slice(origins // 2, origins)):
-        part = dataclasses.replace(window, actual=window.actual[half], starts=window.starts[half])
-        lead = _score(part, ours[half], metric), _score(part, theirs[half], metric)
-        if None in lead or lead[0] >= lead[1]:  # type: ignore[operator]
-            return False
-    return True
 
 
 def _every_metric(
@@ -390,15 +353,9 @@ def choice_line(record: Mapping[str, object]) -> str:
     versus = (
         "" if other is None else f" vs {_label(other, record)} {_number(validation.get(other))}"
     )
-    passed_over = record.get("passed_over")
-    aside = (
-        f"; {_label(str(passed_over), record)} scored lower, but not in both halves"
-        if passed_over
-        else ""
-    )
     return (
         f"{_label(str(chosen), record)} (validation {label} {_number(validation[chosen])}"
-        f"{versus}; holdout {_number(holdout.get(chosen))}{aside})"
+        f"{versus}; holdout {_number(holdout.get(chosen))})"
     )
 
 
