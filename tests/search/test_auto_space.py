@@ -60,7 +60,7 @@ def test_a_study_file_without_search_loads_a_concrete_space():
     data = StudyData.load(config)
     search = data.config.search
     assert search.preset is None
-    assert search.epochs == IntRange(20, 150, log=True)
+    assert search.epochs == IntRange(20, 300, log=True)
     assert search.neurons == IntRange(4, 32, log=True)
     assert search.layers == IntRange(1, 2)
     assert search.learning_rate == FloatRange(0.001, 0.01)
