@@ -20,9 +20,9 @@ derived one. The rule, for a series of ``n`` observations with season ``m``
   ``learning_rate`` 0.001 to 0.01 (log), ``regimes`` ``stateless`` and
   ``seeded``: small networks that train in seconds, from Keras's learning rate
   to ten times it, without and with the state the tutorials carry. Epochs above
-  150 take about half the trials' time on M3 monthly series, but stopping at
-  150 cost the tuned LSTM about 3 sMAPE on the benchmark's test months
-  (docs/benchmarks.md).
+  150 take about half the trials' time on M3 monthly series, but two runs
+  stopping at 150 scored the tuned LSTM worse on the benchmark's test months
+  than either run up to 300 (docs/benchmarks.md).
 - ``batch_size``, ``update_epochs`` and ``framing`` keep their defaults (every
   batch size that divides the rows of every preparation, so any length has one;
   no updates; ``features``).
