@@ -77,8 +77,9 @@ def confirm_study(
         confirmation = None
         if study.user_attrs.get(names.HOLDOUT):  # resolved and stored when it was created
             confirmation = stored_confirmation(study) or _confirmation(study, config, on_progress)
-        _store_choice(study, config)
-        return confirmation
+    # after the lock: the choice reads stored records only, so two workers store the same one
+    _store_choice(study, config)
+    return confirmation
 
 
 def _confirmation(
