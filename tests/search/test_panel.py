@@ -148,6 +148,22 @@ def test_tuner_run_serves_a_panel_and_status_shows_every_series(tmp_path):
     assert record["finished"] == record["budget"] == 6
 
 
+def _tuned_shop(
+    tmp_path: Path, frame: pd.DataFrame, space: dict, trials: int, settings: dict
+) -> TunedPanel:
+    """``frame`` tuned as the panel ``shop`` in ``tmp_path``, without artifacts."""
+    return tune(
+        frame,
+        space,
+        trials=trials,
+        name="shop",
+        settings=settings,
+        storage=f"sqlite:///{tmp_path / 'p.db'}",
+        folder=tmp_path / "studies",
+        save_artifacts=False,
+    )
+
+
 def test_a_panel_dataframe_is_tuned_and_forecast_with_its_choice(tmp_path):
     frame = pd.read_csv(_panel(tmp_path).parent / "panel.csv", parse_dates=["ds"])
     frame = frame[frame.unique_id != "short"]
@@ -157,16 +173,7 @@ def test_a_panel_dataframe_is_tuned_and_forecast_with_its_choice(tmp_path):
         "confirm": {"top": 1, "repeats": 1},
     }
     space = {"epochs": [3], "neurons": [1], "regimes": ["stateless"], "lag": [1]}
-    panel = tune(
-        frame,
-        space,
-        trials=2,
-        name="shop",
-        settings=settings,
-        storage=f"sqlite:///{tmp_path / 'p.db'}",
-        folder=tmp_path / "studies",
-        save_artifacts=False,
-    )
+    panel = _tuned_shop(tmp_path, frame, space, 2, settings)
     assert isinstance(panel, TunedPanel)
     forecast = panel.forecast(horizon=2)
     assert list(forecast.groupby("unique_id", sort=False).size().items()) == [
@@ -207,16 +214,7 @@ def test_a_panel_forecast_in_two_processes_is_the_one_in_one(tmp_path):
     frame = pd.read_csv(_panel(tmp_path).parent / "panel.csv", parse_dates=["ds"])
     settings = {"repeats": 1, "data": {"horizon": 2, "origins": 2}, "confirm": {"top": 1}}
     space = {"epochs": [2], "neurons": [1], "regimes": ["stateless"], "lag": [1]}
-    panel = tune(
-        frame[frame.unique_id != "short"],
-        space,
-        trials=1,
-        name="shop",
-        settings=settings,
-        storage=f"sqlite:///{tmp_path / 'p.db'}",
-        folder=tmp_path / "studies",
-        save_artifacts=False,
-    )
+    panel = _tuned_shop(tmp_path, frame[frame.unique_id != "short"], space, 1, settings)
     alone, apart = [], []
     one = panel.forecast(horizon=2, output=tmp_path / "one", progress=alone.append)
     two = panel.forecast(horizon=2, output=tmp_path / "two", progress=apart.append, workers=2)
