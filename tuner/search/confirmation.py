@@ -33,9 +33,10 @@ from tuner.search import names
 from tuner.search.choice import Span, study_choice
 from tuner.search.note import save_study_note
 from tuner.search.records import set_study_attr, study_attrs
-from tuner.search.study import complete_trials, open_study
+from tuner.search.study import complete_trials, load_study_config
 from tuner.search.studyfile import StudyConfig
 from tuner.search.windows import StudyData, Windows, study_series
+from tuner.storage.database import release_connections
 from tuner.storage.locks import exclusive
 from tuner.storage.url import DatabaseURL
 
@@ -72,13 +73,21 @@ def confirm_study(
     Raises:
         StorageError: The study is unknown, or has no complete trial yet (with a holdout).
     """
-    study, config = open_study(name, url)
-    with exclusive(url, f"confirm:{name}"):
-        confirmation = None
-        if study.user_attrs.get(names.HOLDOUT):  # resolved and stored when it was created
-            confirmation = stored_confirmation(study) or _confirmation(study, config, on_progress)
-    # after the lock: the choice reads stored records only, so two workers store the same one
-    _store_choice(study, config)
+    config, storage = load_study_config(name, url)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+        with exclusive(url, f"confirm:{name}"):
+            confirmation = None
+            if study.user_attrs.get(names.HOLDOUT):  # resolved and stored when it was created
+                confirmation = stored_confirmation(study) or _confirmation(
+                    study, config, on_progress
+                )
+        # after the lock: the choice reads stored records only, so two workers store the same one
+        _store_choice(study, config)
+    finally:
+        # A worker goes on to its study plots on its own storage: keeping these open
+        # would take it past the 3 connections docs/deployment.md promises.
+        release_connections(storage)
     return confirmation
 
 
