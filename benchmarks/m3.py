@@ -65,6 +65,10 @@ STRIDE = 14
 LEVELS = (80, 95)
 START = pd.Timestamp("2000-01-01")
 PUBLISHED_THETA = 13.85
+CLASSICAL_METHODS = {"theta": "Theta", "auto_ets": "AutoETS", "auto_arima": "AutoARIMA"}
+"""The choice's classical candidates (tuner.search.choice) and their rows here."""
+MEAN_METHOD = "Classical mean"
+"""The row of the mean of the classical candidates' forecasts."""
 CONFIRM_REPEATS = 10
 """Fresh fits of each series' best configuration on its holdout: the choice reads rank 1 only."""
 BASELINES: dict[str, Callable[[], object]] = {
@@ -84,6 +88,7 @@ class Result:
     scores: np.ndarray  # one row per series: sMAPE, MASE, 80% and 95% coverage
     seconds: float
     points: dict[str, np.ndarray] = field(default_factory=dict)  # each series' point forecast
+    forecast: pd.DataFrame | None = None  # a baseline's statsforecast output, intervals included
 
     def row(self) -> str:
         if not len(self.scores):
@@ -178,7 +183,33 @@ def baseline(method: str, chosen: list[MCompSeries], n_jobs: int) -> Result:
     by_series = {name: frame.sort_values("ds") for name, frame in forecast.groupby("unique_id")}
     scores = [series_scores(series, by_series[series.sn], method) for series in chosen]
     points = {name: frame[method].to_numpy(float) for name, frame in by_series.items()}
-    return Result(method, np.array(scores), seconds, points)
+    return Result(method, np.array(scores), seconds, points, forecast)
+
+
+def classical_mean(chosen: list[MCompSeries], results: list[Result]) -> Result:
+    """The mean of Theta's, AutoETS's and AutoARIMA's forecasts and bounds, month by month.
+
+    The choice's ``classical_mean`` candidate (tuner.search.choice), as a method of its
+    own: the choice is measured against it too. Its time is the three models' together.
+    """
+    by_method = {result.method: result for result in results}
+    parts = [by_method[method] for method in CLASSICAL_METHODS.values()]
+    frames = [part.forecast.set_index(["unique_id", "ds"]) for part in parts]  # type: ignore[union-attr]
+    suffixes = ["", *(f"-{side}-{level}" for level in LEVELS for side in ("lo", "hi"))]
+    mean = pd.DataFrame(
+        {
+            f"{MEAN_METHOD}{suffix}": sum(
+                frame[f"{part.method}{suffix}"] for part, frame in zip(parts, frames, strict=True)
+            )
+            / len(parts)
+            for suffix in suffixes
+        }
+    ).reset_index()
+    by_series = {name: frame.sort_values("ds") for name, frame in mean.groupby("unique_id")}
+    scores = [series_scores(series, by_series[series.sn], MEAN_METHOD) for series in chosen]
+    points = {name: frame[MEAN_METHOD].to_numpy(float) for name, frame in by_series.items()}
+    seconds = sum(part.seconds for part in parts)
+    return Result(MEAN_METHOD, np.array(scores), seconds, points)
 
 
 @dataclass(frozen=True)
@@ -243,8 +274,7 @@ def product(chosen: list[MCompSeries], args: argparse.Namespace) -> Tuned:
     return Tuned(results, len(chosen) - len(scored), choices)
 
 
-CANDIDATE_METHODS = {"lstm": "LSTM (tuner)", "theta": "Theta", "auto_ets": "AutoETS"}
-CANDIDATE_METHODS |= {"auto_arima": "AutoARIMA"}
+CANDIDATE_METHODS = {"lstm": "LSTM (tuner)", **CLASSICAL_METHODS, "classical_mean": MEAN_METHOD}
 """The choice's candidates (tuner.search.choice) and the rows holding their test forecasts."""
 
 
@@ -328,6 +358,7 @@ def main() -> None:
     chosen = sample(args.all, args.limit, args.offset)
     print(f"M3 monthly: {len(chosen)} series, horizon {HORIZON}", flush=True)
     results = [baseline(method, chosen, args.workers) for method in BASELINES]
+    results.append(classical_mean(chosen, results))
     skipped = 0
     if not args.no_lstm:
         tuned = product(chosen, args)
@@ -339,7 +370,8 @@ def main() -> None:
         hours = results[0].seconds / 3600
         print(f"tuner: {len(results[0].scores) / hours:.1f} series/hour, {skipped} skipped")
         if not skipped:
-            print(by_length(chosen, results[0], results[-1]))
+            theta = next(result for result in results if result.method == "Theta")
+            print(by_length(chosen, results[0], theta))
     print(f"published Theta (all 1,428): {PUBLISHED_THETA}")
 
 

@@ -79,7 +79,7 @@ def test_per_series_rows_score_every_candidate_and_the_combination_on_the_test_m
     training = np.r_[np.zeros(12), np.full(12, 2.0)]
     series = m3.MCompSeries("T1", training, np.full(18, 10.0), 18, 12, "monthly")
     points = {"LSTM (tuner)": 12.0, "choice (tuner)": 9.0, "Theta": 8.0}
-    points |= {"AutoETS": 10.0, "AutoARIMA": 11.0}
+    points |= {"AutoETS": 10.0, "AutoARIMA": 11.0, "Classical mean": 29 / 3}
     results = [
         m3.Result(method, np.zeros((1, 4)), 0.0, {"T1": np.full(18, value)})
         for method, value in points.items()
@@ -90,4 +90,30 @@ def test_per_series_rows_score_every_candidate_and_the_combination_on_the_test_m
     assert (row["chosen"], row["months"], row["val_theta"]) == ("theta", 24, 1.5)
     assert row["test_lstm"] == pytest.approx(400 / 22) and row["test_auto_ets"] == 0.0
     assert row["test_combination"] == 0.0  # the mean of 12 and 8 is the actual 10
+    assert row["test_classical_mean"] == pytest.approx(200 * (1 / 3) / (10 + 29 / 3))
     assert row["test_choice"] == pytest.approx(200 / 19) and pd.isna(row["holdout_theta"])
+
+
+def test_the_classical_mean_averages_the_three_forecasts_and_their_bounds_month_by_month():
+    training = np.r_[np.zeros(12), np.full(12, 2.0)]
+    series = m3.MCompSeries("T1", training, np.full(18, 10.0), 18, 12, "monthly")
+    months = m3.horizon_months(series)
+
+    def forecast(method: str, point: float, width: float) -> m3.Result:
+        frame = pd.DataFrame({"unique_id": "T1", "ds": months, method: point})
+        for level, scale in ((80, 1.0), (95, 2.0)):
+            frame[f"{method}-lo-{level}"] = point - scale * width
+            frame[f"{method}-hi-{level}"] = point + scale * width
+        shuffled = frame.sample(frac=1, random_state=0)  # months matched, not rows
+        return m3.Result(method, np.zeros((1, 4)), 2.0, {}, shuffled)
+
+    parts = [forecast("Theta", 7.0, 1.0), forecast("AutoETS", 8.0, 1.0)]
+    parts += [forecast("AutoARIMA", 12.0, 4.0), forecast("Naive", 100.0, 0.0)]
+    mean = m3.classical_mean([series], parts)
+    assert mean.method == "Classical mean" and mean.seconds == 6.0  # Naive's is not counted
+    np.testing.assert_allclose(mean.points["T1"], np.full(18, 9.0))
+    # sMAPE 200 * 1 / 19; MASE 1 / 2; bounds 9 -+ 2 (80%) and 9 -+ 4 (95%) hold the 10
+    assert mean.scores[0] == pytest.approx([200 / 19, 0.5, 1.0, 1.0])
+    narrow = [forecast("Theta", 7.0, 0.0), forecast("AutoETS", 8.0, 0.0)]
+    narrow.append(forecast("AutoARIMA", 12.0, 0.3))  # mean bounds 9 -+ 0.1 and 9 -+ 0.2
+    assert m3.classical_mean([series], narrow).scores[0][2:] == pytest.approx([0.0, 0.0])

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tuner.forecasting.chosen import classical_forecast, with_chosen
+from tuner.search.choice import CLASSICAL
 
 LEVELS = (80,)
 VALUES = 100 + 10 * np.sin(np.arange(48) * 2 * np.pi / 12) + np.arange(48)
@@ -49,6 +50,16 @@ def test_the_combination_averages_the_lstm_and_its_classical_partner_step_by_ste
     assert frame["forecast-lo-80"].to_numpy() == pytest.approx(
         (490.0 + ets["lo-80"].to_numpy()) / 2
     )
+
+
+def test_the_classical_mean_averages_the_three_classical_refits_and_their_bounds():
+    refits = [classical_forecast(VALUES, 12, name, 6, LEVELS) for name in CLASSICAL]
+    frame = with_chosen(_lstm(), {"chosen": "classical_mean"}, VALUES, 12, LEVELS)
+    for column, side in (("forecast", "point"), ("forecast-lo-80", "lo-80")):
+        expected = np.mean([refit[side].to_numpy() for refit in refits], axis=0)
+        assert frame[column].to_numpy() == pytest.approx(expected)
+    assert not np.allclose(refits[0]["point"], refits[2]["point"])  # three different models
+    assert (frame["chosen"] == "classical_mean").all() and (frame["lstm"] == 500.0).all()
 
 
 def test_a_study_not_yet_confirmed_forecasts_with_its_lstm():

@@ -21,6 +21,7 @@ from tuner.search.choice import (
     WindowForecasts,
     choice_line,
     choose,
+    classical_mean,
     combined_forecasts,
     cross_fitted,
 )
@@ -92,6 +93,41 @@ def test_the_combination_is_chosen_when_the_lstm_and_the_best_classical_cancel_o
     assert record["validation"]["combination"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_the_classical_mean_is_chosen_when_the_three_classical_errors_cancel_out():
+    window = _window({"lstm": 2.0, "theta": 3.0, "auto_ets": -3.3, "auto_arima": 0.6})
+    record = choose("rmse", window, None)
+    assert record["combined_with"] == "auto_arima"
+    assert record["chosen"] == "classical_mean"
+    assert record["validation"]["classical_mean"] == pytest.approx(0.1)
+    mean = classical_mean(window)
+    theta = np.array(window.baselines["theta"].forecasts).reshape(mean.shape)
+    np.testing.assert_allclose(mean - window.actual, (theta - window.actual) / 30)
+
+
+def test_a_lead_over_the_classical_mean_must_hold_on_each_half_of_the_origins():
+    """Theta scores lower overall, all of it on the first half: the mean holds."""
+    window = _window({"lstm": 3.0, "theta": 0.0, "auto_ets": 2.0, "auto_arima": 2.0})
+    signs = np.resize([1.0, -1.0, 1.0], window.actual.size).reshape(window.actual.shape)
+    theta = window.actual + np.array([[0.0], [0.0], [2.5]]) * signs  # origins 1-2: half 1
+    metrics = _metrics(window.actual, theta, window.starts)
+    score = BaselineScore("theta", metrics["rmse"], tuple(theta.reshape(-1)), metrics=metrics)
+    window = dataclasses.replace(window, baselines={**window.baselines, "theta": score})
+    record = choose("rmse", window, None)
+    assert record["validation"]["theta"] < record["validation"]["classical_mean"]
+    assert record["chosen"] == "classical_mean"
+    first_half_only = dataclasses.replace(
+        window, actual=window.actual[:2], starts=window.starts[:2], residuals=window.residuals[:2]
+    )
+    first_half_only = dataclasses.replace(
+        first_half_only,
+        baselines={
+            name: BaselineScore(name, 0.0, tuple(np.reshape(b.forecasts, (3, 2))[:2].reshape(-1)))
+            for name, b in window.baselines.items()
+        },
+    )
+    assert choose("rmse", first_half_only, None)["chosen"] == "theta"  # it leads on both
+
+
 def test_the_combination_is_the_mean_of_the_lstm_rebuilt_from_residuals_and_the_partner():
     """Residuals and a baseline's forecasts are both origin after origin, step after step."""
     window = _window({"lstm": 1.0, "theta": 3.0, "auto_ets": 4.0, "auto_arima": 5.0})
@@ -118,10 +154,11 @@ def test_the_holdout_never_changes_the_choice():
     assert records[2]["holdout"] == dict.fromkeys(CANDIDATES)
 
 
-def test_equal_scores_go_to_the_simpler_classical_forecaster():
+def test_equal_scores_go_to_the_classical_mean_then_to_the_simpler_forecaster():
     """Without residuals there is no combination, whose equal score would be rounded apart."""
     tied = _window({"lstm": 1.0, "theta": 1.0, "auto_ets": 1.0, "auto_arima": 1.0})
-    assert choose("rmse", dataclasses.replace(tied, residuals=None), None)["chosen"] == "theta"
+    chosen = choose("rmse", dataclasses.replace(tied, residuals=None), None)["chosen"]
+    assert chosen == "classical_mean"  # a challenger must beat the mean, not tie it
     tied = _window({"lstm": 1.0, "theta": 3.0, "auto_ets": 1.0, "auto_arima": 1.0})
     assert choose("rmse", dataclasses.replace(tied, residuals=None), None)["chosen"] == "auto_ets"
 
@@ -132,6 +169,7 @@ def test_a_baseline_without_forecasts_is_no_candidate_and_no_partner():
     window = dataclasses.replace(window, baselines={**window.baselines, "theta": missing})
     record = choose("rmse", window, None)
     assert record["validation"]["theta"] is None
+    assert record["validation"]["classical_mean"] is None  # a mean of two is not the one refit
     assert record["combined_with"] == "auto_ets" and record["chosen"] == "combination"
 
 
@@ -223,7 +261,8 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
     }
     assert record["lstm_validation"] == "cross-fitted"
     assert record["metric"] == "smape" and record["combined_with"] in CLASSICAL
-    assert record["chosen"] == min(CANDIDATES, key=lambda name: record["validation"][name])
+    mean = record["validation"]["classical_mean"]  # a challenger beats it (on each half)
+    assert record["chosen"] == "classical_mean" or record["validation"][record["chosen"]] < mean
     assert all(record["holdout"][name] is not None for name in CANDIDATES)
     assert "choice" not in study.user_attrs and study.user_attrs["chosen"] == choice_line(record)
 
@@ -251,11 +290,13 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
             assert errors.overall[metric][1] == pytest.approx(partner["metrics"][metric])
         if window == "validation":  # each origin's forecast from the trial best on the others
             forecast = _picked_on_other_origins(study, actual, starts, values, season)
-        chosen = forecast_errors(
-            actual, np.stack([forecast, (forecast + classical) / 2]), starts, values, season
-        )
+        three = [attrs["baselines"][window][name]["forecasts"] for name in CLASSICAL]
+        mean = np.mean(three, axis=0).reshape(actual.shape)
+        candidates = np.stack([forecast, (forecast + classical) / 2, mean])
+        chosen = forecast_errors(actual, candidates, starts, values, season)
         assert record[window]["lstm"] == pytest.approx(chosen.overall["smape"][0])
         assert record[window]["combination"] == pytest.approx(chosen.overall["smape"][1])
+        assert record[window]["classical_mean"] == pytest.approx(chosen.overall["smape"][2])
     for name in CANDIDATES:  # every metric on the holdout, the study's own as the choice has it
         assert record["holdout_metrics"][name]["smape"] == pytest.approx(record["holdout"][name])
     assert record["holdout_metrics"]["lstm"]["mase"] == pytest.approx(

@@ -17,6 +17,7 @@ from tuner.data.series import PanelKey, load_series
 from tuner.distributed.worker import run_worker
 from tuner.evaluation.config import EvaluationConfig
 from tuner.exceptions import ConfigError, DataError, StorageError
+from tuner.search.choice import CANDIDATES
 from tuner.search.panel import member_name, members, panel_id_column
 from tuner.search.study import load_study_config
 from tuner.search.studyfile import load_study_file
@@ -182,7 +183,7 @@ def test_a_panel_dataframe_is_tuned_and_forecast_with_its_choice(tmp_path):
         ("c", 2),
     ]
     chosen = forecast.drop_duplicates("unique_id")
-    assert chosen["chosen"].isin(["lstm", "theta", "auto_ets", "auto_arima", "combination"]).all()
+    assert chosen["chosen"].isin(CANDIDATES).all()
     assert forecast[["forecast", "lstm"]].notna().all().all()
     status = panel.status()
     assert all("choice" in one.holdout and "lstm" in one.holdout for one in status.series)

@@ -127,8 +127,9 @@ def _choice_lines(choice: dict[str, object]) -> list[str]:
     trial's own score), since it differs from the best validation score above it.
     """
     validation, holdout = choice["validation"], choice["holdout"]
+    # a choice stored before the classical mean was a candidate has no score for it
     scores = ", ".join(
-        f"{name} {_number(validation[name])}/{_number(holdout[name])}"  # type: ignore[index]
+        f"{name} {_number(validation.get(name))}/{_number(holdout.get(name))}"  # type: ignore[attr-defined]
         for name in CANDIDATES
     )
     scored = choice.get("lstm_validation")

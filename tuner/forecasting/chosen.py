@@ -1,12 +1,14 @@
-"""The chosen forecaster's forecast: the LSTM's, a classical model's, or the two averaged.
+"""The chosen forecaster's forecast: the LSTM's, a classical model's, or a mean of forecasts.
 
 Each study chooses its forecaster on validation (docs/method.md, section 15);
 a user forecasting a panel wants that choice's forecast, with the LSTM's
 beside it. A classical choice is refitted on the whole series by statsforecast,
-which gives its own prediction intervals; the combination is the mean of the
-LSTM's forecast and its classical partner's, step by step, and its interval the
-mean of their bounds, an approximation (no rule combines a conformal interval
-with a model-based one exactly) that docs/method.md states.
+which gives its own prediction intervals; the classical mean is the mean of the
+three classical models' forecasts, step by step, and its interval the mean of their
+bounds; the combination is the mean of the LSTM's forecast and its classical
+partner's, its interval again the mean of their bounds, an approximation (no rule
+combines a conformal interval with a model-based one exactly) that docs/method.md
+states.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pandas as pd
 
 from tuner.evaluation.baselines import statistical_models
 from tuner.evaluation.intervals import interval_columns
+from tuner.search.choice import CLASSICAL, CLASSICAL_MEAN
 
 __all__ = ["CHOSEN", "FORECAST", "classical_forecast", "with_chosen"]
 
@@ -70,6 +73,9 @@ def with_chosen(
     ).reset_index(drop=True)
     if chosen == "lstm":
         picked = own
+    elif chosen == CLASSICAL_MEAN:
+        fitted = [classical_forecast(values, season, name, len(lstm), levels) for name in CLASSICAL]
+        picked = sum(fitted) / len(fitted)
     elif chosen == "combination":
         partner = str(choice["combined_with"])  # type: ignore[index]
         picked = (own + classical_forecast(values, season, partner, len(lstm), levels)) / 2

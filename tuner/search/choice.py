@@ -3,8 +3,9 @@
 A study tunes an LSTM and scores classical baselines beside it on the same
 forecasts (docs/method.md, section 10), but a table of scores does not say which
 forecaster to use. The choice does, by one rule (docs/method.md, section 15):
-among the tuned LSTM ensemble, AutoETS, AutoARIMA, Theta and the combination of
-the LSTM with the best of those three, the candidate with the lowest validation
+among the tuned LSTM ensemble, AutoETS, AutoARIMA, Theta, the mean of those
+three and the combination of the LSTM with the best of them, the candidate with
+the lowest validation
 score by the study objective's metric. The holdout then scores every candidate,
 the chosen one among them, and is never read to make the choice: a choice that
 looked at it would make its holdout score as optimistic as a validation score.
@@ -41,10 +42,12 @@ from tuner.search import names
 __all__ = [
     "CANDIDATES",
     "CLASSICAL",
+    "CLASSICAL_MEAN",
     "Span",
     "WindowForecasts",
     "choice_line",
     "choose",
+    "classical_mean",
     "combined_forecasts",
     "cross_fitted",
     "study_choice",
@@ -54,13 +57,17 @@ CLASSICAL: tuple[str, ...] = ("theta", "auto_ets", "auto_arima")
 """The classical candidates, simplest first: Theta is simple exponential smoothing with
 a drift, AutoETS selects among exponential smoothing models, AutoARIMA searches
 ARIMA orders."""
-CANDIDATES: tuple[str, ...] = (*CLASSICAL, "lstm", "combination")
+CLASSICAL_MEAN = "classical_mean"
+"""The candidate averaging the three classical forecasters point by point: a
+combination of unlike models errs less than the one of them that validation picks,
+whose lead over two origins is mostly noise (docs/method.md, section 15)."""
+CANDIDATES: tuple[str, ...] = (*CLASSICAL, CLASSICAL_MEAN, "lstm", "combination")
 """Every candidate, in the order that breaks a tie of validation scores. The simpler
 forecaster goes first: it costs less to run and to explain, and where the window has
 a single origin the LSTM's validation score is its best trial's, the lowest of many
 picked on that window, so a classical forecaster that only ties it is likely the
-better one on new data. The combination needs the LSTM and a classical forecaster
-both, so it comes last."""
+better one on new data. The classical mean fits all three, so it follows them; the
+combination needs the LSTM and a classical forecaster both, so it comes last."""
 Span = tuple[Scoring, tuple[int, int]]
 """A window as it was scored: its scoring (horizon and origins) and ``(start, stop)``."""
 
@@ -99,12 +106,30 @@ def combined_forecasts(window: WindowForecasts, partner: str) -> np.ndarray | No
     ascending order, and a baseline's forecasts are statsforecast's, sorted by
     cutoff then date (tuner.evaluation.baselines).
     """
-    baseline = window.baselines.get(partner)
-    if window.residuals is None or baseline is None or baseline.forecasts is None:
+    classical = _forecasts(window, partner)
+    if window.residuals is None or classical is None:
         return None
-    lstm = window.actual - window.residuals
-    classical = np.asarray(baseline.forecasts, dtype=np.float64).reshape(window.actual.shape)
-    return (lstm + classical) / 2.0
+    return (window.actual - window.residuals + classical) / 2.0
+
+
+def _forecasts(window: WindowForecasts, baseline: str) -> np.ndarray | None:
+    """``baseline``'s forecasts, ``(origins, horizon)``; ``None`` where it has none."""
+    score = window.baselines.get(baseline)
+    if score is None or score.forecasts is None:
+        return None
+    return np.asarray(score.forecasts, dtype=np.float64).reshape(window.actual.shape)
+
+
+def classical_mean(window: WindowForecasts) -> np.ndarray | None:
+    """The mean of the classical candidates' forecasts, ``(origins, horizon)``.
+
+    ``None`` unless all three have forecasts: a mean of fewer would be another
+    candidate than the one ``tuner forecast`` refits.
+    """
+    forecasts = [_forecasts(window, name) for name in CLASSICAL]
+    if any(forecast is None for forecast in forecasts):
+        return None
+    return np.mean(forecasts, axis=0)
 
 
 def cross_fitted(window: WindowForecasts, forecasts: np.ndarray, metric: str) -> np.ndarray | None:
@@ -160,6 +185,7 @@ def _candidate_scores(
 ) -> dict[str, float | None]:
     """Each candidate's ``metric`` on ``window``, the combination's with ``partner``."""
     scores = {name: _baseline(window, name, metric) for name in CLASSICAL}
+    scores[CLASSICAL_MEAN] = _score(window, classical_mean(window), metric)
     combination = None if partner is None else combined_forecasts(window, partner)
     return scores | {"lstm": window.lstm, "combination": _score(window, combination, metric)}
 
@@ -167,6 +193,65 @@ def _candidate_scores(
 def _baseline(window: WindowForecasts, name: str, metric: str) -> float | None:
     baseline = window.baselines.get(name)
     return None if baseline is None else baseline.score(metric)
+
+
+def _chosen(
+    window: WindowForecasts, metric: str, partner: str | None, scores: Mapping[str, float | None]
+) -> str | None:
+    """The candidate chosen on ``window``: the classical mean, unless a challenger beats it.
+
+    A challenger is a candidate whose ``metric`` is below the classical mean's on
+    each half of the origins (:func:`_by_half`); the lowest-scoring challenger is
+    chosen. A lead over the average of a few origins is mostly noise, and the mean
+    of unlike forecasters errs less than the one of them such a lead would pick
+    (docs/method.md, section 15), so the mean holds unless the lead holds in both
+    halves. Without the mean (a classical forecaster failed), the lowest score
+    is chosen.
+    """
+    mean = classical_mean(window)
+    if mean is None:
+        return _lowest(scores)
+    rivals = {
+        name: forecasts
+        for name, forecasts in _challengers(window, partner).items()
+        if forecasts is not None and scores.get(name) is not None
+    }
+    if not rivals:
+        return CLASSICAL_MEAN
+    by_half = _by_half(window, np.array([mean, *rivals.values()]), metric)
+    ahead = [
+        name for name, row in zip(rivals, by_half[1:], strict=True) if (row < by_half[0]).all()
+    ]
+    return _lowest({name: scores[name] for name in ahead}) or CLASSICAL_MEAN
+
+
+def _challengers(window: WindowForecasts, partner: str | None) -> dict[str, np.ndarray | None]:
+    """Every candidate but the classical mean, with its forecasts, ``(origins, horizon)``."""
+    classical = {name: _forecasts(window, name) for name in CLASSICAL}
+    lstm = None if window.residuals is None else window.actual - window.residuals
+    combination = None if partner is None else combined_forecasts(window, partner)
+    return classical | {"lstm": lstm, "combination": combination}
+
+
+def _by_half(window: WindowForecasts, forecasts: np.ndarray, metric: str) -> np.ndarray:
+    """Each forecast's ``metric`` on each half of the origins, ``(forecasts, halves)``.
+
+    Two origins are two halves; one origin is one; at horizon 1, where every
+    observation of the window is an origin, the window's first and second half.
+    NaN (an undefined metric) counts as +inf.
+    """
+    halves = [half for half in np.array_split(np.arange(len(window.starts)), 2) if len(half)]
+    columns = [
+        forecast_errors(
+            window.actual[half],
+            forecasts[:, half],
+            tuple(window.starts[origin] for origin in half),
+            window.history,
+            window.season,
+        ).overall[metric]
+        for half in halves
+    ]
+    return np.nan_to_num(np.stack(columns, axis=1), nan=np.inf)
 
 
 def _lowest(scores: Mapping[str, float | None]) -> str | None:
@@ -181,9 +266,10 @@ def choose(
 ) -> dict[str, object]:
     """Choose on ``validation`` alone; score every candidate on ``holdout`` too.
 
-    The combination's classical half is the best classical candidate on
-    validation, and the holdout scores that same pair, so the holdout is read
-    for scores only.
+    The classical mean is chosen unless another candidate beats it on each half
+    of the validation origins (:func:`_chosen`). The combination's classical half is
+    the best classical candidate on validation, and the holdout scores that same
+    pair, so the holdout is read for scores only.
 
     Args:
         metric: One of :data:`tuner.evaluation.metrics.METRICS`.
@@ -202,7 +288,7 @@ def choose(
     held = None if holdout is None else _candidate_scores(holdout, metric, partner)
     return {
         "metric": metric,
-        "chosen": _lowest(scores),
+        "chosen": _chosen(validation, metric, partner, scores),
         "validation": scores,
         "holdout": held or dict.fromkeys(CANDIDATES),
         "holdout_metrics": None if holdout is None else _every_metric(holdout, partner),
@@ -364,6 +450,8 @@ def _label(name: str, record: Mapping[str, object]) -> str:
         return "LSTM"
     if name == "combination":
         return f"the mean of LSTM and {record.get('combined_with')}"
+    if name == CLASSICAL_MEAN:
+        return "the mean of " + ", ".join(CLASSICAL)
     return name
 
 
