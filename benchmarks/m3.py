@@ -13,10 +13,13 @@ and 95% intervals:
   folder, no artifacts), then ``panel.forecast(horizon=18)`` in as many
   processes: two rows, the tuned
   LSTM ensemble (``lstm``) and the forecaster each series chose on validation
-  (``forecast``: the LSTM, Theta, AutoETS, AutoARIMA or the LSTM averaged with the
-  best of them). A series the product refuses is skipped with one line and counted;
+  (``forecast``: the LSTM, Theta, AutoETS, AutoARIMA, the mean of those three, or
+  the LSTM averaged with the best of them). A series the product refuses is
+  skipped with one line and counted;
 - ``Naive``, ``SeasonalNaive``, ``AutoETS``, ``AutoARIMA`` and ``Theta`` from
-  statsforecast (season 12), each timed on its own.
+  statsforecast (season 12), each timed on its own, and ``Classical mean``, the
+  mean of AutoETS's, AutoARIMA's and Theta's forecasts and bounds (a candidate
+  of the choice, so the choice is measured against it too).
 
 Printed per method: series scored, sMAPE (M3 convention, 0 to 200), MASE (scaled
 by the training part's seasonal naive errors), the share of test months inside
@@ -33,11 +36,14 @@ starts in January 2000: no method here reads the calendar, only the frequency.
 
 ``--offset K`` starts the sample at position K (1 to 13: disjoint from the
 default one), ``--per-series FILE`` writes each series' choice record and every
-candidate's test sMAPE, and ``--keep DIR`` keeps the panel's database.
+candidate's test sMAPE, ``--keep DIR`` keeps the panel's database, and
+``--classical-choice`` compares the choice's rule with the lowest validation
+score on the classical candidates alone, which needs no tuning (with
+``--no-lstm``, a few minutes).
 
 Usage: .venv/bin/python benchmarks/m3.py [--all | --limit N] [--no-lstm] [--trials 20]
        [--repeats 3] [--origins 2] [--workers 1] [--offset 0] [--per-series FILE]
-       [--keep DIR]
+       [--keep DIR] [--classical-choice]
 """
 
 from __future__ import annotations
@@ -58,6 +64,9 @@ from statsforecast import StatsForecast
 from statsforecast.models import AutoARIMA, AutoETS, Naive, SeasonalNaive, Theta
 
 from tuner import tune
+from tuner.evaluation.baselines import score_baselines
+from tuner.method.scoring import Scoring
+from tuner.search.choice import CLASSICAL, WindowForecasts, choose
 
 HORIZON = 18
 SEASON = 12
@@ -310,6 +319,61 @@ def per_series(chosen: list[MCompSeries], results: list[Result], tuned: Tuned) -
     return pd.DataFrame(rows)
 
 
+def classical_choice(chosen: list[MCompSeries], results: list[Result], origins: int) -> str:
+    """The choice's rule against the lowest validation score, on the classical candidates alone.
+
+    Each series' baselines are scored by the product's own scorer on the last
+    ``origins`` origins of 18 months of its training part (where the product
+    validates on the series too short to spare a holdout, most of the sample), by
+    RMSE (the default objective's metric); ``choose`` then picks among Theta,
+    AutoETS, AutoARIMA and their mean, with no LSTM, and the pick is scored by
+    its sMAPE on the test months. No tuning is needed, so a rule for the choice is
+    compared quickly, on a sample (``--offset``) other than the one it is reported on.
+    """
+    by_method = {result.method: result for result in results}
+    tests = {"classical_mean": by_method[MEAN_METHOD]}
+    tests |= {name: by_method[method] for name, method in CLASSICAL_METHODS.items()}
+    picks: dict[str, list[str]] = {"lowest validation score": [], "the choice's rule": []}
+    for series in chosen:
+        record = choose("rmse", _classical_window(series, origins), None)
+        validation = {name: record["validation"][name] for name in CLASSICAL}
+        scored = [name for name in CLASSICAL if validation[name] is not None]
+        picks["lowest validation score"].append(min(scored, key=validation.__getitem__))
+        picks["the choice's rule"].append(str(record["chosen"]))
+    lines = [f"classical candidates alone, chosen on {origins} origins of {HORIZON} months:"]
+    for rule, names in picks.items():
+        actual = [series.xx.astype(float) for series in chosen]
+        score = np.mean(
+            [
+                smape(test, tests[name].points[series.sn])
+                for series, name, test in zip(chosen, names, actual, strict=True)
+            ]
+        )
+        counts = pd.Series(names).value_counts()
+        lines.append(
+            f"  {rule:<25} sMAPE {score:6.2f}; "
+            + ", ".join(f"{name} {count}" for name, count in counts.items())
+        )
+    return "\n".join(lines)
+
+
+def _classical_window(series: MCompSeries, origins: int) -> WindowForecasts:
+    """The baselines' validation window over the training part's last origins, scored."""
+    values = series.x.astype(float)
+    scoring = Scoring(horizon=HORIZON, origins=origins)
+    stop = len(values)
+    starts = tuple(scoring.starts(stop, scoring.span))
+    return WindowForecasts(
+        actual=np.array([values[start : start + HORIZON] for start in starts]),
+        starts=starts,
+        history=values,
+        season=SEASON,
+        baselines=score_baselines(values, stop - scoring.span, stop, SEASON, scoring),
+        lstm=None,
+        residuals=None,
+    )
+
+
 def by_length(chosen: list[MCompSeries], lstm: Result, theta: Result) -> str:
     """The LSTM's and Theta's mean sMAPE by training length, in thirds of the sample."""
     lengths = np.array([series.n for series in chosen])
@@ -354,6 +418,11 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="tune into DIR/m3.db and keep it (default: a temporary folder)"
     )
+    parser.add_argument(
+        "--classical-choice",
+        action="store_true",
+        help="also compare the choice's rule with the lowest score, classical candidates alone",
+    )
     args = parser.parse_args()
     chosen = sample(args.all, args.limit, args.offset)
     print(f"M3 monthly: {len(chosen)} series, horizon {HORIZON}", flush=True)
@@ -373,6 +442,8 @@ def main() -> None:
             theta = next(result for result in results if result.method == "Theta")
             print(by_length(chosen, results[0], theta))
     print(f"published Theta (all 1,428): {PUBLISHED_THETA}")
+    if args.classical_choice:
+        print(classical_choice(chosen, results, args.origins))
 
 
 if __name__ == "__main__":

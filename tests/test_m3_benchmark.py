@@ -117,3 +117,24 @@ def test_the_classical_mean_averages_the_three_forecasts_and_their_bounds_month_
     narrow = [forecast("Theta", 7.0, 0.0), forecast("AutoETS", 8.0, 0.0)]
     narrow.append(forecast("AutoARIMA", 12.0, 0.3))  # mean bounds 9 -+ 0.1 and 9 -+ 0.2
     assert m3.classical_mean([series], narrow).scores[0][2:] == pytest.approx([0.0, 0.0])
+
+
+def test_the_classical_choice_scores_each_rules_picks_on_the_test_months():
+    """Theta alone forecasts the test months exactly: a rule scores 0 where it picked it."""
+    series = m3.sample(limit=1)[0]
+    actual = series.xx.astype(float)
+    points = {"Theta": actual, "AutoETS": 2 * actual, "AutoARIMA": 2 * actual}
+    points["Classical mean"] = 2 * actual
+    results = [
+        m3.Result(method, np.zeros((1, 4)), 0.0, {series.sn: forecast})
+        for method, forecast in points.items()
+    ]
+    lines = m3.classical_choice([series], results, origins=2).splitlines()
+    assert lines[0] == "classical candidates alone, chosen on 2 origins of 18 months:"
+    for line, rule in zip(lines[1:], ("lowest validation score", "the choice's rule"), strict=True):
+        assert line.lstrip().startswith(rule)
+        picked = line.rsplit("; ", 1)[1]
+        assert picked.endswith(" 1") and picked[:-2] in {*m3.CLASSICAL, "classical_mean"}
+        assert ("sMAPE   0.00" in line) == (picked == "theta 1")
+        assert ("sMAPE  66.67" in line) == (picked != "theta 1")
+    assert not lines[1].endswith("classical_mean 1")  # the lowest score picks one method

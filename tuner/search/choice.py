@@ -3,10 +3,10 @@
 A study tunes an LSTM and scores classical baselines beside it on the same
 forecasts (docs/method.md, section 10), but a table of scores does not say which
 forecaster to use. The choice does, by one rule (docs/method.md, section 15):
-among the tuned LSTM ensemble, AutoETS, AutoARIMA, Theta, the mean of those
-three and the combination of the LSTM with the best of them, the candidate with
-the lowest validation
-score by the study objective's metric. The holdout then scores every candidate,
+the mean of AutoETS, AutoARIMA and Theta, unless the tuned LSTM ensemble, one of
+those three or the combination of the LSTM with the best of them beats it by the
+study objective's metric on each half of the validation origins; then the
+lowest-scoring of those. The holdout then scores every candidate,
 the chosen one among them, and is never read to make the choice: a choice that
 looked at it would make its holdout score as optimistic as a validation score.
 
