@@ -331,8 +331,10 @@ def classical_choice(chosen: list[MCompSeries], results: list[Result], origins: 
     compared quickly, on a sample (``--offset``) other than the one it is reported on.
     """
     by_method = {result.method: result for result in results}
-    tests = {"classical_mean": by_method[MEAN_METHOD]}
-    tests |= {name: by_method[method] for name, method in CLASSICAL_METHODS.items()}
+    tests = {
+        name: by_method[method] for name, method in CANDIDATE_METHODS.items() if name != "lstm"
+    }
+    actual = [series.xx.astype(float) for series in chosen]
     picks: dict[str, list[str]] = {"lowest validation score": [], "the choice's rule": []}
     for series in chosen:
         record = choose("rmse", _classical_window(series, origins), None)
@@ -342,7 +344,6 @@ def classical_choice(chosen: list[MCompSeries], results: list[Result], origins: 
         picks["the choice's rule"].append(str(record["chosen"]))
     lines = [f"classical candidates alone, chosen on {origins} origins of {HORIZON} months:"]
     for rule, names in picks.items():
-        actual = [series.xx.astype(float) for series in chosen]
         score = np.mean(
             [
                 smape(test, tests[name].points[series.sn])

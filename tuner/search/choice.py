@@ -185,9 +185,26 @@ def _candidate_scores(
 ) -> dict[str, float | None]:
     """Each candidate's ``metric`` on ``window``, the combination's with ``partner``."""
     scores = {name: _baseline(window, name, metric) for name in CLASSICAL}
-    scores[CLASSICAL_MEAN] = _score(window, classical_mean(window), metric)
+    forecasts = _candidate_forecasts(window, partner)
+    return scores | {
+        CLASSICAL_MEAN: _score(window, forecasts[CLASSICAL_MEAN], metric),
+        "lstm": window.lstm,
+        "combination": _score(window, forecasts["combination"], metric),
+    }
+
+
+def _candidate_forecasts(
+    window: WindowForecasts, partner: str | None
+) -> dict[str, np.ndarray | None]:
+    """Every candidate's forecasts on ``window``, ``(origins, horizon)``; ``None`` where none."""
+    classical = {name: _forecasts(window, name) for name in CLASSICAL}
+    lstm = None if window.residuals is None else window.actual - window.residuals
     combination = None if partner is None else combined_forecasts(window, partner)
-    return scores | {"lstm": window.lstm, "combination": _score(window, combination, metric)}
+    return classical | {
+        CLASSICAL_MEAN: classical_mean(window),
+        "lstm": lstm,
+        "combination": combination,
+    }
 
 
 def _baseline(window: WindowForecasts, name: str, metric: str) -> float | None:
@@ -208,13 +225,14 @@ def _chosen(
     halves. Without the mean (a classical forecaster failed), the lowest score
     is chosen.
     """
-    mean = classical_mean(window)
+    forecasts = _candidate_forecasts(window, partner)
+    mean = forecasts.pop(CLASSICAL_MEAN)
     if mean is None:
         return _lowest(scores)
     rivals = {
-        name: forecasts
-        for name, forecasts in _challengers(window, partner).items()
-        if forecasts is not None and scores.get(name) is not None
+        name: forecast
+        for name, forecast in forecasts.items()
+        if forecast is not None and scores.get(name) is not None
     }
     if not rivals:
         return CLASSICAL_MEAN
@@ -223,14 +241,6 @@ def _chosen(
         name for name, row in zip(rivals, by_half[1:], strict=True) if (row < by_half[0]).all()
     ]
     return _lowest({name: scores[name] for name in ahead}) or CLASSICAL_MEAN
-
-
-def _challengers(window: WindowForecasts, partner: str | None) -> dict[str, np.ndarray | None]:
-    """Every candidate but the classical mean, with its forecasts, ``(origins, horizon)``."""
-    classical = {name: _forecasts(window, name) for name in CLASSICAL}
-    lstm = None if window.residuals is None else window.actual - window.residuals
-    combination = None if partner is None else combined_forecasts(window, partner)
-    return classical | {"lstm": lstm, "combination": combination}
 
 
 def _by_half(window: WindowForecasts, forecasts: np.ndarray, metric: str) -> np.ndarray:
@@ -304,7 +314,7 @@ def _every_metric(
     The LSTM's are scored from its forecasts (actual minus residuals), as the
     combination's are; without residuals, only the study's own metric is known.
     """
-    lstm = None if window.residuals is None else window.actual - window.residuals
+    lstm = _candidate_forecasts(window, partner)["lstm"]
     by_metric = {
         metric: _candidate_scores(window, metric, partner)
         | ({} if lstm is None else {"lstm": _score(window, lstm, metric)})
