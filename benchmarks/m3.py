@@ -228,6 +228,7 @@ class Tuned:
     results: list[Result]
     skipped: int
     choices: dict[str, dict]  # each series' stored choice (docs/method.md, section 15)
+    given: dict[str, str]  # what forecast each series: its choice, or the classical mean
 
 
 def product(chosen: list[MCompSeries], args: argparse.Namespace) -> Tuned:
@@ -278,9 +279,19 @@ def product(chosen: list[MCompSeries], args: argparse.Namespace) -> Tuned:
         )
         for label, column in (("LSTM (tuner)", "lstm"), ("choice (tuner)", "forecast"))
     ]
-    chosen_counts = forecast.drop_duplicates("unique_id")["chosen"].value_counts()
-    print("chosen on validation: " + ", ".join(f"{k} {v}" for k, v in chosen_counts.items()))
-    return Tuned(results, len(chosen) - len(scored), choices)
+    given = forecast.drop_duplicates("unique_id").set_index("unique_id")["chosen"]
+    counts = pd.Series({name: record.get("chosen") for name, record in choices.items()})
+    print(
+        "chosen on validation: " + ", ".join(f"{k} {v}" for k, v in counts.value_counts().items())
+    )
+    strayed = sorted(
+        name for name, chosen in given.items() if chosen != choices[name].get("chosen")
+    )
+    print(
+        f"refits straying from the classical mean, which forecasts instead: {len(strayed)}"
+        + "".join(f" {name} ({choices[name]['chosen']})" for name in strayed)
+    )
+    return Tuned(results, len(chosen) - len(scored), choices, given.to_dict())
 
 
 CANDIDATE_METHODS = {"lstm": "LSTM (tuner)", **CLASSICAL_METHODS, "classical_mean": MEAN_METHOD}
@@ -310,6 +321,7 @@ def per_series(chosen: list[MCompSeries], results: list[Result], tuned: Tuned) -
         if partner in test:
             test["combination"] = (test["lstm"] + test[partner]) / 2
         row = {"unique_id": series.sn, "months": series.n, "chosen": record.get("chosen")}
+        row["forecast_by"] = tuned.given.get(series.sn)
         row["combined_with"] = partner
         row |= {f"val_{k}": v for k, v in (record.get("validation") or {}).items()}
         row |= {f"holdout_{k}": v for k, v in (record.get("holdout") or {}).items()}

@@ -85,9 +85,11 @@ def test_per_series_rows_score_every_candidate_and_the_combination_on_the_test_m
         for method, value in points.items()
     ]
     record = {"chosen": "theta", "combined_with": "theta", "validation": {"theta": 1.5}}
-    tuned = m3.Tuned(results[:2], 0, {"T1": record | {"holdout": {"theta": None}}})
+    choices = {"T1": record | {"holdout": {"theta": None}}}
+    tuned = m3.Tuned(results[:2], 0, choices, {"T1": "classical_mean"})
     row = m3.per_series([series], results, tuned).iloc[0]
     assert (row["chosen"], row["months"], row["val_theta"]) == ("theta", 24, 1.5)
+    assert row["forecast_by"] == "classical_mean"  # what forecast it, where the refit strayed
     assert row["test_lstm"] == pytest.approx(400 / 22) and row["test_auto_ets"] == 0.0
     assert row["test_combination"] == 0.0  # the mean of 12 and 8 is the actual 10
     assert row["test_classical_mean"] == pytest.approx(200 * (1 / 3) / (10 + 29 / 3))

@@ -454,6 +454,7 @@ def _series_forecast(
         series.values,
         study_season(config.data, series),
         levels,
+        steps=config.data.horizon,
     )
     return _SeriesForecast(unique_id, frame, series)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 
 import numpy as np
@@ -255,6 +256,7 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
         "chosen",
         "validation",
         "holdout",
+        "validation_metrics",
         "holdout_metrics",
         "combined_with",
         "lstm_validation",
@@ -297,8 +299,11 @@ def test_a_confirmed_study_stores_its_choice_and_status_shows_it(
         assert record[window]["lstm"] == pytest.approx(chosen.overall["smape"][0])
         assert record[window]["combination"] == pytest.approx(chosen.overall["smape"][1])
         assert record[window]["classical_mean"] == pytest.approx(chosen.overall["smape"][2])
-    for name in CANDIDATES:  # every metric on the holdout, the study's own as the choice has it
-        assert record["holdout_metrics"][name]["smape"] == pytest.approx(record["holdout"][name])
+        every = record[f"{window}_metrics"]  # every metric of the very forecasts scored above
+        assert every["lstm"]["rmse"] == pytest.approx(chosen.overall["rmse"][0])
+        assert every["classical_mean"]["mase"] == pytest.approx(chosen.overall["mase"][2])
+    for name, window in itertools.product(CANDIDATES, points):  # the study's metric as chosen
+        assert record[f"{window}_metrics"][name]["smape"] == pytest.approx(record[window][name])
     assert record["holdout_metrics"]["lstm"]["mase"] == pytest.approx(
         confirmed["holdout_metrics"]["ensemble_mase"]
     )

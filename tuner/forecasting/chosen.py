@@ -9,10 +9,17 @@ bounds; the combination is the mean of the LSTM's forecast and its classical
 partner's, its interval again the mean of their bounds, an approximation (no rule
 combines a conformal interval with a model-based one exactly) that docs/method.md
 states.
+
+The LSTM's refit is checked before its forecast is given as the choice's
+(:func:`strays`): validation scored the trials' forecasts, not this refit, and a
+refit on the whole series can run away where no trial did. One that strays from
+the classical mean's forecast by more than the two erred on validation together
+is not the forecaster validation chose, and the classical mean is given instead.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -22,7 +29,12 @@ from tuner.evaluation.baselines import statistical_models
 from tuner.evaluation.intervals import interval_columns
 from tuner.search.choice import CLASSICAL, CLASSICAL_MEAN
 
-__all__ = ["CHOSEN", "FORECAST", "classical_forecast", "with_chosen"]
+__all__ = ["CHOSEN", "FORECAST", "classical_forecast", "strays", "with_chosen"]
+
+logger = logging.getLogger(__name__)
+
+REFITTED = ("lstm", "combination")
+"""The candidates whose forecast holds the LSTM's refit, which validation never scored."""
 
 FORECAST = "forecast"
 """The column of the chosen forecaster's forecast."""
@@ -52,19 +64,50 @@ def classical_forecast(
     return result[list(columns)].rename(columns=columns).reset_index(drop=True)
 
 
+def strays(
+    picked: np.ndarray, mean: np.ndarray, record: Mapping[str, object], steps: int
+) -> float | None:
+    """How far the chosen forecast strays from the classical mean's beyond what validation allows.
+
+    Were both forecasters to err on the coming steps as they did on validation,
+    their forecasts' RMSE from each other could not exceed the sum of their
+    validation RMSEs (the triangle inequality of the RMSE, a norm). Only the first
+    ``steps`` (the validated horizon) are compared: validation says nothing of
+    the later ones.
+
+    Returns:
+        The RMSE between the two forecasts when it exceeds that sum; ``None`` when
+        it does not, or when the record holds no validation RMSE (a study chosen
+        before the record kept one).
+    """
+    every: Mapping[str, Mapping[str, float | None]] = record.get("validation_metrics") or {}  # type: ignore[assignment]
+    erred = [
+        (every.get(str(name)) or {}).get("rmse") for name in (record["chosen"], CLASSICAL_MEAN)
+    ]
+    if any(rmse is None for rmse in erred):
+        return None
+    apart = float(np.sqrt(np.mean((picked[:steps] - mean[:steps]) ** 2)))
+    return apart if apart > sum(erred) else None  # type: ignore[arg-type]
+
+
 def with_chosen(
     lstm: pd.DataFrame,
     choice: Mapping[str, object] | None,
     values: np.ndarray,
     season: int | None,
     levels: Sequence[int],
+    steps: int,
 ) -> pd.DataFrame:
     """``lstm`` (one series' LSTM forecast, long form) with the chosen forecaster's beside it.
 
     Adds ``forecast`` with its ``forecast-lo-L``/``forecast-hi-L`` and ``chosen``.
-    A study not yet confirmed has no choice: its forecast is the LSTM's.
+    A study not yet confirmed has no choice: its forecast is the LSTM's. A choice
+    holding the LSTM's refit whose forecast :func:`strays` over the first ``steps``
+    (the horizon validation scored) gives the classical mean's forecast instead,
+    ``chosen`` saying so, with a warning.
     """
     chosen = (choice or {}).get("chosen") or "lstm"
+    horizon = len(lstm)
     frame = lstm.copy()
     sides = [side for level in levels for side in interval_columns(level)]
     missing = pd.Series(np.nan, index=lstm.index)  # an export without residuals has no interval
@@ -74,15 +117,36 @@ def with_chosen(
     if chosen == "lstm":
         picked = own
     elif chosen == CLASSICAL_MEAN:
-        fitted = [classical_forecast(values, season, name, len(lstm), levels) for name in CLASSICAL]
-        picked = sum(fitted) / len(fitted)
+        picked = _classical_mean(values, season, horizon, levels)
     elif chosen == "combination":
         partner = str(choice["combined_with"])  # type: ignore[index]
-        picked = (own + classical_forecast(values, season, partner, len(lstm), levels)) / 2
+        picked = (own + classical_forecast(values, season, partner, horizon, levels)) / 2
     else:
-        picked = classical_forecast(values, season, str(chosen), len(lstm), levels)
+        picked = classical_forecast(values, season, str(chosen), horizon, levels)
+    if choice and chosen in REFITTED:
+        mean = _classical_mean(values, season, horizon, levels)
+        apart = strays(picked["point"].to_numpy(), mean["point"].to_numpy(), choice, steps)
+        if apart is not None:
+            logger.warning(
+                "series %s: the %s forecast strays from the classical mean's by RMSE %.4g over "
+                "%d steps, more than the two erred on validation together; the classical mean "
+                "forecasts",
+                lstm["unique_id"].iloc[0],
+                chosen,
+                apart,
+                min(steps, horizon),
+            )
+            picked, chosen = mean, CLASSICAL_MEAN
     frame[FORECAST] = picked["point"].to_numpy()
     for side in sides:
         frame[f"{FORECAST}-{side}"] = picked[side].to_numpy()
     frame[CHOSEN] = chosen
     return frame
+
+
+def _classical_mean(
+    values: np.ndarray, season: int | None, horizon: int, levels: Sequence[int]
+) -> pd.DataFrame:
+    """The classical models' forecasts and bounds, averaged step by step."""
+    fitted = [classical_forecast(values, season, name, horizon, levels) for name in CLASSICAL]
+    return sum(fitted) / len(fitted)  # type: ignore[return-value]

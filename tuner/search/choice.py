@@ -290,8 +290,9 @@ def choose(
         The record stored as the study's ``choice``: ``metric``, ``chosen`` (``None``
         when no candidate has a score), each candidate's ``validation`` and
         ``holdout`` scores (``None`` where there is none), every candidate's every
-        metric on the holdout (``holdout_metrics``, ``None`` without one), and
-        ``combined_with``.
+        metric on validation (``validation_metrics``: ``tuner forecast`` checks
+        a refit against its validation RMSE) and on the holdout
+        (``holdout_metrics``, ``None`` without one), and ``combined_with``.
     """
     partner = _lowest({name: _baseline(validation, name, metric) for name in CLASSICAL})
     scores = _candidate_scores(validation, metric, partner)
@@ -301,6 +302,7 @@ def choose(
         "chosen": _chosen(validation, metric, partner, scores),
         "validation": scores,
         "holdout": held or dict.fromkeys(CANDIDATES),
+        "validation_metrics": _every_metric(validation, partner),
         "holdout_metrics": None if holdout is None else _every_metric(holdout, partner),
         "combined_with": partner,
     }
