@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tuner.forecasting import chosen as chosen_module
 from tuner.forecasting.chosen import classical_forecast, with_chosen
 from tuner.search.choice import CLASSICAL, CLASSICAL_MEAN
 
@@ -117,3 +118,18 @@ def test_a_record_without_validation_rmses_keeps_its_choice():
     # chosen before the record kept validation RMSEs: nothing to check the refit against
     frame = with_chosen(_lstm(), {"chosen": "lstm", "validation": {}}, VALUES, 12, LEVELS, steps=6)
     assert (frame["chosen"] == "lstm").all()
+
+
+def test_a_checked_combination_fits_each_classical_model_once(monkeypatch):
+    fitted: list[str] = []
+
+    def counted(values, season, model, horizon, levels):
+        fitted.append(model)
+        return classical_forecast(values, season, model, horizon, levels)
+
+    monkeypatch.setattr(chosen_module, "classical_forecast", counted)
+    choice = {"chosen": "combination", "combined_with": "auto_arima"}
+    choice["validation_metrics"] = _erred(10, 20)
+    frame = with_chosen(_lstm(), choice, VALUES, 12, LEVELS, steps=6)
+    assert (frame["chosen"] == CLASSICAL_MEAN).all()  # checked against the mean: three fits
+    assert sorted(fitted) == sorted(CLASSICAL)  # the partner, AutoARIMA, not fitted twice

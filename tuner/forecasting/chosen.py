@@ -19,6 +19,7 @@ is not the forecaster validation chose, and the classical mean is given instead.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -114,17 +115,24 @@ def with_chosen(
     own = pd.DataFrame(
         {"point": lstm["lstm"], **{side: lstm.get(f"lstm-{side}", missing) for side in sides}}
     ).reset_index(drop=True)
+
+    @functools.cache  # the combination's partner is one of the mean's three: fitted once
+    def refit(name: str) -> pd.DataFrame:
+        return classical_forecast(values, season, name, horizon, levels)
+
+    def classical_mean() -> pd.DataFrame:
+        return sum(refit(name) for name in CLASSICAL) / len(CLASSICAL)  # type: ignore[return-value]
+
     if chosen == "lstm":
         picked = own
     elif chosen == CLASSICAL_MEAN:
-        picked = _classical_mean(values, season, horizon, levels)
+        picked = classical_mean()
     elif chosen == "combination":
-        partner = str(choice["combined_with"])  # type: ignore[index]
-        picked = (own + classical_forecast(values, season, partner, horizon, levels)) / 2
+        picked = (own + refit(str(choice["combined_with"]))) / 2  # type: ignore[index]
     else:
-        picked = classical_forecast(values, season, str(chosen), horizon, levels)
+        picked = refit(str(chosen))
     if choice and chosen in REFITTED:
-        mean = _classical_mean(values, season, horizon, levels)
+        mean = classical_mean()
         apart = strays(picked["point"].to_numpy(), mean["point"].to_numpy(), choice, steps)
         if apart is not None:
             logger.warning(
@@ -142,11 +150,3 @@ def with_chosen(
         frame[f"{FORECAST}-{side}"] = picked[side].to_numpy()
     frame[CHOSEN] = chosen
     return frame
-
-
-def _classical_mean(
-    values: np.ndarray, season: int | None, horizon: int, levels: Sequence[int]
-) -> pd.DataFrame:
-    """The classical models' forecasts and bounds, averaged step by step."""
-    fitted = [classical_forecast(values, season, name, horizon, levels) for name in CLASSICAL]
-    return sum(fitted) / len(fitted)  # type: ignore[return-value]
