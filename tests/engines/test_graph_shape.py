@@ -1,7 +1,8 @@
-"""One compiled graph per study: padding changes no number, and traces are counted.
+"""Few compiled graphs per study: padding changes no number, and traces are counted.
 
-A study pads every trial to its largest units, lag, rows, batch and chunk of
-repeats, and passes the regime, epochs and shuffle orders as data (docs/method.md, section 11).
+A study pads every trial to its largest lag, rows, batch and chunk of repeats, and
+its units and layers to a few sizes, and passes the regime, epochs and shuffle
+orders as data (docs/method.md, section 11).
 These tests hold the padded engine to the unpadded one and to the Keras reference,
 and count the graphs a study traces.
 """
@@ -65,7 +66,7 @@ def test_unmasked_padding_would_be_caught(engines, tiny, monkeypatch):
     assert np.abs(fast.run(task).forecasts - exact).max() > 100 * TOLERANCE
 
 
-def test_a_study_traces_one_graph_per_framing():
+def test_a_study_traces_one_graph_per_framing_layer_count_and_power_of_two_of_units():
     trials = 48
     text = study_toml(
         "traces",
@@ -75,7 +76,7 @@ def test_a_study_traces_one_graph_per_framing():
         data={"series": "shampoo", "test_size": 4, "train_size": 8},
         search={
             "epochs": {"low": 1, "high": 6},
-            "neurons": {"low": 1, "high": 4},
+            "neurons": {"low": 1, "high": 20},
             "batch_size": [1, 2],
             "regimes": list(REGIME_NAMES),
             "update_epochs": [0, 1, 2],
@@ -98,13 +99,20 @@ def test_a_study_traces_one_graph_per_framing():
     traced = engine.tracing_count() - before
     sampled = {name: {t.params[name] for t in study.trials} for name in study.trials[0].params}
     assert sampled["regime"] == set(REGIME_NAMES)
-    assert len(sampled["neurons"]) == 4 and len(sampled["epochs"]) > 3
+    assert len(sampled["neurons"]) > 10 and len(sampled["epochs"]) > 3
     assert sampled["lag"] == {1, 2, 3} and sampled["update_epochs"] == {0, 1, 2}
     assert sampled["batch_size"] == {1, 2} and len(sampled["framing"]) == 2
     assert sampled["layers"] == {1, 2, 3} and len(sampled["learning_rate"]) == trials
-    assert traced == 2
+    # units pad to 8, 16, or the study's 20: up to 2 framings x 3 layer counts x 3 sizes
+    padded_units = {n: 8 if n <= 8 else 16 if n <= 16 else 20 for n in range(1, 21)}
+    sizes = {
+        (t.params["framing"], t.params["layers"], padded_units[t.params["neurons"]])
+        for t in study.trials
+    }
+    assert len(sizes) > 12
+    assert traced == len(sizes)
     compiled = [t.number for t in study.trials if t.user_attrs["compile_seconds"] > 0]
-    assert len(compiled) == 2, "the trials that built a graph say so, and no others"
+    assert len(compiled) == traced, "the trials that built a graph say so, and no others"
 
 
 @pytest.mark.parametrize("regime", ["seeded", "stateless_shuffle"])

@@ -28,6 +28,7 @@ from tuner.data.preparation import (
 from tuner.data.series import Series
 from tuner.engines import EngineResult, EngineTask, GraphShape, Progress, get_engine
 from tuner.evaluation.config import EvaluationConfig
+from tuner.evaluation.padding import single_shape
 from tuner.exceptions import DataError
 from tuner.method.cell import lstm_step
 from tuner.method.model import InitialWeights, shape_inputs
@@ -180,7 +181,8 @@ def refit(series: Series, config: EvaluationConfig, progress: Progress | None = 
     refitting = Refitting.of(series, config)
     hp = config.hyperparameters
     setups = repeat_setups(config.seed, config.repeats, hp, config.preparation.lag)
-    result = get_engine(config.engine).run(refitting.task(setups), progress)
+    shape = single_shape(len(refitting.rows), config.preparation.lag, hp)
+    result = get_engine(config.engine).run(refitting.task(setups, shape), progress)
     return refitting.fitted(result)
 
 

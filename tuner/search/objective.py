@@ -22,9 +22,10 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 
 from tuner.data.preparation import PreparedData
-from tuner.engines import GraphShape, Progress
+from tuner.engines import Progress
 from tuner.evaluation.config import EvaluationConfig
 from tuner.evaluation.metrics import OBJECTIVE_LABELS
+from tuner.evaluation.padding import pack_shape, study_shape
 from tuner.evaluation.runner import Evaluation, evaluate_many
 from tuner.exceptions import DivergedError
 from tuner.search import names
@@ -72,15 +73,14 @@ class Objective:
         prepared = data.search
         self.space = SearchSpace.build(data)
         self.on_evaluation = on_evaluation
-        self.shape = GraphShape(
-            rows=max(p.n_train + p.n_test for p in prepared.values()),
-            lag=max(p.lag for p in prepared),
-            units=self.space.largest_neurons,
-            batch=max(self.space.batch_sizes),
-            layers=self.space.largest_layers,
+        self.shape = study_shape(
+            prepared.values(),
+            self.space.batch_sizes,
+            self.space.largest_neurons,
+            self.space.largest_layers,
         )
-        """Every trial is padded to the study's largest sizes: one compiled graph per
-        framing serves the whole study (docs/method.md, section 11)."""
+        """The largest sizes of the study's trials; a pack is padded to its own part of
+        them (:mod:`tuner.search.padding`; docs/method.md, section 11)."""
         pruner = config.pruner
         self.chunks = pruner.checkpoints if pruner.enabled else 1
         self.trials_per_graph = self._trials_per_graph()
@@ -135,10 +135,12 @@ class Objective:
             self.on_progress,
             chunks=self.chunks,
             after_chunk=lambda index, so_far: _report(trials[index], so_far, self.config.objective),
-            # the pack's width is the study's, however many trials are left: one graph
-            # and each trial's forecast origins are members of it too (docs/method.md, section 13)
-            shape=dataclasses.replace(
+            # the pack's width is the study's, however many trials are left, so that its
+            # graphs are few; each trial's forecast origins are members too (docs/method.md,
+            # section 13)
+            shape=pack_shape(
                 self.shape,
+                [config.hyperparameters for _, config in items],
                 trials=max(self.trials_per_graph, len(trials)) * self.config.data.scoring.fits,
             ),
         )
