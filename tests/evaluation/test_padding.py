@@ -5,6 +5,8 @@ pack, rows and ``features`` lags round up so that series of a panel share graphs
 (docs/method.md, section 11).
 """
 
+import dataclasses
+
 import optuna
 import pandas as pd
 import pytest
@@ -43,10 +45,17 @@ def test_a_pack_takes_its_largest_member_and_keeps_the_study_rows_and_batch():
     assert (shape.rows, shape.batch, shape.repeats) == (96, 2, 3)
 
 
-def test_a_features_lag_rounds_up_to_8_and_a_timesteps_lag_does_not():
+def test_a_features_lag_above_8_rounds_up_to_a_multiple_of_8_and_a_timesteps_lag_does_not():
     assert pack_shape(STUDY, [hp(4)], trials=1).lag == 16
     assert pack_shape(STUDY, [hp(4), hp(4, framing="timesteps")], trials=1).lag == 13
-    assert single_shape(40, 3, hp(4, framing="timesteps")).lag == 3
+    assert single_shape(40, 9, hp(4, framing="timesteps")).lag == 9
+    assert single_shape(40, 9, hp(4)).lag == 16
+
+
+@pytest.mark.parametrize("lag", [1, 3, 8])
+def test_a_lag_up_to_8_stays_as_it_is(lag):
+    assert single_shape(40, lag, hp(4)).lag == lag
+    assert pack_shape(dataclasses.replace(STUDY, lag=lag), [hp(4)], trials=1).lag == lag
 
 
 def test_one_configuration_alone_pads_rows_lag_and_units():

@@ -67,8 +67,8 @@ class FastEngine(Engine):
     flags, the batch size, epochs, layer count and learning rate as numbers,
     shuffle orders are computed in the graph, and units, layers, lag, rows, batch
     lanes and repeats are padded to ``task.shape`` with exact masking
-    (docs/method.md, section 11). A study that
-    pads every trial to its largest shape traces one graph per framing.
+    (docs/method.md, section 11). A study pads its trials to a few shapes
+    (:mod:`tuner.evaluation.padding`) and traces one graph for each.
     :meth:`run_many` trains up to ``shape.trials`` trials in that graph at once,
     on a member axis beside the repeats; :meth:`run` is a pack of one.
 

@@ -9,18 +9,21 @@ trade between the two:
   ``neurons`` rounded up to a power of two, at least ``UNITS_FLOOR`` and at most
   the study's largest. A
   one-layer trial padded to a study's two layers computed twice the cells it
-  needed: on M3 monthly series, padding every trial to the study's largest sizes
-  made its fits about 2.5 times slower than these (docs/benchmarks.md). A study
+  needed: padding every trial to the study's largest sizes made the M3 monthly
+  benchmark's tuning take 1.8 times as long as this rule (docs/benchmarks.md). A study
   then compiles a few graphs (layer counts times powers of two), not one; a
   study of at most ``UNITS_FLOOR`` units (the shipped quick ones) still one per
   layer count, since so few units cost little more padded than not.
 - **Rows** are rounded up to a multiple of ``ROWS_STEP`` and, for the
-  ``features`` framing, the **lag** up to a multiple of ``LAG_STEP``, so that
-  series of a panel whose lengths differ a little share their graphs, in a
+  ``features`` framing, a **lag** above ``LAG_STEP`` up to a multiple of it, so
+  that series of a panel whose lengths differ a little share their graphs, in a
   worker and through the compile cache (:mod:`tuner.distributed.compile_cache`).
-  Padded rows cost no training step, and padded lags only zeros in a small
-  matrix product; with ``timesteps`` a padded lag is a time step computed for
-  nothing, so the lag stays the study's.
+  Padded rows cost no training step. Padded lags cost more than their share of
+  a small matrix product: padding the shampoo study's lags (1 to 3) to 8 made
+  the quick start 9% slower (``benchmarks/quickstart.py``), so a lag up to
+  ``LAG_STEP`` stays as it is. With
+  ``timesteps`` a padded lag is a time step computed for nothing, so the lag
+  stays the study's.
 
 One configuration fitted alone (the confirmation on the holdout, section 10, or a refit,
 section 12) is padded by the same rule to its own sizes, so that those of a
@@ -40,7 +43,7 @@ __all__ = ["LAG_STEP", "ROWS_STEP", "UNITS_FLOOR", "pack_shape", "single_shape",
 ROWS_STEP = 32
 """Rows are padded to a multiple of this: M3 monthly's lengths fall in four steps."""
 LAG_STEP = 8
-"""A ``features`` lag is padded to a multiple of this."""
+"""A ``features`` lag above this is padded to a multiple of it."""
 UNITS_FLOOR = 8
 """Units are padded to at least this many (within the study's largest)."""
 
@@ -78,7 +81,7 @@ def pack_shape(study: GraphShape, pack: Sequence[Hyperparameters], trials: int) 
     return GraphShape(
         repeats=study.repeats,
         rows=study.rows,
-        lag=_rounded_up(study.lag, LAG_STEP) if features else study.lag,
+        lag=_lag(study.lag, features),
         units=min(study.units, _units(max(hp.neurons for hp in pack))),
         batch=study.batch,
         layers=max(hp.layers for hp in pack),
@@ -90,11 +93,16 @@ def single_shape(rows: int, lag: int, hp: Hyperparameters) -> GraphShape:
     """The shape ``hp`` fitted alone on ``rows`` rows of ``lag`` inputs is padded to."""
     return GraphShape(
         rows=_rounded_up(rows, ROWS_STEP),
-        lag=_rounded_up(lag, LAG_STEP) if hp.framing == "features" else lag,
+        lag=_lag(lag, hp.framing == "features"),
         units=_units(hp.neurons),
         layers=hp.layers,
         trials=1,
     )
+
+
+def _lag(lag: int, features: bool) -> int:
+    """A ``features`` lag above ``LAG_STEP`` rounded up to a multiple of it; any other as it is."""
+    return _rounded_up(lag, LAG_STEP) if features and lag > LAG_STEP else lag
 
 
 def _rounded_up(value: int, step: int) -> int:
