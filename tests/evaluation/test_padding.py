@@ -53,9 +53,9 @@ def test_a_features_lag_above_8_rounds_up_to_a_multiple_of_8_and_a_timesteps_lag
 
 
 @pytest.mark.parametrize("lag", [1, 3, 8])
-def test_a_lag_up_to_8_stays_as_it_is(lag):
-    assert single_shape(40, lag, hp(4)).lag == lag
+def test_a_pack_keeps_a_lag_up_to_8_and_a_configuration_alone_rounds_it_up(lag):
     assert pack_shape(dataclasses.replace(STUDY, lag=lag), [hp(4)], trials=1).lag == lag
+    assert single_shape(40, lag, hp(4)).lag == 8
 
 
 def test_one_configuration_alone_pads_rows_lag_and_units():

@@ -7,27 +7,30 @@ trade between the two:
 
 - **Layers and units** follow the pack: its largest layer count, and its largest
   ``neurons`` rounded up to a power of two, at least ``UNITS_FLOOR`` and at most
-  the study's largest. A
-  one-layer trial padded to a study's two layers computed twice the cells it
-  needed: padding every trial to the study's largest sizes made the M3 monthly
-  benchmark's tuning take 1.8 times as long as this rule (docs/benchmarks.md). A study
-  then compiles a few graphs (layer counts times powers of two), not one; a
-  study of at most ``UNITS_FLOOR`` units (the shipped quick ones) still one per
-  layer count, since so few units cost little more padded than not.
+  the study's largest. A one-layer trial padded to a study's two layers computed
+  twice the cells it needed: padding every trial to the study's largest sizes
+  made the M3 monthly benchmark's tuning take 1.8 times as long as this rule
+  (docs/benchmarks.md). A study then compiles a few graphs (layer counts times
+  powers of two), not one; a study of at most ``UNITS_FLOOR`` units (the
+  shipped quick ones) still one per layer count, since so few units cost little
+  more padded than not.
 - **Rows** are rounded up to a multiple of ``ROWS_STEP`` and, for the
   ``features`` framing, a **lag** above ``LAG_STEP`` up to a multiple of it, so
   that series of a panel whose lengths differ a little share their graphs, in a
   worker and through the compile cache (:mod:`tuner.distributed.compile_cache`).
   Padded rows cost no training step. Padded lags cost more than their share of
-  a small matrix product: padding the shampoo study's lags (1 to 3) to 8 made
-  the quick start 9% slower (``benchmarks/quickstart.py``), so a lag up to
-  ``LAG_STEP`` stays as it is. With
-  ``timesteps`` a padded lag is a time step computed for nothing, so the lag
-  stays the study's.
+  a small matrix product: padding the shampoo study's lag of 1 to 8 made the
+  quick start 9% slower (``benchmarks/quickstart.py``), so a lag up to
+  ``LAG_STEP`` stays as it is. With ``timesteps`` a padded lag is a time step
+  computed for nothing, so the lag stays the study's.
 
 One configuration fitted alone (the confirmation on the holdout, section 10, or a refit,
 section 12) is padded by the same rule to its own sizes, so that those of a
-panel's series share their graphs as their trials do.
+panel's series share their graphs as their trials do, except that any
+``features`` lag rounds up: such a fit runs once per series, so its compile
+weighs more than its padding. Leaving its lags of 8 and under as they were made
+the M3 benchmark's forecasts take 209 s instead of 169 and 173
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def single_shape(rows: int, lag: int, hp: Hyperparameters) -> GraphShape:
     """The shape ``hp`` fitted alone on ``rows`` rows of ``lag`` inputs is padded to."""
     return GraphShape(
         rows=_rounded_up(rows, ROWS_STEP),
-        lag=_lag(lag, hp.framing == "features"),
+        lag=_rounded_up(lag, LAG_STEP) if hp.framing == "features" else lag,
         units=_units(hp.neurons),
         layers=hp.layers,
         trials=1,
