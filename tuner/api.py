@@ -41,6 +41,7 @@ from tuner.evaluation.baselines import score_baselines
 from tuner.evaluation.config import EvaluationConfig, load_and_prepare
 from tuner.evaluation.intervals import DEFAULT_LEVELS
 from tuner.evaluation.metrics import METRICS, skill
+from tuner.evaluation.padding import evaluation_shape
 from tuner.evaluation.runner import Evaluation, evaluate, planned_epochs
 from tuner.exceptions import ConfigError, DivergedError, StorageError
 from tuner.forecasting.chosen import with_chosen
@@ -735,7 +736,8 @@ class EvaluationPlan:
 
     def run(self, progress: Progress | None = None) -> Evaluation:
         """Fit the repeats and score them (see :func:`tuner.evaluation.runner.evaluate`)."""
-        return evaluate(self.prepared, self.config, progress=progress)
+        shape = evaluation_shape(self.prepared, self.config.hyperparameters)
+        return evaluate(self.prepared, self.config, progress=progress, shape=shape)
 
 
 def plan_evaluation(config: EvaluationConfig) -> EvaluationPlan:

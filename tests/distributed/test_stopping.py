@@ -176,6 +176,9 @@ def test_a_stop_request_records_the_signal_and_stops_at_the_check():
 
 
 def test_a_stop_request_leaves_alone_a_signal_the_caller_leaves_to_the_system():
+    # Python's own Ctrl+C handler, set here: a process started in the background
+    # (nohup, &) inherits SIGINT ignored instead
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         with StopRequest().handling(only_caught=True):
@@ -184,6 +187,7 @@ def test_a_stop_request_leaves_alone_a_signal_the_caller_leaves_to_the_system():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def test_a_pause_ends_when_a_stop_is_requested():

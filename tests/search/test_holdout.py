@@ -215,7 +215,8 @@ def test_exported_holdout_scores_are_reproduced_by_evaluate_holdout(tmp_path, cl
     assert (report / "validation_holdout.png").read_bytes().startswith(b"\x89PNG")
     assert "Holm-corrected" in text
     status, out, _ = cli("evaluate", str(path), "--json", "--no-progress")
-    assert json.loads(out)["mean"] == pytest.approx(record["validation_mean_rmse"], abs=1e-9)
+    # the trial was padded with its study's sizes, so to float32 round-off only
+    assert json.loads(out)["mean"] == pytest.approx(record["validation_mean_rmse"], rel=1e-6)
 
 
 @pytest.mark.parametrize("progress", [(), ("--no-progress",)])

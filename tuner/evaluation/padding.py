@@ -41,7 +41,15 @@ from tuner.data.preparation import PreparedData
 from tuner.engines import GraphShape
 from tuner.method.protocol import Hyperparameters
 
-__all__ = ["LAG_STEP", "ROWS_STEP", "UNITS_FLOOR", "pack_shape", "single_shape", "study_shape"]
+__all__ = [
+    "LAG_STEP",
+    "ROWS_STEP",
+    "UNITS_FLOOR",
+    "evaluation_shape",
+    "pack_shape",
+    "single_shape",
+    "study_shape",
+]
 
 ROWS_STEP = 32
 """Rows are padded to a multiple of this: M3 monthly's lengths fall in four steps."""
@@ -101,6 +109,15 @@ def single_shape(rows: int, lag: int, hp: Hyperparameters) -> GraphShape:
         layers=hp.layers,
         trials=1,
     )
+
+
+def evaluation_shape(prepared: PreparedData, hp: Hyperparameters) -> GraphShape:
+    """The shape ``hp`` evaluated alone on ``prepared`` is padded to (:func:`single_shape`).
+
+    The confirmation and ``tuner evaluate --holdout`` both pad so, and so give the
+    same scores to the last bit.
+    """
+    return single_shape(prepared.n_train + prepared.n_test, prepared.preparation.lag, hp)
 
 
 def _lag(lag: int, features: bool) -> int:

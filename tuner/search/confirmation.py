@@ -27,7 +27,7 @@ import optuna
 from tuner.evaluation.config import EvaluationConfig
 from tuner.evaluation.intervals import DEFAULT_LEVELS, coverage, half_widths
 from tuner.evaluation.metrics import objective_metric
-from tuner.evaluation.padding import single_shape
+from tuner.evaluation.padding import evaluation_shape
 from tuner.evaluation.runner import Evaluation, evaluate
 from tuner.exceptions import DivergedError, StorageError
 from tuner.search import names
@@ -191,8 +191,7 @@ def _confirm(data: StudyData, trial: optuna.trial.FrozenTrial) -> dict[str, obje
         "holdout_persistence_rmse": prepared.persistence_rmse,
     }
     try:
-        rows = prepared.n_train + prepared.n_test
-        shape = single_shape(rows, prepared.preparation.lag, holdout_config.hyperparameters)
+        shape = evaluation_shape(prepared, holdout_config.hyperparameters)
         evaluation = evaluate(prepared, holdout_config, shape=shape)
     except DivergedError as error:
         return {**record, "holdout_rmse": None, "reason": str(error)}
